@@ -1,0 +1,29 @@
+//! Shared vocabulary of wiresift.
+//!
+//! This crate has no dependency on the other wiresift crates. It defines:
+//! - [`types`]: capture timestamps, directions, endpoints and connection ids used by every layer;
+//! - [`plugin`]: the sans-IO [`TcpProtocolPlugin`] trait that protocol crates implement, and the
+//!   [`ProtocolSession`] a plugin creates per connection;
+//! - [`transaction`]: the protocol-independent [`Transaction`] record and session events;
+//! - [`registry`]: port → plugin mapping with user overrides and probing;
+//! - [`buffer`]: a bounded carry-over buffer for incremental parsers;
+//! - [`resync`]: the one helper parsers use to find a message boundary after a gap.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod buffer;
+pub mod plugin;
+pub mod registry;
+pub mod resync;
+pub mod transaction;
+pub mod types;
+
+pub use buffer::{BufferOverflow, StreamBuf};
+pub use plugin::{
+    ConnectionInfo, Flow, GapInfo, ProbeResult, ProtocolSession, StreamChunk, TcpProtocolPlugin,
+};
+pub use registry::Registry;
+pub use transaction::{
+    EventSink, Message, Note, ParseAnomaly, SessionEvent, Status, Transaction,
+};
+pub use types::{CloseReason, ConnectionId, Direction, Duration, Endpoint, Timestamp};

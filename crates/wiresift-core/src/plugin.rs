@@ -1,0 +1,124 @@
+//! The sans-IO protocol plugin trait.
+//!
+//! The engine (in the `wiresift` facade crate) owns capture reading and TCP reassembly. For each
+//! connection it picks a plugin (configured port, default port, then [`TcpProtocolPlugin::probe`])
+//! and creates one [`ProtocolSession`]. The session is then fed, strictly in capture order:
+//!
+//! - [`ProtocolSession::on_data`]: in-order stream bytes of one direction, exactly once, as a
+//!   borrowed slice (no copy), with the capture timestamp at which they became deliverable and
+//!   how long they were held back behind a missing segment;
+//! - [`ProtocolSession::on_gap`]: bytes that were never captured (never zero-filled);
+//! - [`ProtocolSession::on_fin`] / [`ProtocolSession::on_rst`]: a side closed;
+//! - [`ProtocolSession::on_close`]: the connection is over (last call; flush pending requests
+//!   as `no_response`).
+//!
+//! Sessions emit [`crate::SessionEvent`]s into an [`EventSink`]. They must not panic on any
+//! input, must bound what they buffer, and must report (not hide) what they could not parse.
+//!
+//! The model covers the five planned protocols:
+//! - FIFO request/response (RESP, SMTP, MySQL): the session keeps a queue of pending requests.
+//! - Server-speaks-first (MySQL, SMTP): a reply with no request is a transaction with
+//!   [`crate::Status::NoRequest`] or a greeting transaction.
+//! - Multiplexed streams (CQL): the session keys pending requests by stream id; replies may come
+//!   in any order.
+//! - Unsolicited pushes (RESP pub/sub, CQL EVENT): [`crate::Message`] events, never paired.
+//! - Multi-packet rounds (TNS): the session buffers until its own framing says a round is done.
+//! - Switch to TLS (SMTP STARTTLS, MySQL SSLRequest): the session returns [`Flow::Detach`] (the
+//!   engine stops feeding it and counts the remaining bytes as undissected) after emitting a
+//!   note.
+//! - Large bodies: sessions skip by length across calls instead of buffering; a [`GapInfo`] in
+//!   the middle of a body only shortens it.
+
+use crate::transaction::EventSink;
+use crate::types::{CloseReason, ConnectionId, Direction, Duration, Endpoint, Timestamp};
+
+/// What a plugin thinks of a connection's first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeResult {
+    /// These bytes look like this protocol in the given direction.
+    Match,
+    /// These bytes are not this protocol (in that direction).
+    NoMatch,
+    /// Too few bytes to tell.
+    NeedMore,
+}
+
+/// Facts about a connection given to a new session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// Connection id (unique within a run).
+    pub id: ConnectionId,
+    /// The client (initiator, or the side the role rules picked).
+    pub client: Endpoint,
+    /// The server.
+    pub server: Endpoint,
+    /// Capture time of the first packet.
+    pub start: Timestamp,
+    /// True when the handshake was not captured (the capture started mid-connection, or the SYN
+    /// was lost): the session should expect to start in the middle of a message.
+    pub midstream: bool,
+}
+
+/// In-order bytes of one direction.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamChunk<'a> {
+    /// Which way the bytes went.
+    pub dir: Direction,
+    /// Capture time at which these bytes became deliverable in order.
+    pub ts: Timestamp,
+    /// The bytes; borrowed from the packet or the reassembly buffer, valid for this call only.
+    pub data: &'a [u8],
+    /// How long (capture time) the oldest of these bytes waited for an earlier missing segment:
+    /// zero for data that arrived in order.
+    pub held: Duration,
+}
+
+/// Bytes of one direction that will never be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GapInfo {
+    /// Which direction lost bytes.
+    pub dir: Direction,
+    /// Capture time at which the gap was declared.
+    pub ts: Timestamp,
+    /// Number of missing bytes, when the sequence numbers tell it.
+    pub len: Option<u64>,
+}
+
+/// What a session wants after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flow {
+    /// Keep feeding this session.
+    #[default]
+    Continue,
+    /// Stop feeding this session (TLS started, protocol not recognised, …). It will still get
+    /// [`ProtocolSession::on_close`].
+    Detach,
+}
+
+/// A protocol: names itself, recognises its traffic, and creates per-connection sessions.
+pub trait TcpProtocolPlugin: Send + Sync {
+    /// Short lowercase name used in output and in `--port NAME=PORT` (`"resp"`, `"smtp"`).
+    fn name(&self) -> &'static str;
+    /// Well-known server ports.
+    fn default_ports(&self) -> &'static [u16];
+    /// Does `data` (the first bytes seen in direction `dir`) look like this protocol?
+    /// Must be cheap and must not panic on any input.
+    fn probe(&self, dir: Direction, data: &[u8]) -> ProbeResult;
+    /// A new session for one connection.
+    fn new_session(&self, conn: &ConnectionInfo) -> Box<dyn ProtocolSession>;
+}
+
+/// Per-connection protocol state. See the module documentation for the calling contract.
+pub trait ProtocolSession: Send {
+    /// In-order bytes of one direction.
+    fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow;
+    /// Bytes that will never arrive, in one direction. Drop any partial message of that
+    /// direction, mark affected transactions, and resynchronise on the following data.
+    fn on_gap(&mut self, gap: &GapInfo, out: &mut dyn EventSink) -> Flow;
+    /// The side sending in `dir` closed its half (FIN).
+    fn on_fin(&mut self, _dir: Direction, _ts: Timestamp, _out: &mut dyn EventSink) {}
+    /// A RST was seen (sent in `dir`).
+    fn on_rst(&mut self, _dir: Direction, _ts: Timestamp, _out: &mut dyn EventSink) {}
+    /// The connection is over; emit what is still pending.
+    fn on_close(&mut self, ts: Timestamp, reason: CloseReason, out: &mut dyn EventSink);
+}

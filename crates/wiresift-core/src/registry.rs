@@ -1,0 +1,195 @@
+//! Which plugin handles which connection.
+//!
+//! Lookup order for a connection: a user port override (`--port resp=7101`), the plugins'
+//! default ports, then probing the first bytes with every plugin in registration order.
+
+use crate::plugin::{ProbeResult, TcpProtocolPlugin};
+use crate::types::Direction;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Error from [`Registry::set_port`].
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// No plugin with that name was registered.
+    #[error("unknown protocol {name:?} (known: {known})")]
+    UnknownProtocol {
+        /// The name asked for.
+        name: String,
+        /// Comma-separated registered names.
+        known: String,
+    },
+}
+
+/// Index of a plugin in a [`Registry`].
+pub type PluginIndex = usize;
+
+/// Outcome of [`Registry::probe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// This plugin matched.
+    Match(PluginIndex),
+    /// No plugin matched yet, but at least one needs more bytes.
+    NeedMore,
+    /// No plugin recognises these bytes.
+    NoMatch,
+}
+
+/// Port → plugin table with user overrides.
+#[derive(Default, Clone)]
+pub struct Registry {
+    plugins: Vec<Arc<dyn TcpProtocolPlugin>>,
+    default_ports: HashMap<u16, PluginIndex>,
+    user_ports: HashMap<u16, PluginIndex>,
+    probing: bool,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("plugins", &self.names())
+            .field("user_ports", &self.user_ports)
+            .field("probing", &self.probing)
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry with probing enabled.
+    pub fn new() -> Self {
+        Registry {
+            probing: true,
+            ..Default::default()
+        }
+    }
+
+    /// Add a plugin and its default ports (a port already claimed keeps its first plugin).
+    pub fn register(&mut self, plugin: Arc<dyn TcpProtocolPlugin>) -> PluginIndex {
+        let idx = self.plugins.len();
+        for &p in plugin.default_ports() {
+            self.default_ports.entry(p).or_insert(idx);
+        }
+        self.plugins.push(plugin);
+        idx
+    }
+
+    /// Route `port` to the plugin named `name`, overriding defaults.
+    pub fn set_port(&mut self, name: &str, port: u16) -> Result<(), RegistryError> {
+        let idx = self.index_of(name).ok_or_else(|| RegistryError::UnknownProtocol {
+            name: name.to_string(),
+            known: self.names().join(","),
+        })?;
+        self.user_ports.insert(port, idx);
+        Ok(())
+    }
+
+    /// Enable or disable probing of connections on unknown ports.
+    pub fn set_probing(&mut self, on: bool) {
+        self.probing = on;
+    }
+
+    /// Is probing enabled?
+    pub fn probing(&self) -> bool {
+        self.probing && !self.plugins.is_empty()
+    }
+
+    /// Index of the plugin named `name`.
+    pub fn index_of(&self, name: &str) -> Option<PluginIndex> {
+        self.plugins.iter().position(|p| p.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Registered plugin names, in order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.plugins.iter().map(|p| p.name()).collect()
+    }
+
+    /// The plugin at `idx`.
+    pub fn plugin(&self, idx: PluginIndex) -> &Arc<dyn TcpProtocolPlugin> {
+        &self.plugins[idx]
+    }
+
+    /// Number of plugins.
+    pub fn len(&self) -> usize {
+        self.plugins.len()
+    }
+
+    /// True when no plugin is registered.
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    /// Plugin serving `port`: user override first, then default ports.
+    pub fn by_port(&self, port: u16) -> Option<PluginIndex> {
+        self.user_ports
+            .get(&port)
+            .or_else(|| self.default_ports.get(&port))
+            .copied()
+    }
+
+    /// Is `port` a known server port (override or default)?
+    pub fn is_server_port(&self, port: u16) -> bool {
+        self.by_port(port).is_some()
+    }
+
+    /// Ask every plugin, in order, whether `data` (first bytes in `dir`) is theirs.
+    pub fn probe(&self, dir: Direction, data: &[u8]) -> ProbeOutcome {
+        let mut need_more = false;
+        for (i, p) in self.plugins.iter().enumerate() {
+            match p.probe(dir, data) {
+                ProbeResult::Match => return ProbeOutcome::Match(i),
+                ProbeResult::NeedMore => need_more = true,
+                ProbeResult::NoMatch => {}
+            }
+        }
+        if need_more {
+            ProbeOutcome::NeedMore
+        } else {
+            ProbeOutcome::NoMatch
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{ConnectionInfo, ProtocolSession};
+
+    struct Fake(&'static str, &'static [u16], u8);
+    impl TcpProtocolPlugin for Fake {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn default_ports(&self) -> &'static [u16] {
+            self.1
+        }
+        fn probe(&self, _dir: Direction, data: &[u8]) -> ProbeResult {
+            match data.first() {
+                None => ProbeResult::NeedMore,
+                Some(&b) if b == self.2 => ProbeResult::Match,
+                Some(_) => ProbeResult::NoMatch,
+            }
+        }
+        fn new_session(&self, _c: &ConnectionInfo) -> Box<dyn ProtocolSession> {
+            unimplemented!("not used in registry tests")
+        }
+    }
+
+    #[test]
+    fn overrides_defaults_and_probe_order() {
+        let mut r = Registry::new();
+        r.register(Arc::new(Fake("a", &[1, 2], b'a')));
+        r.register(Arc::new(Fake("b", &[2, 3], b'b')));
+        assert_eq!(r.by_port(2), Some(0), "first registered keeps a shared default port");
+        assert_eq!(r.by_port(3), Some(1));
+        r.set_port("B", 2).unwrap();
+        assert_eq!(r.by_port(2), Some(1), "user override wins");
+        assert!(matches!(
+            r.set_port("zz", 9),
+            Err(RegistryError::UnknownProtocol { .. })
+        ));
+        assert_eq!(r.probe(Direction::ClientToServer, b"bx"), ProbeOutcome::Match(1));
+        assert_eq!(r.probe(Direction::ClientToServer, b"zz"), ProbeOutcome::NoMatch);
+        assert_eq!(r.probe(Direction::ClientToServer, b""), ProbeOutcome::NeedMore);
+    }
+}
