@@ -73,6 +73,16 @@ pub struct StreamChunk<'a> {
     pub held: Duration,
 }
 
+impl StreamChunk<'_> {
+    /// Capture time at which the oldest of these bytes arrived: `ts - held`. Sessions use it as
+    /// the start of a request that begins in this chunk, so that time spent waiting for a TCP
+    /// retransmission counts in the latency (and the engine adds a `retransmission_delay` note
+    /// saying how much of it that was).
+    pub fn arrival(&self) -> Timestamp {
+        Timestamp(self.ts.0.saturating_sub(self.held.0))
+    }
+}
+
 /// Bytes of one direction that will never be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GapInfo {
