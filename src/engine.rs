@@ -1,0 +1,531 @@
+//! The pipeline: capture → decode → reassembly → protocol sessions → an [`Output`].
+//!
+//! The engine owns one [`Decoder`], one [`Reassembler`] and a [`Dispatcher`] that implements
+//! [`StreamSink`]: for each connection it picks a plugin (user port override, default port, or
+//! probing the first bytes), feeds the session in capture order, and attributes TCP
+//! retransmission delay to the transactions it overlaps.
+//!
+//! Everything is driven by capture timestamps; nothing here reads a clock, a socket or a file
+//! other than through the [`CaptureReader`] handed to [`Engine::run`].
+
+use crate::output::{ConnectionSummary, Output};
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use wiresift_core::registry::{ProbeOutcome, Registry};
+use wiresift_core::{
+    ConnectionId, ConnectionInfo, Direction, Duration, EventSink, Flow, GapInfo, Note,
+    ProtocolSession, SessionEvent, StreamChunk, Timestamp,
+};
+use wiresift_net::{CaptureError, CaptureReader, DecodeStats, Decoder, DecoderConfig, RawPacket};
+use wiresift_net::TcpSegment;
+use wiresift_reassembly::{
+    ReassemblyConfig, ReassemblyStats, Reassembler, RoleHint, RoleSource, StreamEvent, StreamSink,
+};
+
+/// Engine configuration. Every budget is finite by default.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Link/IP decoding and IP defragmentation.
+    pub decoder: DecoderConfig,
+    /// TCP reassembly budgets and timeouts.
+    pub reassembly: ReassemblyConfig,
+    /// Bytes per connection kept while probing for the protocol (default 2 KiB). Connections
+    /// still unidentified after that are counted as `unidentified` and not dissected.
+    pub probe_budget: usize,
+    /// Retransmission stalls remembered per connection for attribution to transactions
+    /// (default 32; older stalls are forgotten, never attributed late).
+    pub stall_memory: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            decoder: DecoderConfig::default(),
+            reassembly: ReassemblyConfig::default(),
+            probe_budget: 2048,
+            stall_memory: 32,
+        }
+    }
+}
+
+/// Dissection counters (per run).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DissectStats {
+    /// Connections handed to a plugin, by plugin name.
+    pub dissected_connections: HashMap<&'static str, u64>,
+    /// Connections whose protocol was not recognised.
+    pub unidentified_connections: u64,
+    /// Bytes not dissected: unidentified connections, detached sessions (TLS), probe overflow.
+    pub undissected_bytes: u64,
+    /// Transactions emitted.
+    pub transactions: u64,
+    /// Messages emitted.
+    pub messages: u64,
+    /// Parse anomalies emitted.
+    pub anomalies: u64,
+    /// Transactions annotated with a retransmission delay.
+    pub transactions_with_retransmission_delay: u64,
+}
+
+/// Everything counted during a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// Capture bytes read.
+    pub capture_bytes: u64,
+    /// Link/IP/TCP decoding.
+    pub decode: DecodeStats,
+    /// TCP reassembly.
+    pub reassembly: ReassemblyStats,
+    /// Protocol dissection.
+    pub dissect: DissectStats,
+    /// The error that stopped reading, if any (the packets before it were processed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_error: Option<String>,
+}
+
+enum Slot {
+    /// No plugin yet; chunks kept (bounded) until a probe decides.
+    Probing {
+        chunks: Vec<(Direction, Timestamp, Duration, Vec<u8>)>,
+        bytes: usize,
+        no_match: [bool; 2],
+    },
+    /// A live session.
+    Session(Box<dyn ProtocolSession>, &'static str),
+    /// Detached or unidentified: bytes are only counted.
+    Idle,
+}
+
+struct Conn {
+    info: ConnectionInfo,
+    role: RoleSource,
+    slot: Slot,
+    stalls: VecDeque<(Timestamp, Direction, Duration)>,
+}
+
+/// Routes reassembly events to sessions and sessions' events to the output.
+pub struct Dispatcher<O: Output> {
+    registry: Registry,
+    conns: HashMap<ConnectionId, Conn>,
+    out: O,
+    stats: DissectStats,
+    probe_budget: usize,
+    stall_memory: usize,
+}
+
+/// Wraps the output to count events and annotate transactions with retransmission delay.
+struct Emitter<'a, O: Output> {
+    out: &'a mut O,
+    stats: &'a mut DissectStats,
+    stalls: &'a VecDeque<(Timestamp, Direction, Duration)>,
+}
+
+impl<O: Output> EventSink for Emitter<'_, O> {
+    fn emit(&mut self, ev: SessionEvent) {
+        match ev {
+            SessionEvent::Transaction(mut tx) => {
+                self.stats.transactions += 1;
+                if attribute_stalls(&mut tx.notes, tx.ts, tx.end_ts, self.stalls) {
+                    self.stats.transactions_with_retransmission_delay += 1;
+                }
+                self.out.transaction(&tx);
+            }
+            SessionEvent::Message(m) => {
+                self.stats.messages += 1;
+                self.out.message(&m);
+            }
+            SessionEvent::Anomaly(a) => {
+                self.stats.anomalies += 1;
+                self.out.anomaly(&a);
+            }
+        }
+    }
+}
+
+/// Add one `RetransmissionDelay` note per direction (the largest stall) for stalls that
+/// happened between `start` and `end` inclusive. Returns whether a note was added.
+fn attribute_stalls(
+    notes: &mut Vec<Note>,
+    start: Timestamp,
+    end: Timestamp,
+    stalls: &VecDeque<(Timestamp, Direction, Duration)>,
+) -> bool {
+    let mut worst = [0u64; 2];
+    for &(ts, dir, delay) in stalls {
+        if ts >= start && ts <= end {
+            worst[dir.index()] = worst[dir.index()].max(delay.as_micros());
+        }
+    }
+    let mut added = false;
+    for dir in Direction::BOTH {
+        let us = worst[dir.index()];
+        if us > 0 {
+            notes.push(Note::RetransmissionDelay {
+                direction: dir,
+                delay_us: us,
+            });
+            added = true;
+        }
+    }
+    added
+}
+
+impl<O: Output> Dispatcher<O> {
+    fn new(registry: Registry, out: O, cfg: &EngineConfig) -> Self {
+        Dispatcher {
+            registry,
+            conns: HashMap::new(),
+            out,
+            stats: DissectStats::default(),
+            probe_budget: cfg.probe_budget,
+            stall_memory: cfg.stall_memory,
+        }
+    }
+
+    fn start_session(&mut self, idx: usize, conn: &mut Conn) {
+        let plugin = self.registry.plugin(idx);
+        let name = plugin.name();
+        *self.stats.dissected_connections.entry(name).or_default() += 1;
+        conn.slot = Slot::Session(plugin.new_session(&conn.info), name);
+    }
+
+    fn on_data(&mut self, id: ConnectionId, chunk: &StreamChunk<'_>) {
+        let Some(mut conn) = self.conns.remove(&id) else {
+            return;
+        };
+        self.data_for(&mut conn, chunk);
+        self.conns.insert(id, conn);
+    }
+
+    fn data_for(&mut self, conn: &mut Conn, chunk: &StreamChunk<'_>) {
+        match &mut conn.slot {
+            Slot::Session(session, _) => {
+                let mut em = Emitter {
+                    out: &mut self.out,
+                    stats: &mut self.stats,
+                    stalls: &conn.stalls,
+                };
+                if session.on_data(chunk, &mut em) == Flow::Detach {
+                    conn.slot = Slot::Idle;
+                }
+            }
+            Slot::Idle => self.stats.undissected_bytes += chunk.data.len() as u64,
+            Slot::Probing {
+                chunks,
+                bytes,
+                no_match,
+            } => {
+                if *bytes + chunk.data.len() > self.probe_budget {
+                    // Give up: the bytes kept so far and these are not dissected.
+                    self.stats.undissected_bytes += (*bytes + chunk.data.len()) as u64;
+                    self.stats.unidentified_connections += 1;
+                    conn.slot = Slot::Idle;
+                    return;
+                }
+                *bytes += chunk.data.len();
+                chunks.push((chunk.dir, chunk.ts, chunk.held, chunk.data.to_vec()));
+                // Probe with everything seen so far in this direction.
+                let mut seen = Vec::new();
+                for (d, _, _, b) in chunks.iter() {
+                    if *d == chunk.dir {
+                        seen.extend_from_slice(b);
+                    }
+                }
+                match self.registry.probe(chunk.dir, &seen) {
+                    ProbeOutcome::Match(idx) => {
+                        let Slot::Probing { chunks, .. } =
+                            std::mem::replace(&mut conn.slot, Slot::Idle)
+                        else {
+                            unreachable!("matched on Probing above")
+                        };
+                        self.start_session(idx, conn);
+                        for (dir, ts, held, data) in chunks {
+                            let c = StreamChunk {
+                                dir,
+                                ts,
+                                data: &data,
+                                held,
+                            };
+                            self.data_for(conn, &c);
+                        }
+                    }
+                    ProbeOutcome::NeedMore => {}
+                    ProbeOutcome::NoMatch => {
+                        no_match[chunk.dir.index()] = true;
+                        if no_match[0] && no_match[1] {
+                            self.stats.undissected_bytes += *bytes as u64;
+                            self.stats.unidentified_connections += 1;
+                            conn.slot = Slot::Idle;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<O: Output> StreamSink for Dispatcher<O> {
+    fn on_event(&mut self, ev: StreamEvent<'_>) {
+        match ev {
+            StreamEvent::Open { info, role } => {
+                let mut conn = Conn {
+                    info,
+                    role,
+                    slot: Slot::Idle,
+                    stalls: VecDeque::new(),
+                };
+                match self.registry.by_port(info.server.port()) {
+                    Some(idx) => self.start_session(idx, &mut conn),
+                    None if self.registry.probing() => {
+                        conn.slot = Slot::Probing {
+                            chunks: Vec::new(),
+                            bytes: 0,
+                            no_match: [false; 2],
+                        }
+                    }
+                    None => self.stats.unidentified_connections += 1,
+                }
+                self.conns.insert(info.id, conn);
+            }
+            StreamEvent::Data { conn, chunk } => {
+                self.out.data(conn, &chunk);
+                self.on_data(conn, &chunk);
+            }
+            StreamEvent::Gap { conn, gap, .. } => self.on_gap(conn, &gap),
+            StreamEvent::Stall {
+                conn,
+                dir,
+                ts,
+                delay,
+            } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    if c.stalls.len() >= self.stall_memory {
+                        c.stalls.pop_front();
+                    }
+                    c.stalls.push_back((ts, dir, delay));
+                }
+            }
+            StreamEvent::Fin { conn, dir, ts } => self.with_session(conn, |s, em| {
+                s.on_fin(dir, ts, em);
+            }),
+            StreamEvent::Rst { conn, dir, ts } => self.with_session(conn, |s, em| {
+                s.on_rst(dir, ts, em);
+            }),
+            StreamEvent::Close {
+                conn,
+                ts,
+                reason,
+                stats,
+            } => {
+                let Some(mut c) = self.conns.remove(&conn) else {
+                    return;
+                };
+                let protocol = match &mut c.slot {
+                    Slot::Session(s, name) => {
+                        let mut em = Emitter {
+                            out: &mut self.out,
+                            stats: &mut self.stats,
+                            stalls: &c.stalls,
+                        };
+                        s.on_close(ts, reason, &mut em);
+                        Some(*name)
+                    }
+                    Slot::Probing { bytes, .. } => {
+                        self.stats.unidentified_connections += 1;
+                        self.stats.undissected_bytes += *bytes as u64;
+                        None
+                    }
+                    Slot::Idle => None,
+                };
+                self.out.connection_closed(&ConnectionSummary {
+                    info: &c.info,
+                    role: c.role,
+                    protocol,
+                    close_reason: reason,
+                    close_ts: ts,
+                    stats,
+                });
+            }
+        }
+    }
+
+    fn classify(&mut self, seg: &TcpSegment<'_>) -> RoleHint {
+        if self.registry.is_server_port(seg.dst.port()) {
+            return RoleHint::SrcIsClient;
+        }
+        if self.registry.is_server_port(seg.src.port()) {
+            return RoleHint::SrcIsServer;
+        }
+        if seg.payload.is_empty() || !self.registry.probing() {
+            return RoleHint::Unknown;
+        }
+        if let ProbeOutcome::Match(_) = self.registry.probe(Direction::ClientToServer, seg.payload)
+        {
+            return RoleHint::SrcIsClient;
+        }
+        if let ProbeOutcome::Match(_) = self.registry.probe(Direction::ServerToClient, seg.payload)
+        {
+            return RoleHint::SrcIsServer;
+        }
+        RoleHint::Unknown
+    }
+}
+
+impl<O: Output> Dispatcher<O> {
+    fn with_session(
+        &mut self,
+        id: ConnectionId,
+        f: impl FnOnce(&mut dyn ProtocolSession, &mut dyn EventSink),
+    ) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if let Slot::Session(s, _) = &mut c.slot {
+            let mut em = Emitter {
+                out: &mut self.out,
+                stats: &mut self.stats,
+                stalls: &c.stalls,
+            };
+            f(s.as_mut(), &mut em);
+        }
+    }
+
+    fn on_gap(&mut self, id: ConnectionId, gap: &GapInfo) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match &mut c.slot {
+            Slot::Session(s, _) => {
+                let mut em = Emitter {
+                    out: &mut self.out,
+                    stats: &mut self.stats,
+                    stalls: &c.stalls,
+                };
+                if s.on_gap(gap, &mut em) == Flow::Detach {
+                    c.slot = Slot::Idle;
+                }
+            }
+            // A gap while probing: what was kept can no longer be replayed as one stream.
+            Slot::Probing { bytes, .. } => {
+                self.stats.undissected_bytes += *bytes as u64;
+                self.stats.unidentified_connections += 1;
+                c.slot = Slot::Idle;
+            }
+            Slot::Idle => {}
+        }
+    }
+}
+
+/// The whole pipeline. Generic over the output so the per-event calls are static.
+pub struct Engine<O: Output> {
+    decoder: Decoder,
+    reassembler: Reassembler,
+    dispatcher: Dispatcher<O>,
+    capture_bytes: u64,
+    capture_error: Option<String>,
+}
+
+impl<O: Output> Engine<O> {
+    /// A new engine routing connections through `registry` into `out`.
+    pub fn new(cfg: EngineConfig, registry: Registry, out: O) -> Self {
+        let dispatcher = Dispatcher::new(registry, out, &cfg);
+        Engine {
+            decoder: Decoder::new(cfg.decoder),
+            reassembler: Reassembler::new(cfg.reassembly),
+            dispatcher,
+            capture_bytes: 0,
+            capture_error: None,
+        }
+    }
+
+    /// Process one captured packet.
+    #[inline]
+    pub fn process_packet(&mut self, pkt: &RawPacket<'_>) {
+        if let Some(seg) = self.decoder.decode(pkt) {
+            self.reassembler.process(&seg, &mut self.dispatcher);
+        }
+    }
+
+    /// Read `reader` to its end (or to the first unrecoverable error, which is recorded in the
+    /// summary), calling `progress(bytes_read)` every 64 Ki packets, then [`Engine::finish`].
+    pub fn run(
+        &mut self,
+        reader: &mut CaptureReader,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), CaptureError> {
+        let mut n: u32 = 0;
+        let result = loop {
+            match reader.next_packet() {
+                Ok(Some(pkt)) => {
+                    if let Some(seg) = self.decoder.decode(&pkt) {
+                        self.reassembler.process(&seg, &mut self.dispatcher);
+                    }
+                    n = n.wrapping_add(1);
+                    if n % 65_536 == 0 {
+                        progress(reader.bytes_read());
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => {
+                    self.capture_error = Some(e.to_string());
+                    break Err(e);
+                }
+            }
+        };
+        self.capture_bytes = reader.bytes_read();
+        progress(self.capture_bytes);
+        self.finish();
+        result
+    }
+
+    /// End of capture: declare pending holes as gaps and close every connection.
+    pub fn finish(&mut self) {
+        self.reassembler.finish(&mut self.dispatcher);
+    }
+
+    /// The output sink.
+    pub fn output(&mut self) -> &mut O {
+        &mut self.dispatcher.out
+    }
+
+    /// Consume the engine, returning the output.
+    pub fn into_output(self) -> O {
+        self.dispatcher.out
+    }
+
+    /// Counters so far.
+    pub fn summary(&self) -> RunSummary {
+        RunSummary {
+            capture_bytes: self.capture_bytes,
+            decode: self.decoder.stats().clone(),
+            reassembly: self.reassembler.stats().clone(),
+            dissect: self.dispatcher.stats.clone(),
+            capture_error: self.capture_error.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stall_attribution_window_and_max_per_direction() {
+        let mut stalls = VecDeque::new();
+        stalls.push_back((Timestamp(100), Direction::ClientToServer, Duration(5_000)));
+        stalls.push_back((Timestamp(150), Direction::ClientToServer, Duration(9_000)));
+        stalls.push_back((Timestamp(400), Direction::ServerToClient, Duration(7_000)));
+        let mut notes = Vec::new();
+        assert!(attribute_stalls(&mut notes, Timestamp(90), Timestamp(200), &stalls));
+        assert_eq!(
+            notes,
+            vec![Note::RetransmissionDelay {
+                direction: Direction::ClientToServer,
+                delay_us: 9
+            }]
+        );
+        let mut none = Vec::new();
+        assert!(!attribute_stalls(&mut none, Timestamp(201), Timestamp(399), &stalls));
+        assert!(none.is_empty());
+    }
+}
