@@ -27,19 +27,19 @@
 # wire-sized segments (MTU NS_MTU, default 1500).
 #
 # Loss: this kernel has no sch_netem (`tc qdisc ... netem` fails with "Specified qdisc kind is
-# unknown"), so loss is made with nftables in a namespace:
-#   ns_drop_random NS HOOK PCT MATCH...   drop PCT % of packets matching MATCH (nft syntax)
-#                                        (HOOK = output: dropped before the sender's veth, so NO
-#                                        capture shows the dropped segment; HOOK = input: dropped
-#                                        after the receiver's veth, so captures on either veth show
-#                                        the original AND the retransmission)
-#   ns_drop_match NS HOOK MATCH...       drop every packet matching MATCH (e.g. a payload marker
-#                                        with a raw payload expression `@th,256,64 0x...`)
-#   ns_nft_counters NS                   print the ruleset with counters (how many were dropped)
-# Capture points: tcpdump on a veth sees outgoing packets after the output hook and incoming
-# packets before the input hook. So: drop at the sender's output + capture at the receiver =
-# a capture that lacks the dropped segments (retransmissions, out-of-order, SACK visible);
-# drop at the receiver's input + capture at the sender = retransmitted duplicates visible.
+# unknown"), so loss is made with nftables. Real wire loss needs `ns_setup PREFIX wire`, which puts
+# a bridge namespace PREFIX-mid between client and server; its forward chain drops frames:
+#   ns_wire_drop_random PCT MATCH...   drop PCT % of frames matching MATCH (nft syntax)
+#   ns_wire_drop_once MATCH...         drop only the first frame matching MATCH (e.g. a payload
+#                                      marker with a raw payload expression `@th,256,64 0x...`)
+#   ns_wire_drop_match MATCH...        drop every matching frame
+#   ns_wire_counters / ns_wire_flush   print counters (how many were dropped) / remove the rules
+# Capture on the RECEIVER's veth = the dropped segments are absent (retransmissions,
+# out-of-order, SACK visible); on the SENDER's veth = originals and retransmitted duplicates.
+# ns_drop_random/ns_drop_match NS HOOK ... drop inside an endpoint namespace instead; note that a
+# drop in the sender's own output hook is NOT wire loss (its TCP sees the error and resends).
+# Segments are wire-sized: gso_max_segs 1 on every veth (TCP builds GSO super-packets otherwise,
+# which netfilter would see as one packet) and GRO off.
 #
 # ns_sysctl NS key=value ...             per-namespace sysctls (e.g. net.ipv4.tcp_sack=0)
 #
@@ -55,21 +55,46 @@ NS_CLI_IF=${NS_CLI_IF:-veth-c}
 NS_MTU=${NS_MTU:-1500}
 NS_SRV=""
 NS_CLI=""
+NS_MID=""
 NS_PIDS=()          # processes ns_cleanup kills (ns_track)
 declare -gA NS_CAPS=()   # pcap file -> tcpdump pid
 
 ns_log() { echo "[netns] $*" >&2; }
 
-# ns_setup PREFIX — (re)create namespaces PREFIX-srv and PREFIX-cli and the veth pair.
+# ns_setup PREFIX [wire] — (re)create namespaces PREFIX-srv and PREFIX-cli joined by a veth pair.
+# With "wire" (or NS_WIRE=1) a third namespace PREFIX-mid holds a bridge between them:
+#   PREFIX-srv veth-s <-> ws-s [br0 in PREFIX-mid] ws-c <-> veth-c PREFIX-cli
+# Same addresses, same interface names in srv/cli; the ns_wire_drop_* functions drop frames in
+# the bridge, i.e. on the "wire", where neither endpoint's TCP stack learns about it.
 ns_setup() {
-    local prefix=${1:?ns_setup PREFIX}
+    local prefix=${1:?ns_setup PREFIX [wire]}
+    local wire=${2:-}
+    [[ ${NS_WIRE:-0} == 1 ]] && wire=wire
     NS_SRV="${prefix}-srv"
     NS_CLI="${prefix}-cli"
+    NS_MID="${prefix}-mid"
     ns_teardown
     ip netns add "$NS_SRV"
     ip netns add "$NS_CLI"
-    ip link add "$NS_SRV_IF" netns "$NS_SRV" mtu "$NS_MTU" type veth \
-        peer name "$NS_CLI_IF" netns "$NS_CLI" mtu "$NS_MTU"
+    if [[ $wire == wire ]]; then
+        ip netns add "$NS_MID"
+        ip -n "$NS_MID" link set lo up
+        ip -n "$NS_MID" link add br0 type bridge stp_state 0 forward_delay 0
+        ip link add "$NS_SRV_IF" netns "$NS_SRV" mtu "$NS_MTU" type veth peer name ws-s netns "$NS_MID" mtu "$NS_MTU"
+        ip link add "$NS_CLI_IF" netns "$NS_CLI" mtu "$NS_MTU" type veth peer name ws-c netns "$NS_MID" mtu "$NS_MTU"
+        local p
+        for p in ws-s ws-c; do
+            ip -n "$NS_MID" link set "$p" master br0
+            ip -n "$NS_MID" link set "$p" up
+            ns_offloads_off "$NS_MID" "$p"
+        done
+        ip -n "$NS_MID" link set br0 up
+        ns_offloads_off "$NS_MID" br0
+    else
+        NS_MID=""
+        ip link add "$NS_SRV_IF" netns "$NS_SRV" mtu "$NS_MTU" type veth \
+            peer name "$NS_CLI_IF" netns "$NS_CLI" mtu "$NS_MTU"
+    fi
     local ns ifc ip4 ip6
     for ns in "$NS_SRV" "$NS_CLI"; do
         if [[ $ns == "$NS_SRV" ]]; then ifc=$NS_SRV_IF ip4=$NS_SRV_IP4 ip6=$NS_SRV_IP6
@@ -80,13 +105,24 @@ ns_setup() {
         ip -n "$ns" link set "$ifc" up
         ns_offloads_off "$ns" "$ifc"
     done
-    # wait until both link ends report carrier (veth is immediate, but be safe)
-    local i
-    for i in $(seq 1 50); do
-        if ip netns exec "$NS_CLI" ping -c1 -W1 "$NS_SRV_IP4" >/dev/null 2>&1; then break; fi
-        sleep 0.1
-    done
-    ns_log "namespaces $NS_SRV ($NS_SRV_IP4, $NS_SRV_IP6) <-> $NS_CLI ($NS_CLI_IP4, $NS_CLI_IP6)"
+    # connectivity check (no ping here): a throw-away TCP listener on port 7 in the server,
+    # connected to over IPv4 and IPv6 from the client, retried for up to 5 s.
+    ip netns exec "$NS_SRV" timeout 10 python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("::", 7)); s.listen(4)
+for _ in range(2): s.accept()[0].close()' &
+    local chk=$!
+    ip netns exec "$NS_CLI" timeout 10 python3 -c '
+import socket, sys, time
+for host in sys.argv[1:]:
+    for i in range(50):
+        try: socket.create_connection((host, 7), timeout=1).close(); break
+        except OSError: time.sleep(0.1)
+    else: sys.exit("no TCP connectivity to %s" % host)' "$NS_SRV_IP4" "$NS_SRV_IP6" ||
+        { ns_log "no connectivity between $NS_CLI and $NS_SRV"; kill $chk 2>/dev/null; return 1; }
+    wait $chk || true
+    ns_log "namespaces $NS_SRV ($NS_SRV_IP4, $NS_SRV_IP6) <-> $NS_CLI ($NS_CLI_IP4, $NS_CLI_IP6)${NS_MID:+ via bridge in $NS_MID}"
 }
 
 ns_offloads_off() {
@@ -132,7 +168,7 @@ ns_capture_start() {
     rm -f "$file" "$log"
     local -a pre=()
     [[ -n $ns ]] && pre=(ip netns exec "$ns")
-    "${pre[@]}" tcpdump -i "$ifc" -s 0 -U -n -Z root -w "$file" "$@" 2>"$log" &
+    "${pre[@]}" tcpdump -i "$ifc" -s 0 -U --immediate-mode -n -Z root -w "$file" "$@" 2>"$log" &
     local pid=$!
     NS_CAPS[$file]=$pid
     local i
@@ -159,13 +195,16 @@ ns_capture_stop() {
     fi
 }
 
-# nftables loss. Table "inet wsdrop" with one chain per hook.
+# nftables loss inside an endpoint namespace: table "inet wsdrop", one chain per hook.
+# CAUTION: a drop in the SENDER's own output hook is not wire loss — the sender's TCP gets an
+# error and simply sends the segment again later (no gap, no SACK). Use the receiver's input
+# hook, or the wire functions below.
 ns_nft_chain() {
     local ns=$1 hook=$2
     ip netns exec "$ns" nft add table inet wsdrop
     ip netns exec "$ns" nft add chain inet wsdrop "$hook" "{ type filter hook $hook priority 0; policy accept; }"
 }
-# ns_drop_random NS HOOK PCT MATCH... — e.g. ns_drop_random "$NS_SRV" output 7 tcp sport 9000 tcp flags \& psh == psh
+# ns_drop_random NS HOOK PCT MATCH... — e.g. ns_drop_random "$NS_SRV" input 7 tcp dport 9000
 ns_drop_random() {
     local ns=$1 hook=$2 pct=$3; shift 3
     ns_nft_chain "$ns" "$hook"
@@ -180,10 +219,40 @@ ns_drop_match() {
 ns_nft_flush() { ip netns exec "$1" nft delete table inet wsdrop 2>/dev/null || true; }
 ns_nft_counters() { ip netns exec "$1" nft list table inet wsdrop 2>/dev/null | grep -E 'counter' >&2 || true; }
 
+# Wire loss (needs ns_setup PREFIX wire): bridge-family table "bridge wswire" in PREFIX-mid.
+# A capture on the receiver's veth lacks the dropped frames; one on the sender's veth has them
+# (and the retransmissions).
+ns_wire_chain() {
+    [[ -n $NS_MID ]] || { ns_log "wire drops need: ns_setup PREFIX wire"; return 1; }
+    ip netns exec "$NS_MID" nft add table bridge wswire
+    ip netns exec "$NS_MID" nft add chain bridge wswire wire "{ type filter hook forward priority 0; policy accept; }"
+}
+# ns_wire_drop_random PCT MATCH... — e.g. ns_wire_drop_random 7 tcp dport 9001 tcp flags \& \(syn\|fin\) == 0
+ns_wire_drop_random() {
+    local pct=$1; shift
+    ns_wire_chain
+    ip netns exec "$NS_MID" nft add rule bridge wswire wire "$@" numgen random mod 100 '<' "$pct" counter drop
+}
+# ns_wire_drop_once MATCH... — drop only the FIRST frame matching MATCH (a quota of 100 bytes is
+# used up by that frame, so its retransmission passes). MATCH should select one small segment,
+# e.g. a payload marker: tcp dport 9002 @th,256,64 0x48422d3030303230 ("HB-00020" after a 32-byte
+# TCP header).
+ns_wire_drop_once() {
+    ns_wire_chain
+    ip netns exec "$NS_MID" nft add rule bridge wswire wire "$@" quota until 100 bytes counter drop
+}
+# ns_wire_drop_match MATCH... — drop every frame matching MATCH.
+ns_wire_drop_match() {
+    ns_wire_chain
+    ip netns exec "$NS_MID" nft add rule bridge wswire wire "$@" counter drop
+}
+ns_wire_flush() { [[ -n $NS_MID ]] && ip netns exec "$NS_MID" nft delete table bridge wswire 2>/dev/null || true; }
+ns_wire_counters() { [[ -n $NS_MID ]] && ip netns exec "$NS_MID" nft list table bridge wswire 2>/dev/null | grep -E 'counter' >&2 || true; }
+
 # ns_teardown — delete this prefix's namespaces (killing anything still running in them).
 ns_teardown() {
     local ns pid
-    for ns in "$NS_SRV" "$NS_CLI"; do
+    for ns in "$NS_SRV" "$NS_CLI" "$NS_MID"; do
         [[ -z $ns ]] && continue
         if ip netns list | grep -qw -- "$ns"; then
             for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
