@@ -1,1 +1,147 @@
-//! placeholder
+//! SMTP for wiresift: commands and replies paired into transactions, plus one transaction per
+//! mail message.
+//!
+//! # Output
+//! - One transaction per command and its reply. `command` is the upper-cased verb, `query` the
+//!   command line with AUTH credentials replaced by `(redacted)`, `status` is `error` for 4xx/5xx,
+//!   `response` is `{"code":250,"enhanced":"2.1.0","lines":[…]}` ([`event::ReplyDetail`]).
+//!   An EHLO reply carries the parsed `extensions`. A DATA transaction runs from the DATA command
+//!   to the final reply after the body; its `354` is `response.intermediate`. AUTH reports the
+//!   mechanism, the user where the mechanism shows it, and the outcome; credentials never
+//!   appear anywhere in the output.
+//! - The greeting is a transaction with `command` = `GREETING`, no request, and status `ok`
+//!   (or `error` for a `4xx`/`5xx` greeting). A reply with nothing pending after the greeting is
+//!   a `no_request` transaction with an empty `command`.
+//! - One transaction per mail message, `command` = `MESSAGE`: envelope sender, recipients with
+//!   their reply codes, body size and kind, the Subject/From/To/Message-ID/Date headers, the
+//!   final reply, and the latency from MAIL to that reply ([`event::MessageDetail`]). A message
+//!   abandoned before its data was accepted (RSET, QUIT, a new MAIL, …) is reported with status
+//!   `no_response` (`error` if MAIL itself was refused) and `abandoned_by`.
+//! - STARTTLS answered with `220`: the STARTTLS transaction carries an `encrypted` note and the
+//!   session detaches; the rest of the connection is not parsed.
+//! - Gaps: resynchronisation at the next line starting with a known verb (client) or a reply
+//!   code (server). A gap inside a body only shortens it (`body.gap_bytes`, a `gap` note).
+//!   Server-side gaps report every pending command as `no_response` rather than risk pairing
+//!   replies with the wrong commands.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod event;
+pub mod parser;
+pub mod session;
+
+pub use error::ParseError;
+pub use session::{SmtpConfig, SmtpSession};
+
+use wiresift_core::{ConnectionInfo, Direction, ProbeResult, ProtocolSession, TcpProtocolPlugin};
+
+/// Plugin name, used as the transactions' `protocol`.
+pub const PROTOCOL: &str = "smtp";
+
+/// The SMTP plugin.
+#[derive(Debug, Clone, Default)]
+pub struct SmtpPlugin {
+    cfg: SmtpConfig,
+}
+
+impl SmtpPlugin {
+    /// With default budgets.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With explicit budgets.
+    pub fn with_config(cfg: SmtpConfig) -> Self {
+        SmtpPlugin { cfg }
+    }
+}
+
+impl TcpProtocolPlugin for SmtpPlugin {
+    fn name(&self) -> &'static str {
+        PROTOCOL
+    }
+
+    /// 25 (relay), 587 (submission), 2525 (common alternative). Not 465: that is implicit TLS.
+    fn default_ports(&self) -> &'static [u16] {
+        &[25, 587, 2525]
+    }
+
+    fn probe(&self, dir: Direction, data: &[u8]) -> ProbeResult {
+        match dir {
+            Direction::ServerToClient => probe_server(data),
+            Direction::ClientToServer => probe_client(data),
+        }
+    }
+
+    fn new_session(&self, conn: &ConnectionInfo) -> Box<dyn ProtocolSession> {
+        Box::new(SmtpSession::new(conn, self.cfg.clone()))
+    }
+}
+
+/// Server side: a reply line (`220 ` greeting, or any `[2-5]xx` followed by ` `/`-`).
+fn probe_server(data: &[u8]) -> ProbeResult {
+    let n = data.len().min(4);
+    let head = &data[..n];
+    let digits_ok = head.iter().take(3).enumerate().all(|(i, b)| {
+        if i == 0 {
+            (b'2'..=b'5').contains(b)
+        } else {
+            b.is_ascii_digit()
+        }
+    });
+    if !digits_ok {
+        return ProbeResult::NoMatch;
+    }
+    if n < 4 {
+        return ProbeResult::NeedMore;
+    }
+    if matches!(head[3], b' ' | b'-') {
+        ProbeResult::Match
+    } else {
+        ProbeResult::NoMatch
+    }
+}
+
+/// Client side: a known verb followed by a space or end of line.
+fn probe_client(data: &[u8]) -> ProbeResult {
+    if parser::looks_like_command(data) {
+        return ProbeResult::Match;
+    }
+    let word_len = data
+        .iter()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(data.len());
+    if word_len == data.len()
+        && (parser::is_verb_prefix(data) || parser::known_verb(data).is_some())
+    {
+        ProbeResult::NeedMore
+    } else {
+        ProbeResult::NoMatch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes() {
+        let p = SmtpPlugin::new();
+        let s = Direction::ServerToClient;
+        let c = Direction::ClientToServer;
+        assert_eq!(p.probe(s, b"220 mx ESMTP\r\n"), ProbeResult::Match);
+        assert_eq!(p.probe(s, b"220-mx\r\n"), ProbeResult::Match);
+        assert_eq!(p.probe(s, b"22"), ProbeResult::NeedMore);
+        assert_eq!(p.probe(s, b""), ProbeResult::NeedMore);
+        assert_eq!(p.probe(s, b"+OK"), ProbeResult::NoMatch);
+        assert_eq!(p.probe(s, b"HTTP/1.1 200"), ProbeResult::NoMatch);
+        assert_eq!(p.probe(c, b"EHLO x\r\n"), ProbeResult::Match);
+        assert_eq!(p.probe(c, b"ehlo"), ProbeResult::NeedMore);
+        assert_eq!(p.probe(c, b"EH"), ProbeResult::NeedMore);
+        assert_eq!(p.probe(c, b"GET / HTTP/1.1"), ProbeResult::NoMatch);
+        assert_eq!(p.probe(c, b"*1\r\n$4\r\nPING"), ProbeResult::NoMatch);
+        assert_eq!(p.default_ports(), &[25, 587, 2525]);
+    }
+}

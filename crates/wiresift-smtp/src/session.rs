@@ -1,0 +1,1367 @@
+//! Per-connection SMTP state: framing both directions, pairing replies with commands in FIFO
+//! order, following DATA/BDAT bodies, AUTH exchanges and STARTTLS, and building the
+//! per-message transactions.
+//!
+//! Design decisions (see also the crate documentation):
+//! - Replies pair with pending commands strictly in order (RFC 2920 requires servers to answer
+//!   in order), whether or not PIPELINING was advertised.
+//! - Commands that make the client wait for the server (DATA before its `354`, AUTH before its
+//!   `334`/final reply, STARTTLS before its `220`) pause client parsing: client bytes that arrive
+//!   early are held (bounded) and parsed once the server has answered. This is how the session
+//!   knows whether the next client bytes are a body, a SASL response or commands.
+//! - The DATA transaction spans DATA → `354` → body → final reply: its response is the final
+//!   reply with the `354` under `intermediate`, its latency runs to the final reply.
+//! - A mail message transaction (`MESSAGE`) starts at the reply to MAIL and ends with the final
+//!   reply to its DATA or its `BDAT … LAST` (or a failed BDAT), or is abandoned by RSET, QUIT,
+//!   HELO/EHLO, a new MAIL, STARTTLS, a reply lost in a gap, or the end of the connection.
+
+use crate::auth::{self, LoginPrompt, Mechanism};
+use crate::body::{DataScanner, HeaderCollector};
+use crate::event::{
+    AuthDetail, BodyDetail, BodyKind, MessageDetail, Recipient, ReplyDetail, RequestDetail,
+    GREETING_COMMAND, MESSAGE_COMMAND,
+};
+use crate::parser::{self, ReplyCode, Verb};
+use crate::PROTOCOL;
+use std::collections::VecDeque;
+use wiresift_core::resync::{find_line_boundary, Start};
+use wiresift_core::{
+    CloseReason, ConnectionInfo, Direction, EventSink, Flow, GapInfo, Note, ParseAnomaly,
+    ProtocolSession, Status, StreamBuf, StreamChunk, Timestamp, Transaction,
+};
+
+const C2S: Direction = Direction::ClientToServer;
+const S2C: Direction = Direction::ServerToClient;
+
+/// Memory and output budgets of one session. All finite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    /// Longest line kept (command or reply line); longer lines keep this prefix, are skipped to
+    /// their end and carry a `truncated` note. RFC 5321 allows 512 (commands) and 1000 (text).
+    pub max_line: usize,
+    /// Reply lines kept per reply (an EHLO reply rarely has more than 20).
+    pub max_reply_lines: usize,
+    /// Characters kept per reply line and in `query`.
+    pub max_text: usize,
+    /// Commands awaiting a reply; beyond this the oldest is reported as `no_response`.
+    pub max_pending: usize,
+    /// Bytes of the start of a message copied to look for headers.
+    pub header_area: usize,
+    /// Characters kept per header value.
+    pub max_header_value: usize,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            max_line: 4096,
+            max_reply_lines: 64,
+            max_text: 512,
+            max_pending: 256,
+            header_area: 16 * 1024,
+            max_header_value: 998,
+        }
+    }
+}
+
+/// What the client's next bytes are.
+#[derive(Debug)]
+enum ClientMode {
+    /// Command lines.
+    Commands,
+    /// The next line is a SASL response to a `334` challenge.
+    AuthLine,
+    /// A DATA body, until the `.` line.
+    Body(Box<DataScanner>),
+    /// A BDAT chunk: this many bytes remain.
+    Chunk { remaining: u64 },
+    /// Looking for the next line that starts with a known verb.
+    Resync { line_start: bool },
+}
+
+/// What the server's next bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerMode {
+    /// Reply lines.
+    Replies,
+    /// Looking for the next line that starts with a reply code.
+    Resync { line_start: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Helo,
+    Ehlo,
+    Mail,
+    Rcpt,
+    Data,
+    Bdat { last: bool },
+    Auth(Mechanism),
+    Starttls,
+    Rset,
+    Quit,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for the server.
+    AwaitReply,
+    /// AUTH: a `334` came, waiting for the client's response line.
+    AwaitClient,
+    /// DATA: the `354` came, the body is flowing (or its final reply is awaited).
+    InBody,
+}
+
+/// A command waiting for its reply.
+#[derive(Debug)]
+struct Pending {
+    tx: Transaction,
+    kind: Kind,
+    stage: Stage,
+    req: RequestDetail,
+    intermediate: Option<ReplyDetail>,
+    challenges: u64,
+    login_next: LoginPrompt,
+    body: Option<BodyDetail>,
+}
+
+impl Pending {
+    /// Does this command make the client wait for the server before sending more?
+    fn blocks_client(&self) -> bool {
+        self.stage == Stage::AwaitReply
+            && matches!(self.kind, Kind::Data | Kind::Auth(_) | Kind::Starttls)
+    }
+}
+
+/// A mail message in progress (MAIL accepted or rejected, not yet finished).
+#[derive(Debug)]
+struct MailTx {
+    tx: Transaction,
+    detail: MessageDetail,
+}
+
+/// A reply being assembled from its lines.
+#[derive(Debug)]
+struct ReplyBuilder {
+    ts: Timestamp,
+    code: u16,
+    lines: Vec<Vec<u8>>,
+    dropped: u64,
+    bytes: u64,
+    truncated: Option<u64>,
+}
+
+/// A line longer than the limit: its prefix and its length so far.
+#[derive(Debug)]
+struct Overlong {
+    prefix: Vec<u8>,
+    total: u64,
+    ts: Timestamp,
+    offset: u64,
+}
+
+/// Per-direction framing state.
+#[derive(Debug, Default)]
+struct Half {
+    /// Capture time of the first byte still carried over in the [`StreamBuf`].
+    carry_ts: Timestamp,
+    /// Bytes of this direction consumed so far (stream offset of the next unit).
+    offset: u64,
+    /// An overlong line being skipped.
+    overlong: Option<Overlong>,
+    /// Notes for the next transaction started from this direction (gaps, resyncs).
+    notes: Vec<Note>,
+    /// Bytes skipped so far by the resynchronisation in progress.
+    skipped: u64,
+}
+
+/// Body counters of the DATA body or BDAT chunk in flight.
+#[derive(Debug, Default)]
+struct BodyProgress {
+    wire: u64,
+    gap: u64,
+    incomplete: bool,
+}
+
+/// Timestamps of the unit being parsed.
+struct Clock {
+    first_ts: Timestamp,
+    ts: Timestamp,
+    first: bool,
+}
+
+impl Clock {
+    fn unit_start(&mut self) -> Timestamp {
+        if std::mem::replace(&mut self.first, false) {
+            self.first_ts
+        } else {
+            self.ts
+        }
+    }
+}
+
+/// Everything but the carry-over buffers (split so the parse closure can borrow both).
+#[derive(Debug)]
+struct State {
+    conn: ConnectionInfo,
+    cfg: SmtpConfig,
+    half: [Half; 2],
+    client: ClientMode,
+    server: ServerMode,
+    reply: Option<ReplyBuilder>,
+    queue: VecDeque<Pending>,
+    greeted: bool,
+    current: Option<MailTx>,
+    collector: Option<HeaderCollector>,
+    bdat_headers_sent: bool,
+    progress: BodyProgress,
+    detached: bool,
+}
+
+/// One SMTP connection. Create through [`crate::SmtpPlugin`] or [`SmtpSession::new`].
+#[derive(Debug)]
+pub struct SmtpSession {
+    bufs: [StreamBuf; 2],
+    st: State,
+}
+
+impl SmtpSession {
+    /// A session for `conn`.
+    pub fn new(conn: &ConnectionInfo, cfg: SmtpConfig) -> Self {
+        let limit = cfg.max_line * 2;
+        let midstream = conn.midstream;
+        let mut st = State {
+            conn: *conn,
+            cfg,
+            half: Default::default(),
+            client: ClientMode::Commands,
+            server: ServerMode::Replies,
+            reply: None,
+            queue: VecDeque::new(),
+            greeted: false,
+            current: None,
+            collector: None,
+            bdat_headers_sent: false,
+            progress: BodyProgress::default(),
+            detached: false,
+        };
+        if midstream {
+            // Picked up mid-connection: no greeting to expect, and either side may be in the
+            // middle of a line or a body.
+            st.greeted = true;
+            st.client = ClientMode::Resync { line_start: true };
+            st.server = ServerMode::Resync { line_start: true };
+        }
+        SmtpSession {
+            bufs: [StreamBuf::new(limit), StreamBuf::new(limit)],
+            st,
+        }
+    }
+
+    /// Bytes this session holds right now (carry-over, overlong prefixes, header area, the
+    /// reply being assembled). Bounded by the configuration whatever the input.
+    pub fn buffered_bytes(&self) -> usize {
+        let st = &self.st;
+        self.bufs[0].len()
+            + self.bufs[1].len()
+            + st.half
+                .iter()
+                .filter_map(|h| h.overlong.as_ref())
+                .map(|o| o.prefix.capacity())
+                .sum::<usize>()
+            + st.collector.as_ref().map_or(0, |c| c.buffered())
+            + st.reply
+                .as_ref()
+                .map_or(0, |r| r.lines.iter().map(Vec::capacity).sum())
+    }
+
+    /// Commands awaiting a reply.
+    pub fn pending_commands(&self) -> usize {
+        self.st.queue.len()
+    }
+
+    /// True once STARTTLS succeeded: the rest of the connection is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.st.detached
+    }
+
+    fn feed(&mut self, dir: Direction, ts: Timestamp, data: &[u8], out: &mut dyn EventSink) {
+        let d = dir.index();
+        let was_empty = self.bufs[d].is_empty();
+        let mut clock = Clock {
+            first_ts: if was_empty {
+                ts
+            } else {
+                self.st.half[d].carry_ts
+            },
+            ts,
+            first: true,
+        };
+        let st = &mut self.st;
+        let mut progressed = false;
+        let res = self.bufs[d].feed(data, |b| {
+            let n = st.step(dir, b, &mut clock, out);
+            st.half[d].offset += n as u64;
+            progressed |= n > 0;
+            n
+        });
+        if let Err(e) = res {
+            let off = st.half[d].offset;
+            st.half[d].offset += e.have as u64;
+            st.anomaly(
+                dir,
+                ts,
+                Some(off),
+                format!(
+                    "{} bytes dropped: {} (the {} was waiting for the other side)",
+                    e.have,
+                    e,
+                    if dir == C2S { "client" } else { "server" }
+                ),
+                out,
+            );
+            st.lose_sync(dir, Some(e.have as u64));
+        }
+        if !self.bufs[d].is_empty() && (was_empty || progressed) {
+            self.st.half[d].carry_ts = ts;
+        }
+    }
+}
+
+impl ProtocolSession for SmtpSession {
+    fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
+        if self.st.detached {
+            return Flow::Detach;
+        }
+        self.feed(chunk.dir, chunk.ts, chunk.data, out);
+        // A reply may have released client bytes held back behind DATA / AUTH / STARTTLS.
+        if chunk.dir == S2C && !self.st.detached && !self.bufs[0].is_empty() {
+            let ts = self.st.half[0].carry_ts;
+            self.feed(C2S, ts, &[], out);
+        }
+        if self.st.detached {
+            Flow::Detach
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn on_gap(&mut self, gap: &GapInfo, out: &mut dyn EventSink) -> Flow {
+        if self.st.detached {
+            return Flow::Detach;
+        }
+        let dropped = self.bufs[gap.dir.index()].clear() as u64;
+        self.st.half[gap.dir.index()].offset += dropped + gap.len.unwrap_or(0);
+        self.st.on_gap(gap, out);
+        Flow::Continue
+    }
+
+    fn on_close(&mut self, ts: Timestamp, _reason: CloseReason, out: &mut dyn EventSink) {
+        self.st.close(ts, out);
+    }
+}
+
+fn lossy(b: &[u8], max: usize) -> String {
+    let s = String::from_utf8_lossy(b);
+    if s.chars().count() <= max {
+        s.into_owned()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+impl State {
+    fn set_client(&mut self, new: ClientMode, why: &'static str) {
+        tracing::trace!(conn = %self.conn.id, old = ?self.client, new = ?new, why, "smtp client");
+        self.client = new;
+    }
+
+    fn set_server(&mut self, new: ServerMode, why: &'static str) {
+        tracing::trace!(conn = %self.conn.id, old = ?self.server, new = ?new, why, "smtp server");
+        self.server = new;
+    }
+
+    fn anomaly(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        offset: Option<u64>,
+        reason: String,
+        out: &mut dyn EventSink,
+    ) {
+        out.anomaly(ParseAnomaly {
+            ts,
+            protocol: PROTOCOL,
+            connection: self.conn.id,
+            direction: dir,
+            offset,
+            reason,
+        });
+    }
+
+    fn client_paused(&self) -> bool {
+        self.queue.back().is_some_and(Pending::blocks_client)
+    }
+
+    /// Parse one unit (a line, body bytes, a resync skip) from `data`; return bytes consumed
+    /// (0 = need more data).
+    fn step(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        clock: &mut Clock,
+        out: &mut dyn EventSink,
+    ) -> usize {
+        if self.detached {
+            // TLS from here on: not ours to parse.
+            return data.len();
+        }
+        let d = dir.index();
+        if let Some(ov) = self.half[d].overlong.as_mut() {
+            return match memchr::memchr(b'\n', data) {
+                None => {
+                    ov.total += data.len() as u64;
+                    data.len()
+                }
+                Some(p) => {
+                    ov.total += p as u64 + 1;
+                    let ov = self.half[d]
+                        .overlong
+                        .take()
+                        .unwrap_or_else(|| unreachable!());
+                    let line = ov.prefix;
+                    if dir == C2S {
+                        self.client_line(&line, ov.total, Some(ov.total), ov.ts, ov.offset, out);
+                    } else {
+                        self.server_line(
+                            &line,
+                            ov.total,
+                            Some(ov.total),
+                            (ov.ts, clock.ts),
+                            ov.offset,
+                            out,
+                        );
+                    }
+                    p + 1
+                }
+            };
+        }
+        if dir == S2C {
+            self.server_step(data, clock, out)
+        } else {
+            self.client_step(data, clock, out)
+        }
+    }
+
+    /// Frame one line; handles overlong lines. Returns (line incl. terminator length) or 0.
+    fn frame_line(&mut self, dir: Direction, data: &[u8], clock: &mut Clock) -> Option<usize> {
+        match memchr::memchr(b'\n', data) {
+            Some(p) => Some(p + 1),
+            None if data.len() >= self.cfg.max_line => {
+                let d = dir.index();
+                let ts = clock.unit_start();
+                self.half[d].overlong = Some(Overlong {
+                    prefix: data[..self.cfg.max_line].to_vec(),
+                    total: data.len() as u64,
+                    ts,
+                    offset: self.half[d].offset,
+                });
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn server_step(&mut self, data: &[u8], clock: &mut Clock, out: &mut dyn EventSink) -> usize {
+        if let ServerMode::Resync { line_start } = self.server {
+            return self.resync(S2C, data, line_start, clock, out);
+        }
+        match self.frame_line(S2C, data, clock) {
+            Some(n) => {
+                let ts = clock.unit_start();
+                let off = self.half[1].offset;
+                self.server_line(&data[..n], n as u64, None, (ts, clock.ts), off, out);
+                n
+            }
+            None if self.half[1].overlong.is_some() => data.len(),
+            None => 0,
+        }
+    }
+
+    fn client_step(&mut self, data: &[u8], clock: &mut Clock, out: &mut dyn EventSink) -> usize {
+        match &mut self.client {
+            ClientMode::Resync { line_start } => {
+                let ls = *line_start;
+                self.resync(C2S, data, ls, clock, out)
+            }
+            ClientMode::Body(scanner) => {
+                let end = scanner.feed(data);
+                let n = end.unwrap_or(data.len());
+                let _ = clock.unit_start();
+                if let Some(c) = self.collector.as_mut() {
+                    c.feed(&data[..n]);
+                }
+                self.progress.wire += n as u64;
+                if end.is_some() {
+                    let ClientMode::Body(scanner) =
+                        std::mem::replace(&mut self.client, ClientMode::Commands)
+                    else {
+                        unreachable!()
+                    };
+                    self.end_data_body(&scanner, false);
+                    self.set_client(ClientMode::Commands, "end of data");
+                }
+                n
+            }
+            ClientMode::Chunk { remaining } => {
+                let take = (*remaining).min(data.len() as u64);
+                *remaining -= take;
+                let done = *remaining == 0;
+                let _ = clock.unit_start();
+                let take = take as usize;
+                if let Some(c) = self.collector.as_mut() {
+                    c.feed(&data[..take]);
+                }
+                self.progress.wire += take as u64;
+                if done {
+                    self.end_chunk(false);
+                    self.set_client(ClientMode::Commands, "end of chunk");
+                }
+                take
+            }
+            ClientMode::Commands | ClientMode::AuthLine => {
+                if self.client_paused() {
+                    return 0;
+                }
+                match self.frame_line(C2S, data, clock) {
+                    Some(n) => {
+                        let ts = clock.unit_start();
+                        let off = self.half[0].offset;
+                        self.client_line(&data[..n], n as u64, None, ts, off, out);
+                        n
+                    }
+                    None if self.half[0].overlong.is_some() => data.len(),
+                    None => 0,
+                }
+            }
+        }
+    }
+
+    /// Skip to the next plausible line start (shared helper), keeping a possibly plausible tail.
+    fn resync(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        line_start: bool,
+        clock: &mut Clock,
+        out: &mut dyn EventSink,
+    ) -> usize {
+        let start = if line_start {
+            Start::IncludeStart
+        } else {
+            Start::AfterNewline
+        };
+        let pred: fn(&[u8]) -> bool = if dir == C2S {
+            parser::looks_like_command
+        } else {
+            parser::looks_like_reply
+        };
+        let d = dir.index();
+        let _ = clock.unit_start();
+        let skipped = match find_line_boundary(data, start, pred) {
+            Some(k) => {
+                self.note_resync(dir, k as u64);
+                if dir == C2S {
+                    self.set_client(ClientMode::Commands, "resynchronised");
+                } else {
+                    self.set_server(ServerMode::Replies, "resynchronised");
+                }
+                if k == 0 {
+                    // Parse the line right away (a zero return would stop the driver).
+                    return if dir == C2S {
+                        self.client_step(data, clock, out)
+                    } else {
+                        self.server_step(data, clock, out)
+                    };
+                }
+                return k;
+            }
+            None => match memchr::memrchr(b'\n', data) {
+                Some(i) => i + 1,
+                None if line_start && data.len() < self.cfg.max_line => 0,
+                None => data.len(),
+            },
+        };
+        if skipped > 0 {
+            let ls = data[skipped - 1] == b'\n';
+            self.half[d].skipped += skipped as u64;
+            if dir == C2S {
+                self.client = ClientMode::Resync { line_start: ls };
+            } else {
+                self.server = ServerMode::Resync { line_start: ls };
+            }
+        }
+        skipped
+    }
+
+    fn note_resync(&mut self, dir: Direction, k: u64) {
+        let h = &mut self.half[dir.index()];
+        let skipped = std::mem::take(&mut h.skipped) + k;
+        if skipped > 0 {
+            h.notes.push(Note::Resync {
+                direction: dir,
+                skipped_bytes: skipped,
+            });
+        }
+    }
+
+    // ---- client lines ----
+
+    fn client_line(
+        &mut self,
+        raw: &[u8],
+        wire_len: u64,
+        truncated: Option<u64>,
+        ts: Timestamp,
+        offset: u64,
+        out: &mut dyn EventSink,
+    ) {
+        let line = parser::strip_cr(raw.strip_suffix(b"\n").unwrap_or(raw));
+        if matches!(self.client, ClientMode::AuthLine) {
+            self.auth_response(line, wire_len);
+            self.set_client(ClientMode::Commands, "SASL response sent");
+            return;
+        }
+        let cmd = match parser::command_line(line) {
+            Ok(c) => c,
+            Err(e) => {
+                self.anomaly(C2S, ts, Some(offset), e.to_string(), out);
+                return;
+            }
+        };
+        let verb_upper = String::from_utf8_lossy(cmd.verb).to_ascii_uppercase();
+        let mut tx = Transaction::new(PROTOCOL, &self.conn, ts);
+        tx.request_bytes = wire_len;
+        tx.notes.append(&mut self.half[0].notes);
+        if let Some(len) = truncated {
+            tx.notes.push(Note::Truncated { field: "line", len });
+        }
+        let mut req = RequestDetail::default();
+        let mut query = lossy(line, self.cfg.max_text);
+        let mut login_next = LoginPrompt::Unknown;
+        let kind = match cmd.known {
+            Some(Verb::Helo) | Some(Verb::Ehlo) => {
+                if !cmd.args.is_empty() {
+                    req.domain = Some(lossy(cmd.args, self.cfg.max_text));
+                }
+                if cmd.known == Some(Verb::Helo) {
+                    Kind::Helo
+                } else {
+                    Kind::Ehlo
+                }
+            }
+            Some(Verb::Mail) => {
+                self.collector = None;
+                self.bdat_headers_sent = false;
+                if let Some(p) = parser::path_arg(cmd.args, b"FROM:") {
+                    req.address = Some(lossy(p.address, self.cfg.max_text));
+                    if !p.params.is_empty() {
+                        req.params = Some(lossy(p.params, self.cfg.max_text));
+                    }
+                }
+                Kind::Mail
+            }
+            Some(Verb::Rcpt) => {
+                if let Some(p) = parser::path_arg(cmd.args, b"TO:") {
+                    req.address = Some(lossy(p.address, self.cfg.max_text));
+                    if !p.params.is_empty() {
+                        req.params = Some(lossy(p.params, self.cfg.max_text));
+                    }
+                }
+                Kind::Rcpt
+            }
+            Some(Verb::Data) => Kind::Data,
+            Some(Verb::Bdat) => match parser::bdat_args(cmd.args) {
+                Ok((size, last)) => {
+                    req.chunk_size = Some(size);
+                    req.last = last;
+                    Kind::Bdat { last }
+                }
+                Err(e) => {
+                    // The chunk length is unknown: its bytes cannot be skipped exactly.
+                    self.anomaly(C2S, ts, Some(offset), e.to_string(), out);
+                    self.set_client(ClientMode::Resync { line_start: true }, "bad BDAT");
+                    Kind::Other
+                }
+            },
+            Some(Verb::Rset) => Kind::Rset,
+            Some(Verb::Quit) => Kind::Quit,
+            Some(Verb::Starttls) => Kind::Starttls,
+            Some(Verb::Auth) => {
+                let mut words = cmd
+                    .args
+                    .split(|&b| b == b' ' || b == b'\t')
+                    .filter(|w| !w.is_empty());
+                let mech_name =
+                    String::from_utf8_lossy(words.next().unwrap_or_default()).to_ascii_uppercase();
+                let mech_name: String = mech_name.chars().take(64).collect();
+                let initial = words.next();
+                let mech = Mechanism::from_name(&mech_name);
+                let mut a = AuthDetail {
+                    mechanism: mech_name.clone(),
+                    initial_response: initial.is_some(),
+                    ..Default::default()
+                };
+                if let Some(ir) = initial {
+                    a.user = match mech {
+                        Mechanism::Plain => auth::plain_user(ir),
+                        Mechanism::Login => auth::login_user(ir),
+                        Mechanism::XOauth2 => auth::xoauth2_user(ir),
+                        _ => None,
+                    };
+                    if mech == Mechanism::Login {
+                        // `AUTH LOGIN <user>`: the next challenge asks for the password.
+                        login_next = LoginPrompt::Password;
+                    }
+                    query = format!("AUTH {mech_name} (redacted)");
+                } else {
+                    query = format!("AUTH {mech_name}");
+                }
+                req.auth = Some(a);
+                Kind::Auth(mech)
+            }
+            Some(Verb::Noop)
+            | Some(Verb::Vrfy)
+            | Some(Verb::Expn)
+            | Some(Verb::Help)
+            | Some(Verb::OtherKnown)
+            | None => Kind::Other,
+        };
+        tx.command = verb_upper;
+        tx.query = query;
+        let entry = Pending {
+            tx,
+            kind,
+            stage: Stage::AwaitReply,
+            req,
+            intermediate: None,
+            challenges: 0,
+            login_next,
+            body: None,
+        };
+        if self.queue.len() >= self.cfg.max_pending {
+            if let Some(mut old) = self.queue.pop_front() {
+                old.tx.notes.push(Note::Text {
+                    text: format!(
+                        "more than {} commands awaiting replies: reply pairing gave up on this one",
+                        self.cfg.max_pending
+                    ),
+                });
+                self.finish(old, None, ts, out);
+            }
+        }
+        self.queue.push_back(entry);
+        if let Kind::Bdat { last } = kind {
+            if self.collector.is_none() && !self.bdat_headers_sent {
+                self.collector = Some(HeaderCollector::new(self.cfg.header_area, false));
+            }
+            self.progress = BodyProgress::default();
+            let size = self
+                .queue
+                .back()
+                .and_then(|p| p.req.chunk_size)
+                .unwrap_or(0);
+            if size == 0 {
+                self.end_chunk(false);
+                let _ = last;
+            } else {
+                self.set_client(ClientMode::Chunk { remaining: size }, "BDAT chunk follows");
+            }
+        }
+    }
+
+    fn auth_response(&mut self, line: &[u8], wire_len: u64) {
+        let Some(p) = self.queue.back_mut() else {
+            return;
+        };
+        let Kind::Auth(mech) = p.kind else { return };
+        p.tx.request_bytes += wire_len;
+        p.stage = Stage::AwaitReply;
+        let Some(a) = p.req.auth.as_mut() else { return };
+        a.responses += 1;
+        if line == b"*" {
+            a.cancelled = true;
+            return;
+        }
+        if a.user.is_some() {
+            return;
+        }
+        a.user = match mech {
+            Mechanism::Plain => auth::plain_user(line),
+            Mechanism::CramMd5 => auth::cram_user(line),
+            Mechanism::XOauth2 => auth::xoauth2_user(line),
+            Mechanism::Login => match p.login_next {
+                LoginPrompt::User => auth::login_user(line),
+                LoginPrompt::Unknown if a.responses == 1 && !a.initial_response => {
+                    auth::login_user(line)
+                }
+                _ => None,
+            },
+            Mechanism::Other => None,
+        };
+    }
+
+    /// The DATA body ended (or was cut off): counters and headers go to the DATA command.
+    fn end_data_body(&mut self, scanner: &DataScanner, incomplete: bool) {
+        let headers = self
+            .collector
+            .take()
+            .map(|mut c| c.finish(self.cfg.max_header_value))
+            .unwrap_or_default();
+        let progress = std::mem::take(&mut self.progress);
+        let bytes = if incomplete {
+            scanner.wire_bytes.saturating_sub(scanner.stuffed_dots)
+        } else {
+            scanner.message_bytes()
+        };
+        let body = BodyDetail {
+            kind: BodyKind::Data,
+            bytes,
+            chunks: None,
+            gap_bytes: progress.gap,
+            incomplete: incomplete || progress.incomplete,
+            headers,
+        };
+        if let Some(p) = self.queue.back_mut() {
+            if p.kind == Kind::Data && p.stage == Stage::InBody && p.body.is_none() {
+                p.tx.request_bytes += progress.wire;
+                p.req.body_bytes = Some(body.bytes);
+                p.body = Some(body);
+            }
+        }
+    }
+
+    /// A BDAT chunk ended (or was cut off).
+    fn end_chunk(&mut self, incomplete: bool) {
+        let progress = std::mem::take(&mut self.progress);
+        let Some(p) = self.queue.back_mut() else {
+            return;
+        };
+        let Kind::Bdat { last } = p.kind else { return };
+        let headers = match self.collector.as_mut() {
+            Some(c) if c.is_done() || last || incomplete => {
+                self.bdat_headers_sent = true;
+                let h = c.finish(self.cfg.max_header_value);
+                self.collector = None;
+                h
+            }
+            _ => Default::default(),
+        };
+        p.tx.request_bytes += progress.wire;
+        p.req.body_bytes = Some(progress.wire);
+        p.body = Some(BodyDetail {
+            kind: BodyKind::Bdat,
+            bytes: progress.wire,
+            chunks: Some(1),
+            gap_bytes: progress.gap,
+            incomplete: incomplete || progress.incomplete,
+            headers,
+        });
+    }
+
+    // ---- server lines ----
+
+    fn server_line(
+        &mut self,
+        raw: &[u8],
+        wire_len: u64,
+        truncated: Option<u64>,
+        (start_ts, end_ts): (Timestamp, Timestamp),
+        offset: u64,
+        out: &mut dyn EventSink,
+    ) {
+        let line = parser::strip_cr(raw.strip_suffix(b"\n").unwrap_or(raw));
+        let rl = match parser::reply_line(line) {
+            Ok(r) => r,
+            Err(e) => {
+                self.anomaly(S2C, end_ts, Some(offset), e.to_string(), out);
+                if let Some(r) = self.reply.as_mut() {
+                    r.bytes += wire_len;
+                }
+                return;
+            }
+        };
+        let max_lines = self.cfg.max_reply_lines;
+        let b = self.reply.get_or_insert_with(|| ReplyBuilder {
+            ts: start_ts,
+            code: rl.code.0,
+            lines: Vec::new(),
+            dropped: 0,
+            bytes: 0,
+            truncated: None,
+        });
+        b.bytes += wire_len;
+        b.code = rl.code.0;
+        if truncated.is_some() {
+            b.truncated = truncated;
+        }
+        if b.lines.len() < max_lines {
+            b.lines.push(rl.text.to_vec());
+        } else {
+            b.dropped += 1;
+        }
+        if rl.last {
+            if let Some(b) = self.reply.take() {
+                self.on_reply(b, end_ts, out);
+            }
+        }
+    }
+
+    fn reply_detail(&self, b: &ReplyBuilder) -> ReplyDetail {
+        ReplyDetail {
+            code: b.code,
+            enhanced: b
+                .lines
+                .first()
+                .and_then(|l| parser::enhanced_code(l))
+                .map(|(e, _)| e.to_string()),
+            lines: b
+                .lines
+                .iter()
+                .map(|l| lossy(l, self.cfg.max_text))
+                .collect(),
+            lines_dropped: b.dropped,
+            ..Default::default()
+        }
+    }
+
+    fn on_reply(&mut self, b: ReplyBuilder, end_ts: Timestamp, out: &mut dyn EventSink) {
+        let code = ReplyCode(b.code);
+        let mut detail = self.reply_detail(&b);
+        let Some(front) = self.queue.front_mut() else {
+            self.unsolicited(b, detail, end_ts, out);
+            return;
+        };
+        front.tx.response_bytes += b.bytes;
+        if let Some(len) = b.truncated {
+            front.tx.notes.push(Note::Truncated {
+                field: "reply_line",
+                len,
+            });
+        }
+        match (front.kind, front.stage) {
+            (Kind::Data, Stage::AwaitReply) if code == ReplyCode::START_MAIL_INPUT => {
+                front.intermediate = Some(detail);
+                front.stage = Stage::InBody;
+                self.progress = BodyProgress::default();
+                self.collector = Some(HeaderCollector::new(self.cfg.header_area, true));
+                self.set_client(ClientMode::Body(Box::default()), "354: body follows");
+                return;
+            }
+            (Kind::Auth(_), Stage::AwaitReply) if code == ReplyCode::AUTH_CONTINUE => {
+                front.challenges += 1;
+                if front.kind == Kind::Auth(Mechanism::Login) {
+                    let prompt = auth::login_prompt(b.lines.first().map_or(&[][..], |l| l));
+                    front.login_next =
+                        match prompt {
+                            LoginPrompt::Unknown => match front.login_next {
+                                // Without a readable prompt: user name first, then password.
+                                LoginPrompt::Unknown
+                                    if front.req.auth.as_ref().is_some_and(|a| {
+                                        a.responses == 0 && !a.initial_response
+                                    }) =>
+                                {
+                                    LoginPrompt::User
+                                }
+                                _ => LoginPrompt::Password,
+                            },
+                            p => p,
+                        };
+                }
+                front.stage = Stage::AwaitClient;
+                self.set_client(ClientMode::AuthLine, "334: SASL response follows");
+                return;
+            }
+            _ => {}
+        }
+        let Some(mut p) = self.queue.pop_front() else {
+            return;
+        };
+        if p.kind == Kind::Data && matches!(self.client, ClientMode::Body(_)) {
+            // The server answered a body whose end we did not see: bytes were lost.
+            if let ClientMode::Body(scanner) =
+                std::mem::replace(&mut self.client, ClientMode::Resync { line_start: false })
+            {
+                self.queue.push_front(p);
+                self.end_data_body(&scanner, true);
+                p = self.queue.pop_front().unwrap_or_else(|| unreachable!());
+            }
+        }
+        if p.kind == Kind::Ehlo && code.is_positive() {
+            detail.extensions = Some(parser::ehlo_extensions(b.lines.iter().map(Vec::as_slice)));
+        }
+        let starttls_ok = p.kind == Kind::Starttls && code == ReplyCode::READY;
+        if starttls_ok {
+            p.tx.notes.push(Note::Encrypted);
+        }
+        self.finish(p, Some((detail, b.bytes)), end_ts, out);
+        if starttls_ok {
+            // Everything after this reply is TLS: report what is still pending and stop.
+            while let Some(p) = self.queue.pop_front() {
+                self.finish(p, None, end_ts, out);
+            }
+            self.abandon("STARTTLS", end_ts, out);
+            self.detached = true;
+        }
+    }
+
+    /// A reply with nothing pending: the greeting, or an unsolicited reply (e.g. a `421` when
+    /// the server shuts down).
+    fn unsolicited(
+        &mut self,
+        b: ReplyBuilder,
+        detail: ReplyDetail,
+        end_ts: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        let mut tx = Transaction::new(PROTOCOL, &self.conn, b.ts);
+        tx.response_bytes = b.bytes;
+        tx.notes.append(&mut self.half[1].notes);
+        if let Some(len) = b.truncated {
+            tx.notes.push(Note::Truncated {
+                field: "reply_line",
+                len,
+            });
+        }
+        let code = ReplyCode(b.code);
+        if !self.greeted {
+            // The greeting: a transaction without a request whose status is the server's
+            // verdict (a `554` greeting refuses service).
+            tx.command = GREETING_COMMAND.to_string();
+            tx.status = if code.is_error() {
+                Status::Error
+            } else {
+                Status::Ok
+            };
+        } else {
+            tx.status = Status::NoRequest;
+        }
+        if code.is_error() {
+            tx.error = detail.lines.first().cloned();
+        }
+        self.greeted = true;
+        tx.response = serde_json::to_value(&detail).unwrap_or_default();
+        tx.end_ts = end_ts.max(tx.ts);
+        out.transaction(tx);
+    }
+
+    /// Report a command transaction (reply `None`: never answered) and advance the message.
+    fn finish(
+        &mut self,
+        mut p: Pending,
+        reply: Option<(ReplyDetail, u64)>,
+        end_ts: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        self.greeted = true;
+        let mut final_reply = None;
+        match &reply {
+            Some((d, _)) => {
+                let code = ReplyCode(d.code);
+                p.tx.status = if code.is_error() {
+                    Status::Error
+                } else {
+                    Status::Ok
+                };
+                if code.is_error() {
+                    p.tx.error = d.lines.first().cloned();
+                }
+                p.tx.complete_at(end_ts);
+                let mut d = d.clone();
+                d.intermediate = p.intermediate.take().map(Box::new);
+                d.challenges = p.challenges;
+                p.tx.response = serde_json::to_value(&d).unwrap_or_default();
+                final_reply = Some(d);
+            }
+            None => {
+                p.tx.status = Status::NoResponse;
+                if let Some(i) = p.intermediate.take() {
+                    p.tx.response = serde_json::to_value(ReplyDetail {
+                        intermediate: Some(Box::new(i)),
+                        ..Default::default()
+                    })
+                    .unwrap_or_default();
+                }
+            }
+        }
+        if p.body.as_ref().is_some_and(|b| b.incomplete) {
+            p.tx.notes.push(Note::Text {
+                text: "end of body not seen".into(),
+            });
+        }
+        p.tx.request = serde_json::to_value(&p.req).unwrap_or_default();
+        let code = final_reply.as_ref().map(|d| ReplyCode(d.code));
+        let reply_bytes = reply.as_ref().map_or(0, |r| r.1);
+        let kind = p.kind;
+        let verb = p.tx.command.clone();
+        let req = std::mem::take(&mut p.req);
+        let body = p.body.take();
+        let ts = p.tx.ts;
+        let data_notes: Vec<Note> =
+            p.tx.notes
+                .iter()
+                .filter(|n| matches!(n, Note::Gap { .. }))
+                .cloned()
+                .collect();
+        out.transaction(p.tx);
+
+        // The mail message this command belongs to.
+        match kind {
+            Kind::Mail => {
+                self.abandon(&verb, ts, out);
+                let mut tx = Transaction::new(PROTOCOL, &self.conn, ts);
+                tx.command = MESSAGE_COMMAND.to_string();
+                self.current = Some(MailTx {
+                    tx,
+                    detail: MessageDetail {
+                        mail_from: req.address.unwrap_or_default(),
+                        mail_code: code.map(|c| c.0),
+                        recipients: Vec::new(),
+                        body: None,
+                        abandoned_by: None,
+                    },
+                });
+            }
+            Kind::Rcpt => {
+                if let Some(m) = self.current.as_mut() {
+                    m.detail.recipients.push(Recipient {
+                        address: req.address.unwrap_or_default(),
+                        code: code.map(|c| c.0),
+                    });
+                }
+            }
+            Kind::Data => {
+                if let Some(m) = self.current.as_mut() {
+                    m.detail.body = body;
+                    m.tx.notes.extend(data_notes);
+                    m.tx.request_bytes += req.body_bytes.unwrap_or(0);
+                }
+                self.complete_message(final_reply, reply_bytes, end_ts, out);
+            }
+            Kind::Bdat { last } => {
+                if let Some(m) = self.current.as_mut() {
+                    m.tx.notes.extend(data_notes);
+                    if let Some(chunk) = body {
+                        m.tx.request_bytes += chunk.bytes;
+                        match m.detail.body.as_mut() {
+                            None => m.detail.body = Some(chunk),
+                            Some(acc) => {
+                                acc.bytes += chunk.bytes;
+                                acc.chunks = Some(acc.chunks.unwrap_or(0) + 1);
+                                acc.gap_bytes += chunk.gap_bytes;
+                                acc.incomplete |= chunk.incomplete;
+                                if acc.headers == Default::default() {
+                                    acc.headers = chunk.headers;
+                                }
+                            }
+                        }
+                    }
+                }
+                if last || code.is_some_and(ReplyCode::is_error) {
+                    self.complete_message(final_reply, reply_bytes, end_ts, out);
+                }
+            }
+            Kind::Rset | Kind::Quit | Kind::Helo | Kind::Ehlo => {
+                self.abandon(&verb, ts, out);
+            }
+            Kind::Auth(_) | Kind::Starttls | Kind::Other => {}
+        }
+    }
+
+    /// The message got its final reply (`None`: lost).
+    fn complete_message(
+        &mut self,
+        reply: Option<ReplyDetail>,
+        reply_bytes: u64,
+        end_ts: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        let Some(mut m) = self.current.take() else {
+            return;
+        };
+        match reply {
+            Some(d) => {
+                let code = ReplyCode(d.code);
+                m.tx.status = if code.is_error() {
+                    Status::Error
+                } else {
+                    Status::Ok
+                };
+                if code.is_error() {
+                    m.tx.error = d.lines.first().cloned();
+                }
+                m.tx.response_bytes = reply_bytes;
+                m.tx.complete_at(end_ts);
+                let mut d = d;
+                d.intermediate = None;
+                d.challenges = 0;
+                m.tx.response = serde_json::to_value(&d).unwrap_or_default();
+            }
+            None => m.tx.status = Status::NoResponse,
+        }
+        self.emit_message(m, out);
+    }
+
+    /// The message ended without a final reply to its data.
+    fn abandon(&mut self, by: &str, _ts: Timestamp, out: &mut dyn EventSink) {
+        let Some(mut m) = self.current.take() else {
+            return;
+        };
+        m.detail.abandoned_by = Some(by.to_string());
+        m.tx.status = if m.detail.mail_code.is_some_and(|c| ReplyCode(c).is_error()) {
+            Status::Error
+        } else {
+            Status::NoResponse
+        };
+        self.emit_message(m, out);
+    }
+
+    fn emit_message(&mut self, mut m: MailTx, out: &mut dyn EventSink) {
+        let mut q = format!("FROM:<{}>", m.detail.mail_from);
+        for r in &m.detail.recipients {
+            if q.len() > self.cfg.max_text {
+                q.push_str(" …");
+                break;
+            }
+            q.push_str(&format!(" TO:<{}>", r.address));
+        }
+        m.tx.query = q;
+        m.tx.request = serde_json::to_value(&m.detail).unwrap_or_default();
+        out.transaction(m.tx);
+    }
+
+    // ---- gaps and close ----
+
+    /// Bytes were lost in `dir` (a gap, or a carry-over overflow).
+    fn lose_sync(&mut self, dir: Direction, len: Option<u64>) {
+        let d = dir.index();
+        self.half[d].overlong = None;
+        if dir == S2C {
+            self.reply = None;
+            self.set_server(ServerMode::Resync { line_start: false }, "bytes lost");
+            return;
+        }
+        match &mut self.client {
+            ClientMode::Body(scanner) => {
+                // Only shortens the body: keep looking for its end.
+                scanner.lost_sync();
+                self.progress.gap += len.unwrap_or(0);
+                self.progress.incomplete = true;
+            }
+            ClientMode::Chunk { remaining } => match len {
+                Some(n) if n < *remaining => {
+                    *remaining -= n;
+                    self.progress.gap += n;
+                    self.progress.incomplete = true;
+                }
+                Some(n) if n == *remaining => {
+                    self.progress.gap += n;
+                    self.progress.incomplete = true;
+                    self.end_chunk(true);
+                    self.set_client(ClientMode::Commands, "gap ended exactly with the chunk");
+                }
+                _ => {
+                    self.progress.gap += len.map_or(0, |n| n.min(*remaining));
+                    self.end_chunk(true);
+                    self.set_client(
+                        ClientMode::Resync { line_start: false },
+                        "gap past chunk end",
+                    );
+                }
+            },
+            ClientMode::AuthLine => {
+                if let Some(p) = self.queue.back_mut() {
+                    if matches!(p.kind, Kind::Auth(_)) {
+                        p.stage = Stage::AwaitReply;
+                    }
+                }
+                self.set_client(ClientMode::Resync { line_start: false }, "bytes lost");
+            }
+            ClientMode::Commands | ClientMode::Resync { .. } => {
+                self.set_client(ClientMode::Resync { line_start: false }, "bytes lost");
+            }
+        }
+    }
+
+    fn on_gap(&mut self, gap: &GapInfo, out: &mut dyn EventSink) {
+        let note = Note::Gap {
+            direction: gap.dir,
+            bytes: gap.len,
+        };
+        if gap.dir == C2S {
+            match self.client {
+                ClientMode::Body(_) | ClientMode::Chunk { .. } => {
+                    if let Some(p) = self.queue.back_mut() {
+                        p.tx.notes.push(note);
+                    }
+                }
+                _ => self.half[0].notes.push(note),
+            }
+            self.lose_sync(C2S, gap.len);
+            return;
+        }
+        // Server bytes lost: replies in the hole cannot be told apart from replies after it, so
+        // every pending command is reported without a reply rather than risk mispairing.
+        if self.reply.take().is_some() {
+            self.anomaly(
+                S2C,
+                gap.ts,
+                None,
+                "reply cut short by a gap in the capture".into(),
+                out,
+            );
+        }
+        self.lose_sync(S2C, gap.len);
+        let client_waiting = self.client_paused();
+        while let Some(mut p) = self.queue.pop_front() {
+            p.tx.notes.push(note.clone());
+            self.finish(p, None, gap.ts, out);
+        }
+        if client_waiting && matches!(self.client, ClientMode::Commands | ClientMode::AuthLine) {
+            // The client may be sending a body or SASL data we cannot place.
+            self.set_client(
+                ClientMode::Resync { line_start: false },
+                "server reply lost",
+            );
+        }
+        self.half[1].notes.push(note);
+    }
+
+    fn close(&mut self, ts: Timestamp, out: &mut dyn EventSink) {
+        if self.detached {
+            return;
+        }
+        match std::mem::replace(&mut self.client, ClientMode::Commands) {
+            ClientMode::Body(scanner) => self.end_data_body(&scanner, true),
+            ClientMode::Chunk { .. } => self.end_chunk(true),
+            _ => {}
+        }
+        if self.reply.take().is_some() {
+            self.anomaly(
+                S2C,
+                ts,
+                Some(self.half[1].offset),
+                "connection ended inside a multi-line reply".into(),
+                out,
+            );
+        }
+        while let Some(p) = self.queue.pop_front() {
+            self.finish(p, None, ts, out);
+        }
+        self.abandon("close", ts, out);
+        self.detached = true;
+    }
+}
