@@ -1,1 +1,57 @@
-//! placeholder
+//! TCP stream reassembly for passive dissection.
+//!
+//! A [`Reassembler`] takes decoded TCP segments in capture order and reports, per connection
+//! and per direction, the exact byte stream the endpoints exchanged as [`StreamEvent`]s: in-order
+//! `Data` (each byte exactly once; straight from the segment when it arrives in order), explicit
+//! `Gap`s with their length and [`GapReason`] where bytes were never captured (never
+//! zero-filled), `Stall`s for retransmission delays, `Fin`/`Rst`, and `Close` with per-connection
+//! [`ConnStats`].
+//!
+//! Design:
+//! - Connections are found by canonical 4-tuple in a hash map over a slab, with an intrusive
+//!   LRU list: idle timeout and eviction cost O(expired), never O(connections) per packet.
+//! - Each direction is a small state machine (`HalfState`: awaiting its first
+//!   sequence number, established, FIN received, closed) with one transition function.
+//!   Sequence numbers are unwrapped to 64-bit positions near the current one ([`SeqNum`]), so
+//!   32-bit wraparound needs no special case.
+//! - Out-of-order segments are copied into a per-direction ordered buffer (first copy of a byte
+//!   wins, conflicting copies counted); everything is bounded by [`ReassemblyConfig`], and
+//!   hitting a bound skips the oldest hole (a `Gap`), it never grows or drops silently.
+//! - All time is capture time; timestamps that go backwards are counted and never produce
+//!   negative durations (each connection keeps a monotonic clock).
+//!
+//! Where the reassembler decides (documented choices):
+//! - A connection first seen without its handshake opens on its first segment with payload;
+//!   bare ACK/FIN/RST before that are counted in `segments_ignored`. Each direction's stream
+//!   starts at its first captured sequence number (bytes before it are never delivered).
+//! - FIN with a hole before it: the hole is declared [`GapReason::FinWithHole`] once both sides
+//!   have sent FIN, or when it times out (`hole_timeout`); until then a retransmission may still
+//!   fill it. An ACK covering the hole declares it [`GapReason::AckedUnseen`] at once.
+//! - A snaplen-truncated segment: the captured prefix is data, the rest a
+//!   [`GapReason::SnaplenTruncated`] gap declared when the segment is delivered (a later full
+//!   copy of those bytes is then a retransmission).
+//! - Retransmitted bytes are compared only with bytes still buffered (delivered bytes are not
+//!   kept), so `overlap_conflicts` only sees conflicts with out-of-order data.
+//! - Tuples closed by FIN/RST are remembered for `time_wait` so trailing packets do not open a
+//!   phantom connection; a SYN always opens a new one.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod conn;
+mod event;
+mod half;
+mod reassembler;
+pub mod seq;
+mod table;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::ReassemblyConfig;
+pub use event::{
+    CloseCounts, ConnStats, GapCounts, GapReason, ReassemblyStats, RoleHint, RoleSource,
+    StreamEvent, StreamSink,
+};
+pub use reassembler::Reassembler;
+pub use seq::SeqNum;

@@ -1,0 +1,243 @@
+//! One connection: roles, its two directions and its counters.
+
+use wiresift_core::{CloseReason, ConnectionInfo, Direction, Timestamp};
+use wiresift_net::TcpSegment;
+
+use crate::config::ReassemblyConfig;
+use crate::event::{ConnStats, GapReason, ReassemblyStats, StreamEvent, StreamSink};
+use crate::half::{Cx, Half, HalfInput, HalfState};
+use crate::seq::{unwrap_near, SeqNum};
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub info: ConnectionInfo,
+    /// Indexed by [`Direction::index`].
+    pub halves: [Half; 2],
+    pub stats: ConnStats,
+}
+
+impl Conn {
+    pub(crate) fn new(info: ConnectionInfo) -> Self {
+        let stats = ConnStats {
+            last_ts: info.start,
+            ..ConnStats::default()
+        };
+        Conn {
+            info,
+            halves: [
+                Half::new(Direction::ClientToServer),
+                Half::new(Direction::ServerToClient),
+            ],
+            stats,
+        }
+    }
+
+    pub(crate) fn dir_of(&self, seg: &TcpSegment<'_>) -> Direction {
+        if seg.src == self.info.client {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        }
+    }
+
+    pub(crate) fn buffered(&self) -> usize {
+        self.halves[0].buffered_bytes() + self.halves[1].buffered_bytes()
+    }
+
+    /// Connection capture time.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.stats.last_ts
+    }
+
+    /// Move the connection's clock forward (never backward) to `t`.
+    pub(crate) fn advance(&mut self, t: Timestamp) {
+        self.stats.last_ts = self.stats.last_ts.max(t);
+    }
+
+    /// Is this SYN (no ACK) the start of a new connection on the same tuple, rather than a
+    /// retransmission of the one this connection started with?
+    pub(crate) fn is_new_syn(&self, seg: &TcpSegment<'_>) -> bool {
+        let half = &self.halves[self.dir_of(seg).index()];
+        match half.first_seq() {
+            Some(first) => SeqNum(seg.seq).add(1) != first,
+            None => false,
+        }
+    }
+
+    fn cx<'a, S>(
+        stats: &'a mut ConnStats,
+        info: &ConnectionInfo,
+        sink: &'a mut S,
+        g: &'a mut ReassemblyStats,
+    ) -> Cx<'a, S> {
+        let now = stats.last_ts;
+        Cx {
+            sink,
+            g,
+            stats,
+            id: info.id,
+            now,
+        }
+    }
+
+    /// One segment of this connection. Returns how the connection ends, if it does.
+    pub(crate) fn on_segment<S: StreamSink>(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        cfg: &ReassemblyConfig,
+        scratch: &mut Vec<u8>,
+        g: &mut ReassemblyStats,
+        sink: &mut S,
+    ) -> Option<CloseReason> {
+        let dir = self.dir_of(seg);
+        if seg.ts < self.stats.last_ts {
+            self.stats.ts_backwards += 1;
+        }
+        self.advance(seg.ts);
+        self.stats.packets += 1;
+        let Conn {
+            info,
+            halves,
+            stats,
+            ..
+        } = self;
+        let mut cx = Self::cx(stats, info, sink, g);
+        let [c2s, s2c] = halves;
+        let (me, peer) = match dir {
+            Direction::ClientToServer => (c2s, s2c),
+            Direction::ServerToClient => (s2c, c2s),
+        };
+        let flags = seg.flags;
+
+        if flags.rst() {
+            // Whatever is buffered will never be completed: deliver it around its holes.
+            for h in [&mut *me, &mut *peer] {
+                h.flush_all(GapReason::Closed, scratch, &mut cx);
+            }
+            cx.sink.on_event(StreamEvent::Rst {
+                conn: cx.id,
+                dir,
+                ts: cx.now,
+            });
+            return Some(CloseReason::Rst);
+        }
+
+        if flags.syn() {
+            if me.first_seq().is_some() {
+                // Same ISN as before (the table checked): a retransmitted SYN or SYN-ACK.
+                cx.retransmitted(0);
+            }
+            me.transition(HalfInput::Syn(SeqNum(seg.seq)));
+            if flags.ack() {
+                // A SYN-ACK acknowledges the client's ISN + 1: that is where its data starts.
+                peer.transition(HalfInput::FirstSeq(SeqNum(seg.ack)));
+            }
+        } else {
+            me.transition(HalfInput::FirstSeq(SeqNum(seg.seq)));
+            if flags.ack() {
+                peer.on_ack(SeqNum(seg.ack), scratch, &mut cx);
+            }
+        }
+
+        // A SYN occupies one sequence number before the data (TCP Fast Open carries data).
+        let data_seq = SeqNum(seg.seq).add(u32::from(flags.syn()));
+        if seg.payload_len > 0 {
+            me.on_data(data_seq, seg.payload, seg.payload_len, scratch, &mut cx);
+        }
+        if flags.fin() && me.state() != HalfState::AwaitingFirst {
+            let fin = unwrap_near(data_seq, me.next_position()) + u64::from(seg.payload_len);
+            me.on_fin(fin, &mut cx);
+        }
+
+        // Both sides have sent FIN: nothing is expected to fill what is still missing.
+        if me.fin_seen() && peer.fin_seen() {
+            for h in [&mut *me, &mut *peer] {
+                if let HalfState::FinReceived { fin } = h.state() {
+                    h.skip_to(fin, GapReason::FinWithHole, scratch, &mut cx);
+                }
+            }
+        }
+
+        enforce_conn_budget(me, peer, cfg, scratch, &mut cx);
+
+        if matches!(me.state(), HalfState::Closed { .. })
+            && matches!(peer.state(), HalfState::Closed { .. })
+        {
+            return Some(CloseReason::Fin);
+        }
+        None
+    }
+
+    /// Skip the oldest hole of direction `d` (hole timeout or memory budget). Returns `Fin` when
+    /// this completed both FINs.
+    pub(crate) fn skip_hole<S: StreamSink>(
+        &mut self,
+        d: usize,
+        reason: GapReason,
+        scratch: &mut Vec<u8>,
+        g: &mut ReassemblyStats,
+        sink: &mut S,
+    ) -> Option<CloseReason> {
+        let Conn {
+            info,
+            halves,
+            stats,
+            ..
+        } = self;
+        let mut cx = Self::cx(stats, info, sink, g);
+        let half = &mut halves[d];
+        let reason = match (reason, half.state()) {
+            // Timing out behind a FIN: the FIN arrived with a hole that nothing filled.
+            (GapReason::HoleTimeout, HalfState::FinReceived { .. }) => GapReason::FinWithHole,
+            (r, _) => r,
+        };
+        half.skip_oldest_hole(reason, scratch, &mut cx);
+        let closed = |h: &Half| matches!(h.state(), HalfState::Closed { .. });
+        (closed(&halves[0]) && closed(&halves[1])).then_some(CloseReason::Fin)
+    }
+
+    /// Resolve every hole of both directions before the connection goes away.
+    pub(crate) fn flush<S: StreamSink>(
+        &mut self,
+        reason: GapReason,
+        scratch: &mut Vec<u8>,
+        g: &mut ReassemblyStats,
+        sink: &mut S,
+    ) {
+        let Conn {
+            info,
+            halves,
+            stats,
+            ..
+        } = self;
+        let mut cx = Self::cx(stats, info, sink, g);
+        for h in halves.iter_mut() {
+            h.flush_all(reason, scratch, &mut cx);
+            h.clear();
+        }
+    }
+}
+
+/// Keep the connection within its reorder budgets by skipping its oldest holes.
+fn enforce_conn_budget<S: StreamSink>(
+    a: &mut Half,
+    b: &mut Half,
+    cfg: &ReassemblyConfig,
+    scratch: &mut Vec<u8>,
+    cx: &mut Cx<'_, S>,
+) {
+    for h in [&mut *a, &mut *b] {
+        while h.buffered_segments() > cfg.max_segments_per_direction {
+            h.skip_oldest_hole(GapReason::ReorderBudget, scratch, cx);
+        }
+    }
+    while a.buffered_bytes() + b.buffered_bytes() > cfg.max_conn_buffer_bytes {
+        let older_a = match (a.hole_since, b.hole_since) {
+            (Some(x), Some(y)) => x <= y,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let h = if older_a { &mut *a } else { &mut *b };
+        h.skip_oldest_hole(GapReason::ReorderBudget, scratch, cx);
+    }
+}

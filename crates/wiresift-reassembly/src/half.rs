@@ -1,0 +1,607 @@
+//! One direction of a connection: its state machine, its out-of-order buffer and in-order
+//! delivery.
+//!
+//! Positions are unwrapped 64-bit sequence numbers (see [`crate::seq`]); `next` is the position
+//! of the first byte not yet delivered nor declared a gap. Invariants:
+//! - `next` never decreases; every byte below it was delivered exactly once or declared a gap;
+//! - buffered entries do not overlap each other (the first copy of a byte wins) and all start
+//!   after `next` once a call returns;
+//! - `hole_since` is the earliest arrival among buffered entries (`None` when empty).
+
+use std::collections::BTreeMap;
+
+use wiresift_core::{ConnectionId, Direction, Duration, GapInfo, StreamChunk, Timestamp};
+
+use crate::event::{ConnStats, GapReason, ReassemblyStats, StreamEvent, StreamSink};
+use crate::seq::{first_position, unwrap_near, SeqNum};
+
+/// Segments starting further than this beyond `next` are not part of the stream (2^30 is the
+/// largest window TCP window scaling allows).
+pub(crate) const MAX_WINDOW: u64 = 1 << 30;
+
+/// Largest `Data` chunk assembled from buffered bytes; longer runs are split.
+const MAX_CHUNK: usize = 64 * 1024;
+
+/// How many delivered segments are remembered to time retransmissions of delivered bytes.
+const RING_LEN: usize = 8;
+
+/// Phase of one direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HalfState {
+    /// Nothing seen from this side: its sequence space is unknown.
+    AwaitingFirst,
+    /// The stream's first position is known (SYN, SYN-ACK's ack, or first captured segment).
+    Established,
+    /// FIN seen at position `fin`; bytes before it may still be missing.
+    FinReceived {
+        /// Position of the FIN (one past the last data byte).
+        fin: u64,
+    },
+    /// Every byte before the FIN was delivered or declared a gap, and `Fin` was emitted.
+    Closed {
+        /// Position of the FIN.
+        fin: u64,
+    },
+}
+
+/// What can happen to a direction's state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HalfInput {
+    /// This side's SYN (or SYN-ACK) with its initial sequence number.
+    Syn(SeqNum),
+    /// The first sequence number of this side learnt without its SYN.
+    FirstSeq(SeqNum),
+    /// A FIN at this position.
+    Fin(u64),
+    /// `next` reached the FIN.
+    FinReached,
+}
+
+/// A buffered out-of-order piece.
+#[derive(Debug)]
+struct Pending {
+    data: Vec<u8>,
+    /// Arrival (connection capture time).
+    ts: Timestamp,
+    /// Bytes right after `data` that the capture truncated (snaplen): known missing.
+    missing_after: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Delivered {
+    start: u64,
+    end: u64,
+    ts: Timestamp,
+}
+
+/// The last few delivered segments, to time retransmissions of already delivered bytes.
+#[derive(Debug, Default)]
+struct Ring {
+    items: [Delivered; RING_LEN],
+    pos: usize,
+}
+
+impl Ring {
+    #[inline]
+    fn push(&mut self, start: u64, end: u64, ts: Timestamp) {
+        if end > start {
+            self.items[self.pos] = Delivered { start, end, ts };
+            self.pos = (self.pos + 1) % RING_LEN;
+        }
+    }
+
+    fn original_ts(&self, pos: u64) -> Option<Timestamp> {
+        self.items
+            .iter()
+            .find(|d| d.start <= pos && pos < d.end)
+            .map(|d| d.ts)
+    }
+}
+
+/// Where events go and the context they need; shared by both directions of a connection.
+pub(crate) struct Cx<'a, S> {
+    pub sink: &'a mut S,
+    pub g: &'a mut ReassemblyStats,
+    pub stats: &'a mut ConnStats,
+    pub id: ConnectionId,
+    /// Connection capture time (monotonic).
+    pub now: Timestamp,
+}
+
+impl<S: StreamSink> Cx<'_, S> {
+    fn data(&mut self, dir: Direction, data: &[u8], held: Duration) {
+        if data.is_empty() {
+            return;
+        }
+        let n = data.len() as u64;
+        self.stats.bytes[dir.index()] += n;
+        self.g.delivered_bytes += n;
+        let chunk = StreamChunk {
+            dir,
+            ts: self.now,
+            data,
+            held,
+        };
+        self.sink.on_event(StreamEvent::Data {
+            conn: self.id,
+            chunk,
+        });
+    }
+
+    fn stall(&mut self, dir: Direction, delay: Duration) {
+        if delay.0 == 0 {
+            return;
+        }
+        if delay > self.stats.max_retransmission_delay {
+            self.stats.max_retransmission_delay = delay;
+        }
+        self.sink.on_event(StreamEvent::Stall {
+            conn: self.id,
+            dir,
+            ts: self.now,
+            delay,
+        });
+    }
+
+    pub(crate) fn retransmitted(&mut self, bytes: u64) {
+        self.stats.retransmitted_segments += 1;
+        self.stats.retransmitted_bytes += bytes;
+        self.g.retransmitted_segments += 1;
+        self.g.retransmitted_bytes += bytes;
+    }
+}
+
+/// One direction.
+#[derive(Debug)]
+pub(crate) struct Half {
+    dir: Direction,
+    state: HalfState,
+    /// First position not yet delivered nor declared a gap.
+    next: u64,
+    /// Position of the first byte of the stream, once known.
+    first: Option<SeqNum>,
+    /// Out-of-order pieces by start position.
+    ooo: BTreeMap<u64, Pending>,
+    ooo_bytes: usize,
+    /// Earliest arrival among buffered pieces: the age of the oldest hole.
+    pub(crate) hole_since: Option<Timestamp>,
+    /// What the reassembler's hole index holds for this direction.
+    pub(crate) hole_registered: Option<Timestamp>,
+    ring: Ring,
+}
+
+impl Half {
+    pub(crate) fn new(dir: Direction) -> Self {
+        Half {
+            dir,
+            state: HalfState::AwaitingFirst,
+            next: 0,
+            first: None,
+            ooo: BTreeMap::new(),
+            ooo_bytes: 0,
+            hole_since: None,
+            hole_registered: None,
+            ring: Ring::default(),
+        }
+    }
+
+    pub(crate) fn state(&self) -> HalfState {
+        self.state
+    }
+
+    /// Sequence number of the stream's first byte, once known.
+    pub(crate) fn first_seq(&self) -> Option<SeqNum> {
+        self.first
+    }
+
+    /// First position not yet delivered nor declared a gap (a reference to unwrap sequence
+    /// numbers of this direction).
+    pub(crate) fn next_position(&self) -> u64 {
+        self.next
+    }
+
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.ooo_bytes
+    }
+
+    pub(crate) fn buffered_segments(&self) -> usize {
+        self.ooo.len()
+    }
+
+    pub(crate) fn fin_seen(&self) -> bool {
+        matches!(
+            self.state,
+            HalfState::FinReceived { .. } | HalfState::Closed { .. }
+        )
+    }
+
+    fn fin(&self) -> Option<u64> {
+        match self.state {
+            HalfState::FinReceived { fin } | HalfState::Closed { fin } => Some(fin),
+            HalfState::AwaitingFirst | HalfState::Established => None,
+        }
+    }
+
+    fn set_state(&mut self, new: HalfState) {
+        tracing::trace!(dir = self.dir.short(), "{:?} => {:?}", self.state, new);
+        self.state = new;
+    }
+
+    /// The one transition function of a direction.
+    pub(crate) fn transition(&mut self, input: HalfInput) {
+        use HalfState::*;
+        let new = match (self.state, input) {
+            // The SYN fixes the sequence space: data starts right after the ISN.
+            (AwaitingFirst, HalfInput::Syn(isn)) => {
+                self.first = Some(isn.add(1));
+                self.next = first_position(isn.add(1));
+                Established
+            }
+            // Handshake missed: the first sequence number learnt is the stream's start.
+            (AwaitingFirst, HalfInput::FirstSeq(seq)) => {
+                self.first = Some(seq);
+                self.next = first_position(seq);
+                Established
+            }
+            // Callers always establish a base before a FIN; nothing to do without one.
+            (AwaitingFirst, HalfInput::Fin(_) | HalfInput::FinReached) => return,
+            // Base already known: a retransmitted SYN changes nothing (reuse is the table's call).
+            (_, HalfInput::Syn(_) | HalfInput::FirstSeq(_)) => return,
+            // A FIN before bytes already delivered contradicts the stream: ignore it.
+            (Established, HalfInput::Fin(fin)) if fin < self.next => return,
+            // FIN seen: the stream ends there, earlier bytes may still arrive.
+            (Established, HalfInput::Fin(fin)) => FinReceived { fin },
+            // Retransmitted (or contradicting) FIN: the first one wins.
+            (FinReceived { .. } | Closed { .. }, HalfInput::Fin(_)) => return,
+            // Every byte before the FIN is accounted for: the FIN itself is consumed.
+            (FinReceived { fin }, HalfInput::FinReached) => {
+                self.next = fin + 1;
+                Closed { fin }
+            }
+            // No FIN pending: nothing to reach.
+            (Established | Closed { .. }, HalfInput::FinReached) => return,
+        };
+        self.set_state(new);
+    }
+
+    /// A FIN at `fin`: drop buffered bytes beyond it, and deliver it if nothing is missing.
+    pub(crate) fn on_fin<S: StreamSink>(&mut self, fin: u64, cx: &mut Cx<'_, S>) {
+        self.transition(HalfInput::Fin(fin));
+        if let HalfState::FinReceived { fin } = self.state {
+            let beyond: Vec<u64> = self.ooo.range(fin..).map(|(k, _)| *k).collect();
+            for k in beyond {
+                if let Some(p) = self.ooo.remove(&k) {
+                    self.ooo_bytes -= p.data.len();
+                }
+            }
+            if let Some((&k, p)) = self.ooo.iter_mut().next_back() {
+                let end = k + p.data.len() as u64;
+                if end > fin {
+                    let keep = (fin - k) as usize;
+                    self.ooo_bytes -= p.data.len() - keep;
+                    p.data.truncate(keep);
+                    p.missing_after = 0;
+                }
+            }
+            self.recompute_hole_since();
+        }
+        self.check_fin(cx);
+    }
+
+    fn check_fin<S: StreamSink>(&mut self, cx: &mut Cx<'_, S>) {
+        if let HalfState::FinReceived { fin } = self.state {
+            if self.next >= fin {
+                self.transition(HalfInput::FinReached);
+                cx.sink.on_event(StreamEvent::Fin {
+                    conn: cx.id,
+                    dir: self.dir,
+                    ts: cx.now,
+                });
+            }
+        }
+    }
+
+    fn gap<S: StreamSink>(&mut self, len: u64, reason: GapReason, cx: &mut Cx<'_, S>) {
+        if len == 0 {
+            return;
+        }
+        self.next += len;
+        cx.stats.gaps += 1;
+        cx.stats.gap_bytes += len;
+        cx.g.gaps += 1;
+        cx.g.gap_bytes += len;
+        cx.g.gaps_by_reason.add(reason);
+        tracing::debug!(
+            conn = cx.id.0,
+            dir = self.dir.short(),
+            len,
+            reason = reason.as_str(),
+            "gap"
+        );
+        cx.sink.on_event(StreamEvent::Gap {
+            conn: cx.id,
+            gap: GapInfo {
+                dir: self.dir,
+                ts: cx.now,
+                len: Some(len),
+            },
+            reason,
+        });
+    }
+
+    /// Payload of a segment of this direction whose first byte has sequence number `seq`.
+    /// `payload` is what was captured, `payload_len` what the IP header says.
+    pub(crate) fn on_data<S: StreamSink>(
+        &mut self,
+        seq: SeqNum,
+        payload: &[u8],
+        payload_len: u32,
+        scratch: &mut Vec<u8>,
+        cx: &mut Cx<'_, S>,
+    ) {
+        if self.state == HalfState::AwaitingFirst {
+            return;
+        }
+        let mut start = unwrap_near(seq, self.next);
+        let mut end = start + u64::from(payload_len);
+        let mut payload = &payload[..payload.len().min(payload_len as usize)];
+        if let Some(fin) = self.fin() {
+            // Nothing is sent after a FIN; bytes claiming to be are not part of the stream.
+            end = end.min(fin);
+            let keep = fin.saturating_sub(start).min(payload.len() as u64) as usize;
+            payload = &payload[..keep];
+        }
+        if end <= start {
+            return;
+        }
+        let mut dup = 0u64;
+        if start < self.next {
+            // Some (or all) of it was delivered already: a retransmission; time it if we can.
+            dup = self.next.min(end) - start;
+            if let Some(orig) = self.ring.original_ts(start) {
+                cx.stall(self.dir, cx.now.saturating_since(orig));
+            }
+            if end <= self.next {
+                cx.retransmitted(dup);
+                return;
+            }
+            let skip = (self.next - start).min(payload.len() as u64) as usize;
+            payload = &payload[skip..];
+            start = self.next;
+        }
+        let cap_end = start + payload.len() as u64;
+        let missing = end - cap_end;
+        if start == self.next {
+            let first_buffered = self.ooo.keys().next().copied();
+            if first_buffered.map_or(true, |k| end < k) {
+                // Fast path: in order, not touching buffered bytes: straight from the segment.
+                if dup > 0 {
+                    cx.retransmitted(dup);
+                }
+                cx.data(self.dir, payload, Duration(0));
+                self.ring.push(start, cap_end, cx.now);
+                self.next = cap_end;
+                self.gap(missing, GapReason::SnaplenTruncated, cx);
+                self.check_fin(cx);
+                return;
+            }
+        } else {
+            if start - self.next > MAX_WINDOW {
+                cx.g.out_of_window_segments += 1;
+                return;
+            }
+            cx.stats.out_of_order_segments += 1;
+            cx.g.out_of_order_segments += 1;
+        }
+        let (overlap, conflict) = self.insert(start, payload, missing as u32, cx.now);
+        if dup + overlap > 0 {
+            cx.retransmitted(dup + overlap);
+        }
+        if conflict {
+            cx.stats.overlap_conflicts += 1;
+            cx.g.overlap_conflicts += 1;
+        }
+        if start == self.next {
+            self.drain(scratch, cx);
+        }
+    }
+
+    /// Buffer `data` at `start`, keeping bytes already buffered (the first copy wins). Returns
+    /// how many bytes were already buffered and whether any of them differed.
+    fn insert(
+        &mut self,
+        start: u64,
+        data: &[u8],
+        missing_after: u32,
+        ts: Timestamp,
+    ) -> (u64, bool) {
+        let end = start + data.len() as u64;
+        let mut pos = start;
+        let mut overlap = 0;
+        let mut conflict = false;
+        if let Some((&k, p)) = self.ooo.range(..start).next_back() {
+            let pend = k + p.data.len() as u64;
+            if pend > start {
+                let o_end = pend.min(end);
+                let old = &p.data[(start - k) as usize..(o_end - k) as usize];
+                conflict |= old != &data[..(o_end - start) as usize];
+                overlap += o_end - start;
+                pos = o_end;
+            }
+        }
+        while pos < end {
+            let next = self.ooo.range(pos..).next().map(|(&k, p)| (k, p));
+            match next {
+                Some((k, p)) if k < end => {
+                    let o_end = (k + p.data.len() as u64).min(end);
+                    let old = &p.data[..(o_end - k) as usize];
+                    conflict |= old != &data[(k - start) as usize..(o_end - start) as usize];
+                    overlap += o_end - k;
+                    if k > pos {
+                        let piece = &data[(pos - start) as usize..(k - start) as usize];
+                        self.put(pos, piece, 0, ts);
+                    }
+                    pos = o_end;
+                }
+                _ => {
+                    self.put(pos, &data[(pos - start) as usize..], missing_after, ts);
+                    pos = end;
+                }
+            }
+        }
+        (overlap, conflict)
+    }
+
+    fn put(&mut self, at: u64, data: &[u8], missing_after: u32, ts: Timestamp) {
+        if data.is_empty() {
+            return;
+        }
+        self.ooo_bytes += data.len();
+        self.ooo.insert(
+            at,
+            Pending {
+                data: data.to_vec(),
+                ts,
+                missing_after,
+            },
+        );
+        self.hole_since = Some(self.hole_since.map_or(ts, |h| h.min(ts)));
+    }
+
+    fn recompute_hole_since(&mut self) {
+        self.hole_since = self.ooo.values().map(|p| p.ts).min();
+    }
+
+    /// Deliver every buffered byte now contiguous with `next`, as few chunks as possible.
+    fn drain<S: StreamSink>(&mut self, scratch: &mut Vec<u8>, cx: &mut Cx<'_, S>) {
+        // How long the bytes about to be delivered waited: from the oldest arrival among them.
+        let mut reach = self.next;
+        let mut oldest: Option<Timestamp> = None;
+        for (&k, p) in &self.ooo {
+            if k > reach {
+                break;
+            }
+            oldest = Some(oldest.map_or(p.ts, |o| o.min(p.ts)));
+            reach = reach.max(k + p.data.len() as u64 + u64::from(p.missing_after));
+        }
+        let Some(oldest) = oldest else {
+            self.check_fin(cx);
+            return;
+        };
+        let held = cx.now.saturating_since(oldest);
+        cx.stall(self.dir, held);
+        scratch.clear();
+        while let Some(entry) = self.ooo.first_entry() {
+            let k = *entry.key();
+            if k > self.next {
+                break;
+            }
+            let p = entry.remove();
+            self.ooo_bytes -= p.data.len();
+            let end = k + p.data.len() as u64;
+            if end > self.next {
+                let piece = &p.data[(self.next - k) as usize..];
+                if !scratch.is_empty() && scratch.len() + piece.len() > MAX_CHUNK {
+                    cx.data(self.dir, &scratch[..], held);
+                    scratch.clear();
+                }
+                scratch.extend_from_slice(piece);
+                self.ring.push(self.next, end, p.ts);
+                self.next = end;
+            }
+            let tail_end = end + u64::from(p.missing_after);
+            if tail_end > self.next {
+                // The capture truncated this piece: its tail is missing unless other bytes
+                // already cover part of it.
+                cx.data(self.dir, &scratch[..], held);
+                scratch.clear();
+                let covered_from = self.ooo.keys().next().copied().unwrap_or(u64::MAX);
+                let gap_end = tail_end.min(covered_from).max(self.next);
+                self.gap(gap_end - self.next, GapReason::SnaplenTruncated, cx);
+            }
+        }
+        cx.data(self.dir, &scratch[..], held);
+        scratch.clear();
+        self.recompute_hole_since();
+        self.check_fin(cx);
+    }
+
+    /// Resolve everything before `limit`: deliver what is buffered, declare the rest gaps
+    /// (`reason`), then deliver whatever became contiguous.
+    pub(crate) fn skip_to<S: StreamSink>(
+        &mut self,
+        limit: u64,
+        reason: GapReason,
+        scratch: &mut Vec<u8>,
+        cx: &mut Cx<'_, S>,
+    ) {
+        if self.state == HalfState::AwaitingFirst {
+            return;
+        }
+        self.drain(scratch, cx);
+        while self.next < limit {
+            let gap_end = match self.ooo.keys().next() {
+                Some(&k) if k < limit => k,
+                _ => limit,
+            };
+            self.gap(gap_end - self.next, reason, cx);
+            self.drain(scratch, cx);
+        }
+    }
+
+    /// Skip the oldest hole: the missing bytes before the first buffered piece.
+    pub(crate) fn skip_oldest_hole<S: StreamSink>(
+        &mut self,
+        reason: GapReason,
+        scratch: &mut Vec<u8>,
+        cx: &mut Cx<'_, S>,
+    ) {
+        if let Some(&k) = self.ooo.keys().next() {
+            self.skip_to(k, reason, scratch, cx);
+        }
+    }
+
+    /// Resolve every hole (the connection is going away, or the capture ended): up to the FIN
+    /// when one was seen, else up to the last buffered byte.
+    pub(crate) fn flush_all<S: StreamSink>(
+        &mut self,
+        reason: GapReason,
+        scratch: &mut Vec<u8>,
+        cx: &mut Cx<'_, S>,
+    ) {
+        let limit = match self.state {
+            HalfState::FinReceived { fin } => fin,
+            _ => self.ooo.iter().next_back().map_or(0, |(&k, p)| {
+                k + p.data.len() as u64 + u64::from(p.missing_after)
+            }),
+        };
+        self.skip_to(limit, reason, scratch, cx);
+    }
+
+    /// The peer acknowledged up to `ack`: bytes before it were received by the peer, so any we
+    /// have not seen never will be.
+    pub(crate) fn on_ack<S: StreamSink>(
+        &mut self,
+        ack: SeqNum,
+        scratch: &mut Vec<u8>,
+        cx: &mut Cx<'_, S>,
+    ) {
+        let limit = match self.state {
+            HalfState::Established => unwrap_near(ack, self.next),
+            // The ACK of the FIN covers one more sequence number than the data.
+            HalfState::FinReceived { fin } => unwrap_near(ack, self.next).min(fin),
+            HalfState::AwaitingFirst | HalfState::Closed { .. } => return,
+        };
+        if limit <= self.next || limit - self.next > MAX_WINDOW {
+            return;
+        }
+        self.skip_to(limit, GapReason::AckedUnseen, scratch, cx);
+    }
+
+    /// Forget buffered bytes (the connection is being dropped after `flush_all`).
+    pub(crate) fn clear(&mut self) {
+        self.ooo.clear();
+        self.ooo_bytes = 0;
+        self.hole_since = None;
+    }
+}
