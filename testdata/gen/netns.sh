@@ -160,7 +160,8 @@ ns_wait_port() {
     ns_log "nothing listening on port $port in $ns"; return 1
 }
 
-# ns_capture_start NS IFACE FILE [tcpdump filter...] — start tcpdump -s 0 (pcap, microseconds),
+# ns_capture_start NS IFACE FILE [tcpdump filter...] — start tcpdump -s 0 -B $NS_CAP_BUFFER_KB (default
+# 32768 KiB, so bursts of 64 KB loopback frames are not dropped) writing pcap (microseconds),
 # return once it is listening. NS may be "" for the host namespace (e.g. loopback captures).
 ns_capture_start() {
     local ns=$1 ifc=$2 file=$3; shift 3
@@ -168,7 +169,7 @@ ns_capture_start() {
     rm -f "$file" "$log"
     local -a pre=()
     [[ -n $ns ]] && pre=(ip netns exec "$ns")
-    "${pre[@]}" tcpdump -i "$ifc" -s 0 -U --immediate-mode -n -Z root -w "$file" "$@" 2>"$log" &
+    "${pre[@]}" tcpdump -i "$ifc" -s 0 -B "${NS_CAP_BUFFER_KB:-32768}" -U --immediate-mode -n -Z root -w "$file" "$@" 2>"$log" &
     local pid=$!
     NS_CAPS[$file]=$pid
     local i
