@@ -456,6 +456,16 @@ impl State {
         }
     }
 
+    /// A complete line longer than the limit keeps only its prefix (the same prefix an overlong
+    /// line split across chunks keeps, so the output does not depend on segmentation).
+    fn bound_line<'d>(&self, line: &'d [u8]) -> (&'d [u8], Option<u64>) {
+        if line.len() > self.cfg.max_line {
+            (&line[..self.cfg.max_line], Some(line.len() as u64))
+        } else {
+            (line, None)
+        }
+    }
+
     /// Frame one line; handles overlong lines. Returns (line incl. terminator length) or 0.
     fn frame_line(&mut self, dir: Direction, data: &[u8], clock: &mut Clock) -> Option<usize> {
         match memchr::memchr(b'\n', data) {
@@ -483,7 +493,8 @@ impl State {
             Some(n) => {
                 let ts = clock.unit_start();
                 let off = self.half[1].offset;
-                self.server_line(&data[..n], n as u64, None, (ts, clock.ts), off, out);
+                let (line, trunc) = self.bound_line(&data[..n]);
+                self.server_line(line, n as u64, trunc, (ts, clock.ts), off, out);
                 n
             }
             None if self.half[1].overlong.is_some() => data.len(),
@@ -540,7 +551,8 @@ impl State {
                     Some(n) => {
                         let ts = clock.unit_start();
                         let off = self.half[0].offset;
-                        self.client_line(&data[..n], n as u64, None, ts, off, out);
+                        let (line, trunc) = self.bound_line(&data[..n]);
+                        self.client_line(line, n as u64, trunc, ts, off, out);
                         n
                     }
                     None if self.half[0].overlong.is_some() => data.len(),
@@ -991,9 +1003,10 @@ impl State {
             return;
         };
         if p.kind == Kind::Data && matches!(self.client, ClientMode::Body(_)) {
-            // The server answered a body whose end we did not see: bytes were lost.
+            // The server answered a body whose end we did not see: bytes were lost. The
+            // client's next bytes most likely start a new command.
             if let ClientMode::Body(scanner) =
-                std::mem::replace(&mut self.client, ClientMode::Resync { line_start: false })
+                std::mem::replace(&mut self.client, ClientMode::Resync { line_start: true })
             {
                 self.queue.push_front(p);
                 self.end_data_body(&scanner, true);
@@ -1245,13 +1258,16 @@ impl State {
 
     // ---- gaps and close ----
 
-    /// Bytes were lost in `dir` (a gap, or a carry-over overflow).
+    /// Bytes were lost in `dir` (a gap, or a carry-over overflow). Resynchronisation treats the
+    /// first byte after the loss as a line-start candidate: a gap ends at a segment boundary,
+    /// and SMTP peers almost always send whole lines per segment; the verb / reply-code
+    /// predicate is strict enough that a mid-line start is rejected.
     fn lose_sync(&mut self, dir: Direction, len: Option<u64>) {
         let d = dir.index();
         self.half[d].overlong = None;
         if dir == S2C {
             self.reply = None;
-            self.set_server(ServerMode::Resync { line_start: false }, "bytes lost");
+            self.set_server(ServerMode::Resync { line_start: true }, "bytes lost");
             return;
         }
         match &mut self.client {
@@ -1277,7 +1293,7 @@ impl State {
                     self.progress.gap += len.map_or(0, |n| n.min(*remaining));
                     self.end_chunk(true);
                     self.set_client(
-                        ClientMode::Resync { line_start: false },
+                        ClientMode::Resync { line_start: true },
                         "gap past chunk end",
                     );
                 }
@@ -1288,10 +1304,10 @@ impl State {
                         p.stage = Stage::AwaitReply;
                     }
                 }
-                self.set_client(ClientMode::Resync { line_start: false }, "bytes lost");
+                self.set_client(ClientMode::Resync { line_start: true }, "bytes lost");
             }
             ClientMode::Commands | ClientMode::Resync { .. } => {
-                self.set_client(ClientMode::Resync { line_start: false }, "bytes lost");
+                self.set_client(ClientMode::Resync { line_start: true }, "bytes lost");
             }
         }
     }
@@ -1332,10 +1348,7 @@ impl State {
         }
         if client_waiting && matches!(self.client, ClientMode::Commands | ClientMode::AuthLine) {
             // The client may be sending a body or SASL data we cannot place.
-            self.set_client(
-                ClientMode::Resync { line_start: false },
-                "server reply lost",
-            );
+            self.set_client(ClientMode::Resync { line_start: true }, "server reply lost");
         }
         self.half[1].notes.push(note);
     }
