@@ -1,1 +1,216 @@
-//! placeholder
+//! RESP (Redis serialization protocol) plugin for wiresift.
+//!
+//! - [`parser`]: incremental, bounded RESP2/RESP3 framing (tokens, whole values, requests,
+//!   inline commands);
+//! - [`session`]: per-connection pairing of requests and replies (pipelining, MULTI/EXEC,
+//!   pub/sub, RESP3 pushes, `CLIENT REPLY`, replication, MONITOR, gaps);
+//! - [`event`]: the RESP-specific shapes inside transactions and messages;
+//! - [`RespPlugin`]: the [`TcpProtocolPlugin`] (name `resp`, port 6379).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod command;
+pub mod event;
+pub mod parser;
+pub mod session;
+mod summary;
+
+pub use parser::Limits;
+pub use session::{RespSession, PROTOCOL};
+
+use wiresift_core::{ConnectionInfo, Direction, ProbeResult, ProtocolSession, TcpProtocolPlugin};
+
+/// Budgets of a RESP session. All finite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Parser limits (largest blob buffered whole: 64 KiB; longest line: 64 KiB; nesting: 32).
+    pub limits: Limits,
+    /// Requests waiting for a reply before the oldest is reported early (default 10,000).
+    pub max_pending: usize,
+    /// Bytes of each argument / string value kept for output (default 256).
+    pub max_arg_bytes: usize,
+    /// Arguments of a request (elements of a top-level reply) kept for output (default 128).
+    pub max_args: usize,
+    /// Elements kept per nested aggregate (default 16).
+    pub max_nested_items: usize,
+    /// Values kept per message in total (default 1,024).
+    pub max_nodes: usize,
+    /// Length of the one-line `query` (default 256).
+    pub max_query: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            max_pending: 10_000,
+            max_arg_bytes: 256,
+            max_args: 128,
+            max_nested_items: 16,
+            max_nodes: 1024,
+            max_query: 256,
+        }
+    }
+}
+
+/// The RESP plugin.
+#[derive(Debug, Clone, Default)]
+pub struct RespPlugin {
+    /// Budgets for new sessions.
+    pub config: Config,
+}
+
+impl RespPlugin {
+    /// A plugin with the given budgets.
+    pub fn new(config: Config) -> Self {
+        RespPlugin { config }
+    }
+}
+
+/// Commands recognised at the start of an inline request by [`probe`].
+const INLINE_COMMANDS: &[&[u8]] = &[
+    b"PING", b"AUTH", b"HELLO", b"GET", b"SET", b"INFO", b"SELECT", b"MONITOR", b"SUBSCRIBE",
+    b"PSUBSCRIBE", b"QUIT", b"DEL", b"KEYS", b"CONFIG", b"CLIENT", b"SYNC", b"PSYNC", b"REPLCONF",
+    b"ECHO", b"EXISTS", b"INCR", b"DBSIZE", b"FLUSHALL", b"FLUSHDB", b"SCAN", b"TYPE", b"MULTI",
+];
+
+fn digits_crlf(d: &[u8]) -> ProbeResult {
+    let n = d.iter().take_while(|c| c.is_ascii_digit() || **c == b'-').count();
+    if n == d.len() {
+        return if n > 10 {
+            ProbeResult::NoMatch
+        } else {
+            ProbeResult::NeedMore
+        };
+    }
+    if n == 0 || n > 10 || d[n] != b'\r' {
+        return ProbeResult::NoMatch;
+    }
+    match d.get(n + 1) {
+        None => ProbeResult::NeedMore,
+        Some(b'\n') => ProbeResult::Match,
+        Some(_) => ProbeResult::NoMatch,
+    }
+}
+
+/// Does `data`, the first bytes sent in `dir`, look like RESP? Requests: `*<n>\r\n$…` or a
+/// known inline command; replies: a RESP header (`+OK`, `-ERR …`, `:1`, `$3`, `*2`, `%7`, …).
+pub fn probe(dir: Direction, data: &[u8]) -> ProbeResult {
+    let Some(&t) = data.first() else {
+        return ProbeResult::NeedMore;
+    };
+    match (dir, t) {
+        (Direction::ClientToServer, b'*') => match digits_crlf(&data[1..]) {
+            ProbeResult::Match => {
+                let n = data.iter().position(|&b| b == b'\n').unwrap_or(0) + 1;
+                match data.get(n) {
+                    None => ProbeResult::NeedMore,
+                    Some(b'$') => ProbeResult::Match,
+                    Some(_) => ProbeResult::NoMatch,
+                }
+            }
+            other => other,
+        },
+        (Direction::ClientToServer, _) => {
+            let word: &[u8] = match data.iter().position(|b| matches!(b, b' ' | b'\r' | b'\n')) {
+                Some(i) => &data[..i],
+                None if data.len() < 12 => {
+                    return if INLINE_COMMANDS
+                        .iter()
+                        .any(|c| c.len() >= data.len() && c[..data.len()].eq_ignore_ascii_case(data))
+                    {
+                        ProbeResult::NeedMore
+                    } else {
+                        ProbeResult::NoMatch
+                    }
+                }
+                None => return ProbeResult::NoMatch,
+            };
+            let line_end = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+            let http = data[..line_end].windows(5).any(|w| w == b"HTTP/");
+            if INLINE_COMMANDS.iter().any(|c| c.eq_ignore_ascii_case(word)) && !http {
+                ProbeResult::Match
+            } else {
+                ProbeResult::NoMatch
+            }
+        }
+        (Direction::ServerToClient, b'+') => {
+            const OK: &[&[u8]] = &[b"+OK\r\n", b"+PONG\r\n", b"+QUEUED\r\n", b"+FULLRESYNC ", b"+CONTINUE"];
+            if OK.iter().any(|w| data.starts_with(w)) {
+                ProbeResult::Match
+            } else if OK.iter().any(|w| w.starts_with(data)) {
+                ProbeResult::NeedMore
+            } else {
+                ProbeResult::NoMatch
+            }
+        }
+        (Direction::ServerToClient, b'-') => {
+            const ERRS: &[&[u8]] = &[
+                b"-ERR ", b"-NOAUTH ", b"-WRONGPASS ", b"-WRONGTYPE ", b"-MOVED ", b"-ASK ",
+                b"-LOADING ", b"-NOPERM ", b"-READONLY ", b"-BUSY ", b"-NOSCRIPT ",
+            ];
+            if ERRS.iter().any(|w| data.starts_with(w)) {
+                ProbeResult::Match
+            } else if ERRS.iter().any(|w| w.starts_with(data)) {
+                ProbeResult::NeedMore
+            } else {
+                ProbeResult::NoMatch
+            }
+        }
+        (Direction::ServerToClient, b':' | b'$' | b'*' | b'%' | b'~' | b'>') => {
+            digits_crlf(&data[1..])
+        }
+        (Direction::ServerToClient, b'_') => match data.get(1..3) {
+            None if data.len() < 3 && b"_\r\n".starts_with(data) => ProbeResult::NeedMore,
+            Some(b"\r\n") => ProbeResult::Match,
+            _ => ProbeResult::NoMatch,
+        },
+        _ => ProbeResult::NoMatch,
+    }
+}
+
+impl TcpProtocolPlugin for RespPlugin {
+    fn name(&self) -> &'static str {
+        PROTOCOL
+    }
+    fn default_ports(&self) -> &'static [u16] {
+        &[6379]
+    }
+    fn probe(&self, dir: Direction, data: &[u8]) -> ProbeResult {
+        probe(dir, data)
+    }
+    fn new_session(&self, conn: &ConnectionInfo) -> Box<dyn ProtocolSession> {
+        Box::new(RespSession::new(conn, self.config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Direction::{ClientToServer as C, ServerToClient as S};
+
+    #[test]
+    fn probe_directions() {
+        assert_eq!(probe(C, b"*3\r\n$3\r\nSET\r\n"), ProbeResult::Match);
+        assert_eq!(probe(C, b"*3\r\n"), ProbeResult::NeedMore);
+        assert_eq!(probe(C, b"*"), ProbeResult::NeedMore);
+        assert_eq!(probe(C, b"PING\r\n"), ProbeResult::Match);
+        assert_eq!(probe(C, b"ping"), ProbeResult::NeedMore);
+        assert_eq!(probe(C, b"GET / HTTP/1.1\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe(C, b"EHLO example.com\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe(C, b"\x16\x03\x01\x02\x00"), ProbeResult::NoMatch);
+        assert_eq!(probe(C, b""), ProbeResult::NeedMore);
+        assert_eq!(probe(S, b"+OK\r\n"), ProbeResult::Match);
+        assert_eq!(probe(S, b"+OK POP3 ready\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe(S, b"+O"), ProbeResult::NeedMore);
+        assert_eq!(probe(S, b"-ERR unknown command\r\n"), ProbeResult::Match);
+        assert_eq!(probe(S, b"$5\r\nhello\r\n"), ProbeResult::Match);
+        assert_eq!(probe(S, b"%7\r\n"), ProbeResult::Match);
+        assert_eq!(probe(S, b"220 smtp.example.com ESMTP\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe(S, b"*2"), ProbeResult::NeedMore);
+        assert_eq!(probe(S, b"*x"), ProbeResult::NoMatch);
+        let p = RespPlugin::default();
+        assert_eq!(p.name(), "resp");
+        assert_eq!(p.default_ports(), &[6379]);
+    }
+}

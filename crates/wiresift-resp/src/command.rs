@@ -1,0 +1,244 @@
+//! What a request is: command name, one-line query, JSON arguments, secrets redacted.
+
+use crate::event::REDACTED;
+use crate::summary::{bytes_json, Item};
+use serde_json::{json, Value as Json};
+
+/// Commands whose first argument is a subcommand reported as part of the name.
+const CONTAINERS: &[&str] = &[
+    "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY",
+    "MODULE", "OBJECT", "PUBSUB", "SCRIPT", "SLOWLOG", "XGROUP", "XINFO",
+];
+
+/// Commands the session treats specially.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Special {
+    None,
+    Multi,
+    Exec,
+    Discard,
+    Monitor,
+    Psync,
+    Sync,
+    ReplconfAck,
+    Reset,
+    /// `CLIENT REPLY ON|OFF|SKIP`.
+    ClientReply(ReplyArg),
+    /// SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE / their UNSUBSCRIBEs, by the confirmation kind.
+    Sub(&'static str),
+}
+
+/// Argument of `CLIENT REPLY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplyArg {
+    On,
+    Off,
+    Skip,
+    Other,
+}
+
+/// A request, analysed.
+#[derive(Debug)]
+pub(crate) struct Command {
+    pub name: String,
+    pub query: String,
+    pub request: Json,
+    pub special: Special,
+    /// Arguments after the name (for subscription counting).
+    pub argc: u64,
+    /// Full lengths of arguments cut to the display limit.
+    pub truncated: Vec<u64>,
+    /// An argument lost bytes in a gap.
+    pub gap: bool,
+}
+
+/// Limits on the rendering.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Render {
+    pub max_query: usize,
+}
+
+fn upper(b: &[u8]) -> String {
+    bytes_json(b).to_ascii_uppercase()
+}
+
+fn is_word(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.len() <= 32
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'|'))
+}
+
+/// Indices of arguments holding secrets.
+fn secret_positions(name: &str, args: &[&[u8]]) -> Vec<usize> {
+    let eq = |i: usize, w: &str| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()));
+    let mut v = Vec::new();
+    match name {
+        "AUTH" => {
+            // AUTH pass | AUTH user pass
+            v.extend(1..args.len().min(3).max(1));
+            if args.len() >= 3 {
+                v.retain(|&i| i == 2);
+            }
+        }
+        "HELLO" => {
+            for i in 1..args.len() {
+                if eq(i, "AUTH") {
+                    v.push(i + 2);
+                }
+            }
+        }
+        "MIGRATE" => {
+            for i in 1..args.len() {
+                if eq(i, "AUTH") {
+                    v.push(i + 1);
+                } else if eq(i, "AUTH2") {
+                    v.push(i + 2);
+                }
+            }
+        }
+        "CONFIG SET" => {
+            let mut i = 2;
+            while i + 1 < args.len() {
+                if eq(i, "requirepass") || eq(i, "masterauth") {
+                    v.push(i + 1);
+                }
+                i += 2;
+            }
+        }
+        "ACL SETUSER" => {
+            for (i, a) in args.iter().enumerate().skip(3) {
+                if matches!(a.first(), Some(b'>' | b'<' | b'#' | b'!')) {
+                    v.push(i);
+                }
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+fn sub_kind(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "SUBSCRIBE" => "subscribe",
+        "PSUBSCRIBE" => "psubscribe",
+        "SSUBSCRIBE" => "ssubscribe",
+        "UNSUBSCRIBE" => "unsubscribe",
+        "PUNSUBSCRIBE" => "punsubscribe",
+        "SUNSUBSCRIBE" => "sunsubscribe",
+        _ => return None,
+    })
+}
+
+/// Append one argument to a query line in redis-cli style: bare when it is plain printable
+/// text, otherwise double-quoted with escapes.
+fn quote_arg(q: &mut String, a: &[u8], cut: bool) {
+    let plain = !a.is_empty()
+        && a
+            .iter()
+            .all(|&c| c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\');
+    if plain {
+        q.push_str(std::str::from_utf8(a).unwrap_or_default());
+    } else {
+        q.push('"');
+        crate::parser::escape_into(q, a);
+        q.push('"');
+    }
+    if cut {
+        q.push('…');
+    }
+}
+
+/// Analyse a request given as a top-level item (an array of strings).
+pub(crate) fn analyse(item: &Item, r: &Render) -> Command {
+    let (items, count) = match item {
+        Item::Agg { items, count, .. } => (&items[..], *count),
+        other => (std::slice::from_ref(other), 1),
+    };
+    let empty: &[u8] = b"";
+    let args: Vec<&[u8]> = items.iter().map(|i| i.str_bytes().unwrap_or(empty)).collect();
+    let base = args.first().map(|a| upper(a)).unwrap_or_default();
+    let name = if CONTAINERS.contains(&base.as_str()) && args.len() > 1 && is_word(args[1]) {
+        format!("{base} {}", upper(args[1]))
+    } else {
+        base.clone()
+    };
+    let secrets = secret_positions(&name, &args);
+    let special = match name.as_str() {
+        "MULTI" => Special::Multi,
+        "EXEC" => Special::Exec,
+        "DISCARD" => Special::Discard,
+        "MONITOR" => Special::Monitor,
+        "PSYNC" => Special::Psync,
+        "SYNC" => Special::Sync,
+        "RESET" => Special::Reset,
+        "REPLCONF" if args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"ACK")) => {
+            Special::ReplconfAck
+        }
+        "CLIENT REPLY" => Special::ClientReply(match args.get(2).map(|a| a.to_ascii_uppercase()) {
+            Some(a) if a == b"ON" => ReplyArg::On,
+            Some(a) if a == b"OFF" => ReplyArg::Off,
+            Some(a) if a == b"SKIP" => ReplyArg::Skip,
+            _ => ReplyArg::Other,
+        }),
+        n => sub_kind(n).map_or(Special::None, Special::Sub),
+    };
+
+    let mut query = String::with_capacity(64);
+    let mut json_args = Vec::with_capacity(items.len());
+    let mut lengths = Vec::new();
+    let mut truncated = Vec::new();
+    let mut gap = false;
+    for (i, it) in items.iter().enumerate() {
+        let (data, len, g) = match it {
+            Item::Str { data, len, gap, .. } => (&data[..], *len, *gap),
+            _ => (empty, 0, false),
+        };
+        gap |= g;
+        let secret = secrets.contains(&i);
+        let cut = !secret && (data.len() as u64) < len;
+        if cut {
+            truncated.push(len);
+        }
+        if query.len() < r.max_query {
+            if i > 0 {
+                query.push(' ');
+            }
+            if secret {
+                query.push_str(REDACTED);
+            } else {
+                quote_arg(&mut query, data, cut);
+            }
+        }
+        json_args.push(if secret {
+            Json::String(REDACTED.into())
+        } else {
+            Json::String(bytes_json(data))
+        });
+        lengths.push(if secret { Json::Null } else { json!(len) });
+    }
+    if (items.len() as u64) < count && query.len() < r.max_query {
+        query.push_str(&format!(" …(+{} args)", count - items.len() as u64));
+    }
+    if query.len() > r.max_query {
+        let mut cut = r.max_query;
+        while !query.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        query.truncate(cut);
+        query.push('…');
+    }
+    let mut request = json!({ "args": json_args });
+    if !truncated.is_empty() || (items.len() as u64) < count {
+        request["arg_lengths"] = Json::Array(lengths);
+        request["argc"] = json!(count);
+    }
+    Command {
+        name,
+        query,
+        request,
+        special,
+        argc: count.saturating_sub(1),
+        truncated,
+        gap,
+    }
+}

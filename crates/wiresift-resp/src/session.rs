@@ -1,0 +1,1408 @@
+//! Per-connection state: framing of both directions and request/reply pairing.
+//!
+//! Each direction has a [`Reader`] whose [`Mode`] says how its bytes are framed now; tokens go
+//! into an [`Assembler`] that keeps a bounded copy of the message. Complete requests are queued
+//! (FIFO, bounded); complete replies are paired with the oldest request that expects one, unless
+//! they are pushes, MONITOR lines or pub/sub deliveries (reported as messages).
+//!
+//! Gaps: a gap inside a large blob only shortens it (the framing stays in sync). Otherwise the
+//! direction resynchronises through [`wiresift_core::resync::find_line_boundary`], and:
+//! - request side: the request cut by the gap is still queued (its reply will come) as
+//!   `partial`, followed by a gap marker standing for requests lost entirely. A reply that meets
+//!   the marker with no later request queued is a reply to a lost request (reported as
+//!   `no_request` with a gap note); once a later request is queued the marker is dropped and
+//!   that request takes the reply (with a gap note). A capture that starts mid-connection starts
+//!   with such a marker.
+//! - reply side: which replies were lost cannot be known, so every request pending at the gap
+//!   is reported (the one whose reply was cut as `partial`, the others `no_response`, all with a
+//!   gap note) and pairing restarts with the requests sent after the gap; replies that arrive
+//!   with nothing queued are `no_request`. No reply is ever paired across a gap by guesswork,
+//!   so a gap cannot start a cascade of mispaired transactions.
+
+use crate::command::{analyse, Command, Render, ReplyArg, Special};
+use crate::event::{
+    ErrorDetail, MonitorLine, ResponseDetail, KIND_MONITOR, KIND_PUSH, KIND_REPLICATION,
+};
+use crate::parser::{
+    parse_inline, parse_token, split_inline, AggKind, BlobKind, Parsed, RespError, Token,
+};
+use crate::summary::{item_json, item_line, AsmError, Assembler, Item, Keep, Step, StrKind};
+use crate::Config;
+use nom::Needed;
+use serde_json::{json, Value as Json};
+use std::collections::VecDeque;
+use wiresift_core::resync::{find_line_boundary, Start};
+use wiresift_core::{
+    BufferOverflow, CloseReason, ConnectionInfo, Direction, EventSink, Flow, GapInfo, Message,
+    Note, ParseAnomaly, ProtocolSession, Status, StreamBuf, StreamChunk, Timestamp, Transaction,
+};
+
+/// Plugin name used in events.
+pub const PROTOCOL: &str = "resp";
+
+const C2S: Direction = Direction::ClientToServer;
+const S2C: Direction = Direction::ServerToClient;
+
+/// How a direction's bytes are framed right now.
+#[derive(Debug, Clone, PartialEq)]
+enum Mode {
+    /// Reading messages token by token.
+    Normal,
+    /// Skipping the body and CRLF of a large blob.
+    Skip { left: u64 },
+    /// After FULLRESYNC / SYNC: waiting for the RDB header (bare `\n` are keepalives).
+    RdbWait,
+    /// Skipping a `$<len>` RDB payload (no CRLF follows it).
+    RdbLen { left: u64, len: u64 },
+    /// Skipping a diskless `$EOF:<mark>` payload up to and including the 40-byte mark.
+    RdbEof {
+        mark: Box<[u8; 40]>,
+        tail: Vec<u8>,
+        len: u64,
+    },
+    /// Lost the message boundary; looking for the next plausible one.
+    Desync { include_start: bool, skipped: u64 },
+}
+
+#[derive(Debug)]
+struct Reader {
+    dir: Direction,
+    mode: Mode,
+    asm: Assembler,
+    /// Capture time of the current message's first byte.
+    start: Option<Timestamp>,
+    /// Wire bytes of the current message so far.
+    bytes: u64,
+    /// Notes for the current message.
+    notes: Vec<Note>,
+    /// The carried-over bytes are one blob token: (type byte, body length, bytes still needed).
+    carry_blob: Option<(u8, u64, u64)>,
+    /// Stream offset of the next unconsumed byte.
+    offset: u64,
+    /// A gap touched the current message.
+    gap: bool,
+}
+
+impl Reader {
+    fn new(dir: Direction, keep: Keep, midstream: bool) -> Self {
+        Reader {
+            dir,
+            mode: if midstream {
+                Mode::Desync {
+                    include_start: true,
+                    skipped: 0,
+                }
+            } else {
+                Mode::Normal
+            },
+            asm: Assembler::new(keep),
+            start: None,
+            bytes: 0,
+            notes: Vec::new(),
+            carry_blob: None,
+            offset: 0,
+            gap: false,
+        }
+    }
+
+    /// The one place modes change.
+    fn set_mode(&mut self, m: Mode, why: &'static str) {
+        tracing::trace!(dir = self.dir.short(), old = ?self.mode, new = ?m, why, "resp mode");
+        self.mode = m;
+    }
+
+    fn in_message(&self) -> bool {
+        !self.asm.is_idle() || matches!(self.mode, Mode::Skip { .. })
+    }
+}
+
+/// A finished message of one direction.
+struct Msg {
+    item: Item,
+    attrs: Option<Item>,
+    start: Timestamp,
+    end: Timestamp,
+    bytes: u64,
+    notes: Vec<Note>,
+    truncated: Vec<u64>,
+    gap: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    One,
+    /// No reply will come (`CLIENT REPLY OFF/SKIP`).
+    NoReply(&'static str),
+    /// One confirmation per channel (`None`: until the confirmations stop, for UNSUBSCRIBE
+    /// without arguments).
+    Confirm {
+        kind: &'static str,
+        left: Option<u64>,
+    },
+}
+
+#[derive(Debug)]
+struct Pending {
+    tx: Transaction,
+    special: Special,
+    expect: Expect,
+    /// Confirmations received so far (subscribe family).
+    confirms: Vec<Json>,
+    partial: bool,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Req(Box<Pending>),
+    /// Requests lost in a request-side gap (unknown number).
+    Gap(Option<u64>),
+}
+
+impl Slot {
+    fn expects_reply(&self) -> bool {
+        matches!(self, Slot::Req(p) if !matches!(p.expect, Expect::NoReply(_)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplyMode {
+    On,
+    Off,
+    SkipNext,
+}
+
+/// Everything but the carry-over buffers (kept apart so the parse closure can borrow both).
+#[derive(Debug)]
+struct Core {
+    conn: ConnectionInfo,
+    cfg: Config,
+    render: Render,
+    rd: [Reader; 2],
+    pending: VecDeque<Slot>,
+    ts: Timestamp,
+    // Request-time (client side) state.
+    reply_mode: ReplyMode,
+    in_multi: bool,
+    // Server side state.
+    subs: i64,
+    ssubs: i64,
+    monitoring: bool,
+    /// Past the PSYNC/SYNC handshake (or saw REPLCONF ACK): both directions carry replication
+    /// traffic, nothing is paired.
+    replicating: bool,
+    /// Replies still owed to requests evicted from a full queue.
+    evicted_awaiting: u64,
+    /// Gap note for the next transaction paired after a request-side gap marker.
+    marker_note: Option<Note>,
+}
+
+/// A RESP session. See the module documentation.
+#[derive(Debug)]
+pub struct RespSession {
+    bufs: [StreamBuf; 2],
+    core: Core,
+}
+
+impl RespSession {
+    /// A session for `conn`.
+    pub fn new(conn: &ConnectionInfo, cfg: Config) -> Self {
+        let keep = Keep {
+            str_bytes: cfg.max_arg_bytes,
+            top_items: cfg.max_args,
+            nested_items: cfg.max_nested_items,
+            nodes: cfg.max_nodes,
+            max_depth: cfg.limits.max_depth,
+        };
+        let carry = cfg.limits.max_bulk.max(cfg.limits.max_line) + 64;
+        let mut core = Core {
+            conn: *conn,
+            render: Render {
+                max_query: cfg.max_query,
+            },
+            cfg,
+            rd: [
+                Reader::new(C2S, keep, conn.midstream),
+                Reader::new(S2C, keep, conn.midstream),
+            ],
+            pending: VecDeque::new(),
+            ts: conn.start,
+            reply_mode: ReplyMode::On,
+            in_multi: false,
+            subs: 0,
+            ssubs: 0,
+            monitoring: false,
+            replicating: false,
+            evicted_awaiting: 0,
+            marker_note: None,
+        };
+        if conn.midstream {
+            // Requests sent before the capture started may still be answered.
+            core.pending.push_back(Slot::Gap(None));
+        }
+        RespSession {
+            bufs: [StreamBuf::new(carry), StreamBuf::new(carry)],
+            core,
+        }
+    }
+}
+
+impl ProtocolSession for RespSession {
+    fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
+        let d = chunk.dir;
+        let core = &mut self.core;
+        core.ts = chunk.ts;
+        let r = self.bufs[d.index()].feed(chunk.data, |b| core.step(d, b, out));
+        if let Err(BufferOverflow { limit, have }) = r {
+            let rd = &core.rd[d.index()];
+            core.anomaly(
+                d,
+                rd.offset,
+                format!("message needs more than {limit} buffered bytes ({have} lost)"),
+                out,
+            );
+            core.lose_sync(d, Some(have as u64), false, out);
+        }
+        Flow::Continue
+    }
+
+    fn on_gap(&mut self, gap: &GapInfo, out: &mut dyn EventSink) -> Flow {
+        let d = gap.dir;
+        let core = &mut self.core;
+        core.ts = gap.ts;
+        let i = d.index();
+        let note = Note::Gap {
+            direction: d,
+            bytes: gap.len,
+        };
+        let r = &mut core.rd[i];
+        r.offset += gap.len.unwrap_or(0);
+        // Inside a large body: the framing survives, the body is only shorter.
+        if let Some(g) = gap.len {
+            match &mut r.mode {
+                Mode::Skip { left } if g < *left => {
+                    *left -= g;
+                    r.bytes += g;
+                    r.gap = true;
+                    r.asm.skip_gap();
+                    r.notes.push(note);
+                    return Flow::Continue;
+                }
+                Mode::RdbLen { left, .. } if g < *left => {
+                    *left -= g;
+                    return Flow::Continue;
+                }
+                Mode::Normal => {
+                    if let Some((ty, len, need)) = r.carry_blob {
+                        if g < need {
+                            let dropped = self.bufs[i].clear() as u64;
+                            let kind = match ty {
+                                b'!' => BlobKind::Error,
+                                b'=' => BlobKind::Verbatim,
+                                _ => BlobKind::Bulk,
+                            };
+                            let tok = if ty == b';' {
+                                Token::ChunkHeader(len)
+                            } else {
+                                Token::BlobHeader { kind, len }
+                            };
+                            if r.start.is_none() {
+                                r.start = Some(gap.ts);
+                            }
+                            if let Ok(Step::Skip(_)) = r.asm.token(&tok) {
+                                r.carry_blob = None;
+                                r.bytes += dropped + g;
+                                r.gap = true;
+                                r.asm.skip_gap();
+                                r.notes.push(note);
+                                r.set_mode(Mode::Skip { left: need - g }, "gap inside a blob");
+                                return Flow::Continue;
+                            }
+                            r.asm.reset();
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.bufs[i].clear();
+        core.lose_sync(d, gap.len, true, out);
+        Flow::Continue
+    }
+
+    fn on_close(&mut self, ts: Timestamp, _reason: CloseReason, out: &mut dyn EventSink) {
+        let core = &mut self.core;
+        core.ts = ts;
+        for d in Direction::BOTH {
+            if core.rd[d.index()].in_message() && !core.replicating {
+                let r = &mut core.rd[d.index()];
+                let item = r.asm.take_partial();
+                let msg = core.take_msg(d, item);
+                if let Some(mut m) = msg {
+                    m.gap = true;
+                    m.notes.push(Note::Text {
+                        text: "connection closed inside the message".into(),
+                    });
+                    if d == C2S {
+                        core.on_request(m, true, out);
+                    } else {
+                        core.partial_reply(m, out);
+                    }
+                }
+            }
+        }
+        core.flush_pending(None, out);
+    }
+}
+
+/// Plausibility of a boundary candidate.
+#[derive(Debug, PartialEq, Eq)]
+enum Plaus {
+    Yes,
+    No,
+    Undecided,
+}
+
+/// Digits (optionally `-`) then CRLF at `d[i..]`: (value, index after CRLF).
+fn num_crlf(d: &[u8], mut i: usize, max_digits: usize) -> Result<(i64, usize), Plaus> {
+    let s = i;
+    if d.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    while i < d.len() && d[i].is_ascii_digit() {
+        i += 1;
+        if i - s > max_digits {
+            return Err(Plaus::No);
+        }
+    }
+    if i + 2 > d.len() {
+        return Err(Plaus::Undecided);
+    }
+    if &d[i..i + 2] != b"\r\n" || i == s {
+        return Err(Plaus::No);
+    }
+    let v = crate::parser::parse_i64(&d[s..i]).ok_or(Plaus::No)?;
+    Ok((v, i + 2))
+}
+
+/// `*<n>\r\n$<m>\r\n<letter>`: the start of a command.
+fn plausible_request(d: &[u8]) -> Plaus {
+    if d.first() != Some(&b'*') {
+        return Plaus::No;
+    }
+    let (n, i) = match num_crlf(d, 1, 7) {
+        Ok(v) => v,
+        Err(p) => return p,
+    };
+    if n < 1 {
+        return Plaus::No;
+    }
+    match d.get(i) {
+        None => return Plaus::Undecided,
+        Some(b'$') => {}
+        Some(_) => return Plaus::No,
+    }
+    let (m, j) = match num_crlf(d, i + 1, 9) {
+        Ok(v) => v,
+        Err(p) => return p,
+    };
+    if !(1..=64).contains(&m) {
+        return Plaus::No;
+    }
+    match d.get(j) {
+        None => Plaus::Undecided,
+        Some(c) if c.is_ascii_alphabetic() => Plaus::Yes,
+        Some(_) => Plaus::No,
+    }
+}
+
+/// A reply header that parses, with a consistent body where it can be checked.
+fn plausible_reply(d: &[u8]) -> Plaus {
+    let Some(&t) = d.first() else {
+        return Plaus::Undecided;
+    };
+    let line_ok = |pred: fn(u8) -> bool| -> Plaus {
+        for (i, &c) in d.iter().enumerate().skip(1).take(512) {
+            if c == b'\r' {
+                return match d.get(i + 1) {
+                    None => Plaus::Undecided,
+                    Some(b'\n') => Plaus::Yes,
+                    Some(_) => Plaus::No,
+                };
+            }
+            if !pred(c) {
+                return Plaus::No;
+            }
+        }
+        if d.len() < 513 {
+            Plaus::Undecided
+        } else {
+            Plaus::No
+        }
+    };
+    match t {
+        b'+' | b'-' => line_ok(|c| c >= 0x20 && c != 0x7f),
+        b':' => match num_crlf(d, 1, 20) {
+            Ok(_) => Plaus::Yes,
+            Err(p) => p,
+        },
+        b'$' | b'!' | b'=' => match num_crlf(d, 1, 10) {
+            Ok((-1, _)) if t == b'$' => Plaus::Yes,
+            Ok((n, _)) if n < 0 => Plaus::No,
+            Ok((n, i)) if n <= 4096 => {
+                let end = i + n as usize;
+                match d.get(end..end + 2) {
+                    None => Plaus::Undecided,
+                    Some(b"\r\n") => Plaus::Yes,
+                    Some(_) => Plaus::No,
+                }
+            }
+            Ok(_) => Plaus::Yes,
+            Err(p) => p,
+        },
+        b'*' | b'%' | b'~' | b'>' | b'|' => match num_crlf(d, 1, 10) {
+            Ok((n, _)) if n <= 0 => {
+                if n == 0 || n == -1 {
+                    Plaus::Yes
+                } else {
+                    Plaus::No
+                }
+            }
+            Ok((_, i)) => match d.get(i) {
+                None => Plaus::Undecided,
+                Some(&c) if crate::parser::TypeByte(c).is_known() && c != b';' && c != b'.' => {
+                    Plaus::Yes
+                }
+                Some(_) => Plaus::No,
+            },
+            Err(p) => p,
+        },
+        b'_' => match d.get(1..3) {
+            None => Plaus::Undecided,
+            Some(b"\r\n") => Plaus::Yes,
+            Some(_) => Plaus::No,
+        },
+        b'#' => match d.get(1..4) {
+            None => Plaus::Undecided,
+            Some(b"t\r\n" | b"f\r\n") => Plaus::Yes,
+            Some(_) => Plaus::No,
+        },
+        b',' | b'(' => line_ok(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.')),
+        _ => Plaus::No,
+    }
+}
+
+/// `(kind, count)` of a subscription confirmation (`["subscribe", "ch", 1]`).
+fn confirmation(it: &Item) -> Option<(&'static str, i64)> {
+    let Item::Agg {
+        kind: AggKind::Array | AggKind::Push,
+        items,
+        count: 3,
+    } = it
+    else {
+        return None;
+    };
+    let kind = match items.first()?.str_bytes()? {
+        b"subscribe" => "subscribe",
+        b"psubscribe" => "psubscribe",
+        b"ssubscribe" => "ssubscribe",
+        b"unsubscribe" => "unsubscribe",
+        b"punsubscribe" => "punsubscribe",
+        b"sunsubscribe" => "sunsubscribe",
+        _ => return None,
+    };
+    match items.get(2)? {
+        Item::Int(n) => Some((kind, *n)),
+        _ => None,
+    }
+}
+
+/// A pub/sub delivery: `message`, `pmessage`, `smessage` arrays.
+fn is_delivery(it: &Item) -> bool {
+    let Item::Agg {
+        kind: AggKind::Array,
+        items,
+        count,
+    } = it
+    else {
+        return false;
+    };
+    matches!(
+        (items.first().and_then(Item::str_bytes), count),
+        (Some(b"message" | b"smessage"), 3) | (Some(b"pmessage"), 4)
+    )
+}
+
+fn response_detail(m: &Msg) -> ResponseDetail {
+    let len = match &m.item {
+        Item::Str { len, .. } => Some(*len),
+        Item::Agg { count, .. } => Some(*count),
+        _ => None,
+    };
+    let error = m.item.is_error().then(|| {
+        ErrorDetail::parse(&crate::summary::bytes_json(m.item.str_bytes().unwrap_or_default()))
+    });
+    ResponseDetail {
+        kind: m.item.type_name(),
+        value: item_json(&m.item),
+        len,
+        attributes: m.attrs.as_ref().map(item_json),
+        error,
+    }
+}
+
+impl Core {
+    fn anomaly(&self, d: Direction, offset: u64, reason: String, out: &mut dyn EventSink) {
+        out.anomaly(ParseAnomaly {
+            ts: self.ts,
+            protocol: PROTOCOL,
+            connection: self.conn.id,
+            direction: d,
+            offset: Some(offset),
+            reason,
+        });
+    }
+
+    fn message(&self, d: Direction, kind: &'static str, summary: String, detail: Json, ts: Timestamp, out: &mut dyn EventSink) {
+        out.message(Message {
+            ts,
+            protocol: PROTOCOL,
+            connection: self.conn.id,
+            direction: d,
+            kind,
+            summary,
+            detail,
+        });
+    }
+
+    fn front_expecting(&self) -> Option<&Pending> {
+        self.pending.iter().find_map(|s| match s {
+            Slot::Req(p) if !matches!(p.expect, Expect::NoReply(_)) => Some(&**p),
+            Slot::Gap(_) => None,
+            Slot::Req(_) => None,
+        })
+    }
+
+    /// A parse failure: report it and look for the next boundary.
+    fn framing_error(&mut self, d: Direction, e: String, out: &mut dyn EventSink) {
+        let off = self.rd[d.index()].offset;
+        self.anomaly(d, off, e, out);
+        self.lose_sync(d, Some(0), false, out);
+    }
+
+    /// Parse what `data` allows; returns the bytes consumed (0: need more).
+    fn step(&mut self, d: Direction, data: &[u8], out: &mut dyn EventSink) -> usize {
+        let i = d.index();
+        loop {
+            let ts = self.ts;
+            let r = &mut self.rd[i];
+            match &mut r.mode {
+                Mode::Skip { left } => {
+                    let n = (*left).min(data.len() as u64) as usize;
+                    *left -= n as u64;
+                    let left = *left;
+                    r.bytes += n as u64;
+                    r.offset += n as u64;
+                    if left == 0 {
+                        let bad_crlf = n >= 2 && &data[n - 2..n] != b"\r\n" && !r.gap;
+                        r.set_mode(Mode::Normal, "blob skipped");
+                        if bad_crlf {
+                            r.asm.reset();
+                            self.framing_error(d, "expected CRLF after a skipped blob".into(), out);
+                            return n;
+                        }
+                    }
+                    if r.asm.skipped(&data[..n], left) == Step::Done {
+                        self.message_done(d, out);
+                    }
+                    return n;
+                }
+                Mode::RdbWait => {
+                    let nl = data.iter().take_while(|&&b| b == b'\n').count();
+                    if nl > 0 {
+                        r.offset += nl as u64;
+                        return nl;
+                    }
+                    if data[0] != b'$' {
+                        let off = r.offset;
+                        r.set_mode(Mode::Normal, "no RDB payload");
+                        self.anomaly(d, off, "expected an RDB payload header".into(), out);
+                        self.replicating = true;
+                        continue;
+                    }
+                    let Some(eol) = data.iter().take(64).position(|&b| b == b'\n') else {
+                        if data.len() >= 64 {
+                            r.set_mode(Mode::Normal, "bad RDB header");
+                            self.replicating = true;
+                            self.framing_error(d, "RDB header line too long".into(), out);
+                            continue;
+                        }
+                        return 0;
+                    };
+                    let line = data[1..eol].strip_suffix(b"\r").unwrap_or(&data[1..eol]);
+                    r.offset += eol as u64 + 1;
+                    if let Some(m) = line.strip_prefix(b"EOF:").filter(|m| m.len() == 40) {
+                        let mut mark = Box::new([0u8; 40]);
+                        mark.copy_from_slice(m);
+                        r.set_mode(
+                            Mode::RdbEof {
+                                mark,
+                                tail: Vec::new(),
+                                len: 0,
+                            },
+                            "diskless RDB",
+                        );
+                    } else if let Some(n) = crate::parser::parse_i64(line).filter(|&n| n >= 0) {
+                        let n = n as u64;
+                        r.set_mode(Mode::RdbLen { left: n, len: n }, "RDB payload");
+                        if n == 0 {
+                            self.rdb_done(0, out);
+                        }
+                    } else {
+                        r.set_mode(Mode::Normal, "bad RDB header");
+                        self.replicating = true;
+                        self.framing_error(d, "bad RDB payload header".into(), out);
+                    }
+                    return eol + 1;
+                }
+                Mode::RdbLen { left, len } => {
+                    let n = (*left).min(data.len() as u64);
+                    *left -= n;
+                    r.offset += n;
+                    if *left == 0 {
+                        let len = *len;
+                        self.rdb_done(len, out);
+                    }
+                    return n as usize;
+                }
+                Mode::RdbEof { mark, tail, len } => {
+                    // Search the mark across the chunk boundary: the last 39 bytes seen + data.
+                    let mut hay = std::mem::take(tail);
+                    let from_tail = hay.len();
+                    hay.extend_from_slice(&data[..data.len().min(40)]);
+                    let found = find_sub(&hay, &mark[..])
+                        .map(|p| p + 40 - from_tail)
+                        .or_else(|| find_sub(data, &mark[..]).map(|p| p + 40));
+                    match found {
+                        Some(end) => {
+                            let total = *len + end as u64;
+                            r.offset += end as u64;
+                            self.rdb_done(total.saturating_sub(40), out);
+                            return end;
+                        }
+                        None => {
+                            // Keep the last 39 bytes of (old tail + data).
+                            let t = if data.len() >= 39 {
+                                data[data.len() - 39..].to_vec()
+                            } else {
+                                hay[hay.len().saturating_sub(39)..].to_vec()
+                            };
+                            *tail = t;
+                            *len += data.len() as u64;
+                            r.offset += data.len() as u64;
+                            return data.len();
+                        }
+                    }
+                }
+                Mode::Desync {
+                    include_start,
+                    skipped,
+                } => {
+                    let start = if *include_start {
+                        Start::IncludeStart
+                    } else {
+                        Start::AfterNewline
+                    };
+                    let req = d == C2S || self.replicating;
+                    let mut undecided: Option<usize> = None;
+                    let found = find_line_boundary(data, start, |c| {
+                        let p = if req {
+                            plausible_request(c)
+                        } else {
+                            plausible_reply(c)
+                        };
+                        if p == Plaus::Undecided && undecided.is_none() {
+                            undecided = Some(data.len() - c.len());
+                        }
+                        p == Plaus::Yes
+                    });
+                    match found {
+                        Some(k) if undecided.is_none_or(|u| k < u) => {
+                            let total = *skipped + k as u64;
+                            r.offset += k as u64;
+                            if total > 0 {
+                                r.notes.push(Note::Resync {
+                                    direction: d,
+                                    skipped_bytes: total,
+                                });
+                            }
+                            r.set_mode(Mode::Normal, "resynchronised");
+                            if k > 0 {
+                                return k;
+                            }
+                            continue;
+                        }
+                        _ => {
+                            let (keep_from, at_line) = match undecided {
+                                Some(u) => (u, true),
+                                None => match data.iter().rposition(|&b| b == b'\n') {
+                                    Some(p) => (p + 1, true),
+                                    None => (data.len(), false),
+                                },
+                            };
+                            *skipped += keep_from as u64;
+                            r.offset += keep_from as u64;
+                            *include_start = at_line;
+                            if keep_from == 0 && data.len() > 4096 {
+                                // Cannot decide within a sane window: give up on this line.
+                                *include_start = false;
+                                *skipped += data.len() as u64;
+                                r.offset += data.len() as u64;
+                                return data.len();
+                            }
+                            return keep_from;
+                        }
+                    }
+                }
+                Mode::Normal => {
+                    let req = d == C2S || self.replicating;
+                    if r.asm.is_idle() {
+                        if d == S2C
+                            && !self.replicating
+                            && self.front_expecting().is_some_and(|p| p.special == Special::Sync)
+                        {
+                            let r = &mut self.rd[i];
+                            r.set_mode(Mode::RdbWait, "SYNC pending");
+                            continue;
+                        }
+                        let r = &mut self.rd[i];
+                        if req && data[0] != b'*' {
+                            return self.inline(d, data, out);
+                        }
+                        if r.start.is_none() {
+                            r.start = Some(ts);
+                        }
+                    }
+                    let r = &mut self.rd[i];
+                    match parse_token(data, &self.cfg.limits) {
+                        Ok(Parsed::Done(tok, n)) => {
+                            r.carry_blob = None;
+                            if req {
+                                let ok = if r.asm.depth() == 0 {
+                                    matches!(
+                                        tok,
+                                        Token::Aggregate {
+                                            kind: AggKind::Array,
+                                            len: Some(_)
+                                        } | Token::NullAggregate(AggKind::Array)
+                                    )
+                                } else {
+                                    r.asm.in_top_array()
+                                        && r.asm.depth() == 1
+                                        && matches!(
+                                            tok,
+                                            Token::Blob {
+                                                kind: BlobKind::Bulk,
+                                                ..
+                                            } | Token::BlobHeader {
+                                                kind: BlobKind::Bulk,
+                                                ..
+                                            }
+                                        )
+                                };
+                                if !ok {
+                                    self.framing_error(d, "expected a command (array of bulk strings)".into(), out);
+                                    continue;
+                                }
+                                if matches!(
+                                    tok,
+                                    Token::NullAggregate(_)
+                                        | Token::Aggregate {
+                                            len: Some(0),
+                                            ..
+                                        }
+                                ) {
+                                    // redis ignores empty multibulks.
+                                    r.offset += n as u64;
+                                    r.start = None;
+                                    return n;
+                                }
+                            }
+                            r.bytes += n as u64;
+                            r.offset += n as u64;
+                            match r.asm.token(&tok) {
+                                Ok(Step::More) => {}
+                                Ok(Step::Skip(len)) => r.set_mode(Mode::Skip { left: len }, "large blob"),
+                                Ok(Step::Done) => self.message_done(d, out),
+                                Err(AsmError::TooDeep) => {
+                                    r.asm.reset();
+                                    let lim = self.cfg.limits.max_depth;
+                                    self.framing_error(d, format!("aggregates nested deeper than {lim}"), out);
+                                }
+                                Err(AsmError::Unexpected(what)) => {
+                                    r.asm.reset();
+                                    self.framing_error(d, format!("expected {what}"), out);
+                                }
+                            }
+                            return n;
+                        }
+                        Ok(Parsed::Incomplete(need)) => {
+                            r.carry_blob = match need {
+                                Needed::Size(s) => blob_header(data).map(|(t, l)| (t, l, s.get() as u64)),
+                                Needed::Unknown => None,
+                            };
+                            return 0;
+                        }
+                        Err(e) => {
+                            let e: RespError = e;
+                            self.framing_error(d, e.to_string(), out);
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An inline command (or a keepalive newline).
+    fn inline(&mut self, d: Direction, data: &[u8], out: &mut dyn EventSink) -> usize {
+        let ts = self.ts;
+        let r = &mut self.rd[d.index()];
+        match parse_inline(data, &self.cfg.limits) {
+            Ok(Parsed::Done(line, n)) => {
+                r.offset += n as u64;
+                if line.iter().all(|b| b.is_ascii_whitespace()) {
+                    r.start = None;
+                    return n;
+                }
+                let Some(args) = split_inline(line) else {
+                    let off = r.offset;
+                    r.start = None;
+                    self.anomaly(d, off, "inline command with unbalanced quotes".into(), out);
+                    return n;
+                };
+                let keep = self.cfg.max_arg_bytes;
+                let count = args.len() as u64;
+                let items = args
+                    .into_iter()
+                    .take(self.cfg.max_args)
+                    .map(|a| Item::Str {
+                        kind: StrKind::Bulk,
+                        len: a.len() as u64,
+                        data: a[..a.len().min(keep)].to_vec(),
+                        gap: false,
+                    })
+                    .collect::<Vec<_>>();
+                let truncated = items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Item::Str { data, len, .. } if (data.len() as u64) < *len => Some(*len),
+                        _ => None,
+                    })
+                    .collect();
+                let msg = Msg {
+                    item: Item::Agg {
+                        kind: AggKind::Array,
+                        items,
+                        count,
+                    },
+                    attrs: None,
+                    start: r.start.take().unwrap_or(ts),
+                    end: ts,
+                    bytes: n as u64,
+                    notes: std::mem::take(&mut r.notes),
+                    truncated,
+                    gap: std::mem::take(&mut r.gap),
+                };
+                self.dispatch(d, msg, out);
+                n
+            }
+            Ok(Parsed::Incomplete(_)) => {
+                if r.start.is_none() {
+                    r.start = Some(ts);
+                }
+                0
+            }
+            Err(e) => {
+                r.start = None;
+                self.framing_error(d, e.to_string(), out);
+                // Consumed nothing; the desync scan takes it from here.
+                self.step(d, data, out)
+            }
+        }
+    }
+
+    fn take_msg(&mut self, d: Direction, item: Option<Item>) -> Option<Msg> {
+        let ts = self.ts;
+        let r = &mut self.rd[d.index()];
+        let attrs = None;
+        let item = item?;
+        Some(Msg {
+            item,
+            attrs,
+            start: r.start.take().unwrap_or(ts),
+            end: ts,
+            bytes: std::mem::take(&mut r.bytes),
+            notes: std::mem::take(&mut r.notes),
+            truncated: std::mem::take(&mut r.asm.truncated),
+            gap: std::mem::take(&mut r.gap),
+        })
+    }
+
+    fn message_done(&mut self, d: Direction, out: &mut dyn EventSink) {
+        let r = &mut self.rd[d.index()];
+        let Some((item, attrs)) = r.asm.take() else {
+            return;
+        };
+        let truncated = std::mem::take(&mut r.asm.truncated);
+        let msg = Msg {
+            item,
+            attrs,
+            start: r.start.take().unwrap_or(self.ts),
+            end: self.ts,
+            bytes: std::mem::take(&mut r.bytes),
+            notes: std::mem::take(&mut r.notes),
+            truncated,
+            gap: std::mem::take(&mut r.gap),
+        };
+        self.dispatch(d, msg, out);
+    }
+
+    fn dispatch(&mut self, d: Direction, msg: Msg, out: &mut dyn EventSink) {
+        if d == C2S {
+            self.on_request(msg, false, out);
+        } else {
+            self.on_reply(msg, out);
+        }
+    }
+
+    /// The session lost the boundary in `d` (gap, framing error, overflow).
+    fn lose_sync(&mut self, d: Direction, gap: Option<u64>, include_start: bool, out: &mut dyn EventSink) {
+        let i = d.index();
+        let partial = {
+            let r = &mut self.rd[i];
+            r.carry_blob = None;
+            let had = r.in_message();
+            let p = r.asm.take_partial();
+            if !had {
+                r.start = None;
+                r.bytes = 0;
+            }
+            p
+        };
+        let was_desync = matches!(self.rd[i].mode, Mode::Desync { .. });
+        let rdb = matches!(self.rd[i].mode, Mode::RdbLen { .. } | Mode::RdbEof { .. } | Mode::RdbWait);
+        self.rd[i].set_mode(
+            Mode::Desync {
+                include_start,
+                skipped: 0,
+            },
+            "lost the message boundary",
+        );
+        if rdb {
+            // The rest of the payload and the command stream follow.
+            self.replicating = true;
+        }
+        let note = Note::Gap {
+            direction: d,
+            bytes: gap,
+        };
+        let mut msg = self.take_msg(d, partial);
+        if let Some(m) = &mut msg {
+            m.gap = true;
+            m.notes.push(note.clone());
+        }
+        if self.replicating {
+            return;
+        }
+        if d == C2S {
+            if let Some(m) = msg {
+                self.on_request(m, false, out);
+            }
+            if gap.is_some() || !was_desync {
+                match self.pending.back_mut() {
+                    Some(Slot::Gap(b)) => *b = b.zip(gap).map(|(x, y)| x + y),
+                    _ => self.pending.push_back(Slot::Gap(gap)),
+                }
+            }
+        } else {
+            if let Some(m) = msg {
+                self.partial_reply(m, out);
+            }
+            self.flush_pending(Some(note), out);
+        }
+    }
+
+    /// A reply cut short: it belongs to the oldest request expecting one.
+    fn partial_reply(&mut self, m: Msg, out: &mut dyn EventSink) {
+        self.drain_noreply(out);
+        if let Some(Slot::Req(_)) = self.pending.front() {
+            if let Some(Slot::Req(p)) = self.pending.pop_front() {
+                self.complete(p, &m, out);
+            }
+        }
+    }
+
+    /// Report every pending request as unanswered (with `note`).
+    fn flush_pending(&mut self, note: Option<Note>, out: &mut dyn EventSink) {
+        while let Some(s) = self.pending.pop_front() {
+            if let Slot::Req(mut p) = s {
+                if !p.confirms.is_empty() {
+                    self.complete_confirms(p, out);
+                    continue;
+                }
+                if let Expect::NoReply(why) = p.expect {
+                    p.tx.notes.push(Note::Text { text: why.into() });
+                } else if let Some(n) = &note {
+                    p.tx.notes.push(n.clone());
+                }
+                if p.partial {
+                    p.tx.status = Status::Partial;
+                }
+                out.transaction(p.tx);
+            }
+        }
+        self.marker_note = None;
+    }
+
+    fn rdb_done(&mut self, len: u64, out: &mut dyn EventSink) {
+        self.rd[S2C.index()].set_mode(Mode::Normal, "RDB payload done");
+        self.replicating = true;
+        let sync_front = self.front_expecting().is_some_and(|p| p.special == Special::Sync);
+        if sync_front {
+            self.drain_noreply(out);
+            if let Some(Slot::Req(mut p)) = self.pending.pop_front() {
+                p.tx.response = json!({"type": "rdb", "value": null, "len": len});
+                p.tx.response_bytes = len;
+                p.tx.status = Status::Ok;
+                p.tx.complete_at(self.ts);
+                out.transaction(p.tx);
+            }
+        } else {
+            self.message(
+                S2C,
+                KIND_REPLICATION,
+                format!("RDB payload ({len} bytes)"),
+                json!({"type": "rdb", "len": len}),
+                self.ts,
+                out,
+            );
+        }
+        // Whatever else was queued on a replication link gets no reply now.
+        self.flush_pending(None, out);
+    }
+
+    fn on_request(&mut self, m: Msg, closing: bool, out: &mut dyn EventSink) {
+        let cmd: Command = analyse(&m.item, &self.render);
+        if self.replicating || cmd.special == Special::ReplconfAck {
+            self.replicating = true;
+            let detail = json!({"command": cmd.name, "request": cmd.request});
+            self.message(C2S, KIND_REPLICATION, cmd.query, detail, m.start, out);
+            return;
+        }
+        let mut tx = Transaction::new(PROTOCOL, &self.conn, m.start);
+        tx.command = cmd.name;
+        tx.query = cmd.query;
+        tx.request = cmd.request;
+        tx.request_bytes = m.bytes;
+        tx.end_ts = m.end.max(m.start);
+        tx.notes = m.notes;
+        for &len in cmd.truncated.iter().chain(m.truncated.iter().take(0)) {
+            tx.notes.push(Note::Truncated { field: "arg", len });
+        }
+        let partial = m.gap || cmd.gap;
+        // What the server will send back, decided by the state before this request.
+        let expect = match (self.reply_mode, cmd.special) {
+            (_, Special::ClientReply(ReplyArg::On)) => {
+                self.reply_mode = ReplyMode::On;
+                Expect::One
+            }
+            (ReplyMode::Off, Special::ClientReply(_)) | (ReplyMode::Off, _) => {
+                Expect::NoReply("no reply expected: CLIENT REPLY OFF")
+            }
+            (_, Special::ClientReply(ReplyArg::Off)) => {
+                self.reply_mode = ReplyMode::Off;
+                Expect::NoReply("no reply expected: CLIENT REPLY OFF")
+            }
+            (_, Special::ClientReply(ReplyArg::Skip)) => {
+                self.reply_mode = ReplyMode::SkipNext;
+                Expect::NoReply("no reply expected: CLIENT REPLY SKIP")
+            }
+            (ReplyMode::SkipNext, _) => {
+                self.reply_mode = ReplyMode::On;
+                Expect::NoReply("no reply expected: CLIENT REPLY SKIP")
+            }
+            (ReplyMode::On, Special::Sub(kind)) if !self.in_multi => {
+                if cmd.argc > 0 {
+                    Expect::Confirm {
+                        kind,
+                        left: Some(cmd.argc),
+                    }
+                } else if kind.ends_with("unsubscribe") {
+                    Expect::Confirm { kind, left: None }
+                } else {
+                    Expect::One
+                }
+            }
+            _ => Expect::One,
+        };
+        match cmd.special {
+            Special::Multi => self.in_multi = true,
+            Special::Exec | Special::Discard => self.in_multi = false,
+            Special::Reset => {
+                self.in_multi = false;
+                self.reply_mode = ReplyMode::On;
+            }
+            _ => {}
+        }
+        if self.in_multi && cmd.special != Special::Multi {
+            tx.notes.push(Note::Text {
+                text: "queued in MULTI".into(),
+            });
+        }
+        let _ = closing;
+        let p = Box::new(Pending {
+            tx,
+            special: cmd.special,
+            expect,
+            confirms: Vec::new(),
+            partial,
+        });
+        if self.pending.len() >= self.cfg.max_pending {
+            if let Some(s) = self.pending.pop_front() {
+                if let Slot::Req(mut old) = s {
+                    if !matches!(old.expect, Expect::NoReply(_)) {
+                        self.evicted_awaiting += 1;
+                    }
+                    old.tx.notes.push(Note::Text {
+                        text: format!(
+                            "more than {} requests pending: reported before its reply",
+                            self.cfg.max_pending
+                        ),
+                    });
+                    out.transaction(old.tx);
+                }
+            }
+        }
+        self.pending.push_back(Slot::Req(p));
+        self.drain_noreply(out);
+    }
+
+    /// Emit requests at the front of the queue that will get no reply.
+    fn drain_noreply(&mut self, out: &mut dyn EventSink) {
+        while let Some(Slot::Req(p)) = self.pending.front() {
+            let Expect::NoReply(why) = p.expect else {
+                return;
+            };
+            if let Some(Slot::Req(mut p)) = self.pending.pop_front() {
+                p.tx.notes.push(Note::Text { text: why.into() });
+                if p.partial {
+                    p.tx.status = Status::Partial;
+                }
+                out.transaction(p.tx);
+            }
+        }
+    }
+
+    fn on_reply(&mut self, m: Msg, out: &mut dyn EventSink) {
+        if self.replicating {
+            let cmd = analyse(&m.item, &self.render);
+            let detail = json!({"command": cmd.name, "request": cmd.request});
+            self.message(S2C, KIND_REPLICATION, cmd.query, detail, m.start, out);
+            return;
+        }
+        let conf = confirmation(&m.item);
+        if let Some((kind, n)) = conf {
+            if kind.starts_with('s') {
+                self.ssubs = n;
+            } else {
+                self.subs = n;
+            }
+        }
+        let front_confirm = matches!(
+            (self.front_expecting().map(|p| p.expect), conf),
+            (Some(Expect::Confirm { kind, .. }), Some((k, _))) if kind == k
+        );
+        let nothing_expected = self.front_expecting().is_none();
+        if matches!(m.item, Item::Agg { kind: AggKind::Push, .. }) && !front_confirm {
+            self.push_message(&m, out);
+            return;
+        }
+        if let Item::Str {
+            kind: StrKind::Simple,
+            data,
+            ..
+        } = &m.item
+        {
+            if self.monitoring || nothing_expected {
+                if let Some(line) = MonitorLine::parse(data) {
+                    let mut s = String::new();
+                    item_line(&m.item, &mut s, self.cfg.max_query);
+                    let detail = serde_json::to_value(line).unwrap_or(Json::Null);
+                    self.message(S2C, KIND_MONITOR, s, detail, m.start, out);
+                    return;
+                }
+            }
+        }
+        if is_delivery(&m.item) && (self.subs > 0 || self.ssubs > 0 || nothing_expected) {
+            self.push_message(&m, out);
+            return;
+        }
+        if self.evicted_awaiting > 0 {
+            self.evicted_awaiting -= 1;
+            return;
+        }
+        self.pair(m, out);
+    }
+
+    fn push_message(&self, m: &Msg, out: &mut dyn EventSink) {
+        let mut s = String::new();
+        item_line(&m.item, &mut s, self.cfg.max_query);
+        let detail = serde_json::to_value(response_detail(m)).unwrap_or(Json::Null);
+        self.message(S2C, KIND_PUSH, s, detail, m.start, out);
+    }
+
+    fn pair(&mut self, m: Msg, out: &mut dyn EventSink) {
+        loop {
+            self.drain_noreply(out);
+            let after_marker = self
+                .pending
+                .iter()
+                .skip(1)
+                .any(|s| s.expects_reply());
+            match self.pending.front_mut() {
+                None => {
+                    self.orphan(m, None, out);
+                    return;
+                }
+                Some(Slot::Gap(bytes)) => {
+                    let note = Note::Gap {
+                        direction: C2S,
+                        bytes: *bytes,
+                    };
+                    if after_marker {
+                        // The request queued after the lost ones takes the reply.
+                        self.pending.pop_front();
+                        self.marker_note = Some(note);
+                        continue;
+                    }
+                    self.orphan(m, Some(note), out);
+                    return;
+                }
+                Some(Slot::Req(p)) => {
+                    if let Expect::Confirm { kind, left } = p.expect {
+                        match confirmation(&m.item) {
+                            Some((k, n)) if k == kind => {
+                                p.confirms.push(item_json(&m.item));
+                                p.tx.response_bytes += m.bytes;
+                                p.tx.complete_at(m.end);
+                                let left = left.map(|l| l.saturating_sub(1));
+                                p.expect = Expect::Confirm { kind, left };
+                                let done = left == Some(0) || (left.is_none() && n == 0);
+                                if done {
+                                    if let Some(Slot::Req(p)) = self.pending.pop_front() {
+                                        self.complete_confirms(p, out);
+                                    }
+                                }
+                                return;
+                            }
+                            _ if !p.confirms.is_empty() => {
+                                if let Some(Slot::Req(p)) = self.pending.pop_front() {
+                                    self.complete_confirms(p, out);
+                                }
+                                continue;
+                            }
+                            _ => {}
+                        }
+                    }
+                    if let Some(Slot::Req(p)) = self.pending.pop_front() {
+                        self.complete(p, &m, out);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn orphan(&mut self, m: Msg, note: Option<Note>, out: &mut dyn EventSink) {
+        let mut tx = Transaction::new(PROTOCOL, &self.conn, m.start);
+        tx.status = Status::NoRequest;
+        tx.response_bytes = m.bytes;
+        tx.response = serde_json::to_value(response_detail(&m)).unwrap_or(Json::Null);
+        if m.item.is_error() {
+            tx.error = Some(crate::summary::bytes_json(m.item.str_bytes().unwrap_or_default()));
+        }
+        tx.end_ts = m.end.max(m.start);
+        tx.notes = m.notes;
+        tx.notes.extend(note);
+        out.transaction(tx);
+    }
+
+    fn complete_confirms(&mut self, mut p: Box<Pending>, out: &mut dyn EventSink) {
+        let n = p.confirms.len();
+        p.tx.response = json!({"type": "confirmations", "value": std::mem::take(&mut p.confirms), "len": n});
+        p.tx.status = if p.partial { Status::Partial } else { Status::Ok };
+        out.transaction(p.tx);
+    }
+
+    fn complete(&mut self, mut p: Box<Pending>, m: &Msg, out: &mut dyn EventSink) {
+        let tx = &mut p.tx;
+        tx.response = serde_json::to_value(response_detail(m)).unwrap_or(Json::Null);
+        tx.response_bytes += m.bytes;
+        tx.complete_at(m.end);
+        tx.notes.extend(m.notes.iter().cloned());
+        for &len in &m.truncated {
+            tx.notes.push(Note::Truncated {
+                field: "value",
+                len,
+            });
+        }
+        tx.notes.extend(self.marker_note.take());
+        if m.item.is_error() {
+            tx.status = Status::Error;
+            tx.error = Some(crate::summary::bytes_json(m.item.str_bytes().unwrap_or_default()));
+        } else if p.partial || m.gap {
+            tx.status = Status::Partial;
+        } else {
+            tx.status = Status::Ok;
+        }
+        let ok = tx.status != Status::Error;
+        match p.special {
+            Special::Monitor if ok => self.monitoring = true,
+            Special::Reset if ok => {
+                self.monitoring = false;
+                self.subs = 0;
+                self.ssubs = 0;
+            }
+            Special::Psync if ok => match m.item.str_bytes() {
+                Some(s) if s.starts_with(b"FULLRESYNC") => {
+                    self.rd[S2C.index()].set_mode(Mode::RdbWait, "FULLRESYNC");
+                }
+                Some(s) if s.starts_with(b"CONTINUE") => self.replicating = true,
+                _ => {}
+            },
+            _ => {}
+        }
+        out.transaction(p.tx);
+    }
+}
+
+fn find_sub(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `(type byte, body length)` of a blob header at the start of `data`.
+fn blob_header(data: &[u8]) -> Option<(u8, u64)> {
+    let t = *data.first()?;
+    if !matches!(t, b'$' | b'!' | b'=' | b';') {
+        return None;
+    }
+    let eol = data.iter().take(24).position(|&b| b == b'\r')?;
+    let n = crate::parser::parse_i64(&data[1..eol])?;
+    u64::try_from(n).ok().map(|n| (t, n))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,580 @@
+//! Bounded value trees built token by token, and their JSON rendering.
+//!
+//! The session never holds a whole message: the [`Assembler`] receives tokens one at a time and
+//! keeps a bounded copy of what will be reported (strings cut to a display limit, aggregates cut
+//! to a number of elements, a node budget per message). Counts and full lengths are always kept.
+
+use crate::parser::{escape_into, AggKind, BlobKind, Token};
+use serde_json::{json, Map, Value as Json};
+
+/// Kind of a string-like item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StrKind {
+    Simple,
+    Error,
+    Bulk,
+    BlobError,
+    Verbatim,
+    Double,
+    BigNumber,
+    Unknown(u8),
+}
+
+/// A bounded copy of a RESP value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Item {
+    Str {
+        kind: StrKind,
+        /// At most the display limit.
+        data: Vec<u8>,
+        /// Full length.
+        len: u64,
+        /// Bytes of the body lost in a capture gap.
+        gap: bool,
+    },
+    Int(i64),
+    Null,
+    Bool(bool),
+    Agg {
+        kind: AggKind,
+        /// At most the element limit.
+        items: Vec<Item>,
+        /// Elements seen.
+        count: u64,
+    },
+}
+
+impl Item {
+    pub(crate) fn str_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Item::Str { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+    pub(crate) fn is_error(&self) -> bool {
+        matches!(
+            self,
+            Item::Str {
+                kind: StrKind::Error | StrKind::BlobError,
+                ..
+            }
+        )
+    }
+    /// Name of the type in output.
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Item::Str { kind, .. } => match kind {
+                StrKind::Simple => "simple_string",
+                StrKind::Error => "error",
+                StrKind::Bulk => "bulk_string",
+                StrKind::BlobError => "blob_error",
+                StrKind::Verbatim => "verbatim_string",
+                StrKind::Double => "double",
+                StrKind::BigNumber => "big_number",
+                StrKind::Unknown(_) => "unknown",
+            },
+            Item::Int(_) => "integer",
+            Item::Null => "null",
+            Item::Bool(_) => "boolean",
+            Item::Agg { kind, .. } => kind.name(),
+        }
+    }
+}
+
+/// Render bytes as a JSON string: valid UTF-8 as is, other bytes as `\xNN`.
+pub(crate) fn bytes_json(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_string(),
+        Err(_) => {
+            let mut s = String::with_capacity(b.len() + 8);
+            let mut rest = b;
+            loop {
+                match std::str::from_utf8(rest) {
+                    Ok(v) => {
+                        s.push_str(v);
+                        break;
+                    }
+                    Err(e) => {
+                        let good = e.valid_up_to();
+                        // SAFETY-free: from_utf8 said these bytes are valid.
+                        s.push_str(std::str::from_utf8(&rest[..good]).unwrap_or_default());
+                        let bad = e.error_len().unwrap_or(rest.len() - good);
+                        for &c in &rest[good..good + bad] {
+                            s.push_str(&format!("\\x{c:02x}"));
+                        }
+                        rest = &rest[good + bad..];
+                    }
+                }
+            }
+            s
+        }
+    }
+}
+
+/// JSON rendering of an item. Truncated strings become `{"len": N, "prefix": "…"}`; aggregates
+/// cut short end with `{"more": K}`.
+pub(crate) fn item_json(it: &Item) -> Json {
+    match it {
+        Item::Str { kind, data, len, .. } => {
+            let body = match kind {
+                // `=txt:...`: drop the three-letter format.
+                StrKind::Verbatim if data.len() >= 4 && data[3] == b':' => &data[4..],
+                _ => &data[..],
+            };
+            let s = bytes_json(body);
+            if (data.len() as u64) < *len {
+                json!({"len": len, "prefix": s})
+            } else if *kind == StrKind::Double {
+                s.parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(Json::String(s), Json::Number)
+            } else {
+                Json::String(s)
+            }
+        }
+        Item::Int(i) => json!(i),
+        Item::Null => Json::Null,
+        Item::Bool(b) => json!(b),
+        Item::Agg { kind, items, count } => {
+            if matches!(kind, AggKind::Map | AggKind::Attribute) {
+                let mut m = Map::new();
+                for pair in items.chunks(2) {
+                    let k = match &pair[0] {
+                        Item::Str { data, .. } => bytes_json(data),
+                        other => item_json(other).to_string(),
+                    };
+                    let v = pair.get(1).map_or(Json::Null, item_json);
+                    m.insert(k, v);
+                }
+                if (items.len() as u64) < *count {
+                    m.insert("(more)".into(), json!((count - items.len() as u64) / 2));
+                }
+                Json::Object(m)
+            } else {
+                let mut v: Vec<Json> = items.iter().map(item_json).collect();
+                if (items.len() as u64) < *count {
+                    v.push(json!({"more": count - items.len() as u64}));
+                }
+                Json::Array(v)
+            }
+        }
+    }
+}
+
+/// One-line rendering of a reply item for summaries, bounded to about `max` chars.
+pub(crate) fn item_line(it: &Item, out: &mut String, max: usize) {
+    if out.len() >= max {
+        return;
+    }
+    match it {
+        Item::Str { data, len, .. } => {
+            escape_into(out, data);
+            if (data.len() as u64) < *len {
+                out.push('…');
+            }
+        }
+        Item::Int(i) => out.push_str(&i.to_string()),
+        Item::Null => out.push_str("(nil)"),
+        Item::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Item::Agg { items, count, .. } => {
+            out.push('[');
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                item_line(x, out, max);
+                if out.len() >= max {
+                    break;
+                }
+            }
+            if (items.len() as u64) < *count {
+                out.push_str(" …");
+            }
+            out.push(']');
+        }
+    }
+    if out.len() > max {
+        let mut cut = max;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+}
+
+/// Limits on what the assembler keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keep {
+    /// Bytes kept per string.
+    pub str_bytes: usize,
+    /// Elements kept in the top-level aggregate (request arguments).
+    pub top_items: usize,
+    /// Elements kept in nested aggregates.
+    pub nested_items: usize,
+    /// Nodes kept per message.
+    pub nodes: usize,
+    /// Deepest nesting.
+    pub max_depth: usize,
+}
+
+#[derive(Debug)]
+struct Frame {
+    kind: FrameKind,
+    /// Values still expected; `None` for streamed aggregates.
+    left: Option<u64>,
+    items: Vec<Item>,
+    count: u64,
+}
+
+#[derive(Debug)]
+enum FrameKind {
+    Agg(AggKind),
+    /// A streamed string being assembled from chunks.
+    Stream(BlobKind),
+}
+
+/// What the assembler needs next after a token.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Step {
+    /// Feed more tokens.
+    More,
+    /// Skip this many bytes (body + CRLF of a large blob), feeding them to [`Assembler::skipped`].
+    Skip(u64),
+    /// The message is complete.
+    Done,
+}
+
+/// Why a token cannot continue the current message.
+#[derive(Debug, PartialEq)]
+pub(crate) enum AsmError {
+    TooDeep,
+    Unexpected(&'static str),
+}
+
+/// Builds one message at a time from tokens. See the module documentation.
+#[derive(Debug)]
+pub(crate) struct Assembler {
+    keep: Keep,
+    stack: Vec<Frame>,
+    nodes: usize,
+    /// A large blob whose body is being skipped.
+    skipping: Option<Item>,
+    /// Completed top-level value.
+    done: Option<Item>,
+    /// Top-level attribute seen before the value.
+    attrs: Option<Item>,
+    /// Set when a string was cut to the display limit: (full length).
+    pub truncated: Vec<u64>,
+}
+
+impl Assembler {
+    pub(crate) fn new(keep: Keep) -> Self {
+        Assembler {
+            keep,
+            stack: Vec::new(),
+            nodes: 0,
+            skipping: None,
+            done: None,
+            attrs: None,
+            truncated: Vec::new(),
+        }
+    }
+
+    /// Nothing of a message has been seen.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.stack.is_empty() && self.skipping.is_none() && self.attrs.is_none()
+    }
+
+    /// Current aggregate depth.
+    pub(crate) fn depth(&self) -> usize {
+        self.stack.len()
+    }
+
+    /// True when inside a top-level array (a request being read).
+    pub(crate) fn in_top_array(&self) -> bool {
+        matches!(
+            self.stack.first(),
+            Some(Frame {
+                kind: FrameKind::Agg(AggKind::Array),
+                ..
+            })
+        )
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.stack.clear();
+        self.nodes = 0;
+        self.skipping = None;
+        self.done = None;
+        self.attrs = None;
+        self.truncated.clear();
+    }
+
+    /// Take the completed message: (value, top-level attributes).
+    pub(crate) fn take(&mut self) -> Option<(Item, Option<Item>)> {
+        let v = self.done.take()?;
+        let a = self.attrs.take();
+        self.stack.clear();
+        self.nodes = 0;
+        Some((v, a))
+    }
+
+    /// Collapse a message cut short (gap, close) into what was seen, for reporting.
+    pub(crate) fn take_partial(&mut self) -> Option<Item> {
+        if let Some(mut s) = self.skipping.take() {
+            if let Item::Str { gap, .. } = &mut s {
+                *gap = true;
+            }
+            self.push_item(s);
+        }
+        while let Some(f) = self.stack.pop() {
+            let item = frame_item(f);
+            if self.stack.is_empty() {
+                self.done = Some(item);
+                break;
+            }
+            let top = self.stack.last_mut().expect("non-empty");
+            top.items.push(item);
+            top.count += 1;
+        }
+        let v = self.done.take();
+        self.reset();
+        v
+    }
+
+    fn str_item(&mut self, kind: StrKind, s: &[u8]) -> Item {
+        let n = s.len().min(self.keep.str_bytes);
+        if n < s.len() {
+            self.truncated.push(s.len() as u64);
+        }
+        Item::Str {
+            kind,
+            data: s[..n].to_vec(),
+            len: s.len() as u64,
+            gap: false,
+        }
+    }
+
+    /// Feed one token.
+    pub(crate) fn token(&mut self, t: &Token<'_>) -> Result<Step, AsmError> {
+        // Inside a streamed string only chunks are legal.
+        if let Some(Frame {
+            kind: FrameKind::Stream(_),
+            ..
+        }) = self.stack.last()
+        {
+            return match *t {
+                Token::Chunk(c) => {
+                    self.append_stream(c, c.len() as u64);
+                    Ok(Step::More)
+                }
+                Token::ChunkHeader(len) => {
+                    self.skipping = Some(Item::Str {
+                        kind: StrKind::Bulk,
+                        data: Vec::new(),
+                        len,
+                        gap: false,
+                    });
+                    Ok(Step::Skip(len + 2))
+                }
+                Token::ChunkEnd => {
+                    let f = self.stack.pop().expect("stream frame");
+                    Ok(self.push_item(frame_item(f)))
+                }
+                _ => Err(AsmError::Unexpected("a ';' chunk")),
+            };
+        }
+        let item = match *t {
+            Token::SimpleString(s) => self.str_item(StrKind::Simple, s),
+            Token::SimpleError(s) => self.str_item(StrKind::Error, s),
+            Token::Integer(i) => Item::Int(i),
+            Token::Null | Token::NullBlob | Token::NullAggregate(_) => Item::Null,
+            Token::Boolean(b) => Item::Bool(b),
+            Token::Double(s) => self.str_item(StrKind::Double, s),
+            Token::BigNumber(s) => self.str_item(StrKind::BigNumber, s),
+            Token::Blob { kind, body } => self.str_item(blob_str_kind(kind), body),
+            Token::BlobHeader { kind, len } => {
+                self.skipping = Some(Item::Str {
+                    kind: blob_str_kind(kind),
+                    data: Vec::new(),
+                    len,
+                    gap: false,
+                });
+                return Ok(Step::Skip(len + 2));
+            }
+            Token::Unknown { ty, line } => self.str_item(StrKind::Unknown(ty.0), line),
+            Token::StreamedBlob(kind) => {
+                self.push_frame(FrameKind::Stream(kind), None)?;
+                return Ok(Step::More);
+            }
+            Token::Aggregate { kind, len } => {
+                if len == Some(0) {
+                    Item::Agg {
+                        kind,
+                        items: Vec::new(),
+                        count: 0,
+                    }
+                } else {
+                    self.push_frame(FrameKind::Agg(kind), len.map(|n| kind.elements(n)))?;
+                    return Ok(Step::More);
+                }
+            }
+            Token::End => match self.stack.last() {
+                Some(Frame { left: None, .. }) => {
+                    let f = self.stack.pop().expect("frame");
+                    return Ok(self.finish_frame(f));
+                }
+                _ => return Err(AsmError::Unexpected("a value, not '.'")),
+            },
+            Token::Chunk(_) | Token::ChunkHeader(_) | Token::ChunkEnd => {
+                return Err(AsmError::Unexpected("a value, not a ';' chunk"))
+            }
+        };
+        Ok(self.push_item(item))
+    }
+
+    /// Bytes of a skipped blob (body then CRLF, as counted by [`Step::Skip`]); `left` is how
+    /// many remain after these. Returns [`Step::Done`] if this completed the message.
+    pub(crate) fn skipped(&mut self, bytes: &[u8], left: u64) -> Step {
+        let keep = self.keep.str_bytes;
+        if let Some(Item::Str { data, len, .. }) = &mut self.skipping {
+            // Only body bytes (not the trailing CRLF) go into the prefix.
+            let body_seen = (*len + 2).saturating_sub(left + bytes.len() as u64);
+            let body_here = (*len).saturating_sub(body_seen).min(bytes.len() as u64) as usize;
+            let room = keep.saturating_sub(data.len()).min(body_here);
+            data.extend_from_slice(&bytes[..room]);
+        }
+        if left > 0 {
+            return Step::More;
+        }
+        self.finish_skip()
+    }
+
+    /// Bytes of a skipped blob lost in a gap.
+    pub(crate) fn skip_gap(&mut self) {
+        if let Some(Item::Str { gap, .. }) = &mut self.skipping {
+            *gap = true;
+        }
+    }
+
+    fn finish_skip(&mut self) -> Step {
+        let Some(s) = self.skipping.take() else {
+            return Step::More;
+        };
+        if let Item::Str { len, .. } = &s {
+            self.truncated.push(*len);
+        }
+        // A large chunk of a streamed string.
+        if let Some(Frame {
+            kind: FrameKind::Stream(_),
+            ..
+        }) = self.stack.last()
+        {
+            if let Item::Str { data, len, .. } = s {
+                self.append_stream(&data, len);
+            }
+            return Step::More;
+        }
+        self.push_item(s)
+    }
+
+    fn append_stream(&mut self, c: &[u8], full: u64) {
+        let keep = self.keep.str_bytes;
+        if let Some(f) = self.stack.last_mut() {
+            if f.items.is_empty() {
+                f.items.push(Item::Str {
+                    kind: StrKind::Bulk,
+                    data: Vec::new(),
+                    len: 0,
+                    gap: false,
+                });
+            }
+            if let Some(Item::Str { data, len, .. }) = f.items.first_mut() {
+                let room = keep.saturating_sub(data.len()).min(c.len());
+                data.extend_from_slice(&c[..room]);
+                *len += full;
+            }
+        }
+    }
+
+    fn push_frame(&mut self, kind: FrameKind, left: Option<u64>) -> Result<(), AsmError> {
+        if self.stack.len() >= self.keep.max_depth {
+            return Err(AsmError::TooDeep);
+        }
+        self.stack.push(Frame {
+            kind,
+            left,
+            items: Vec::new(),
+            count: 0,
+        });
+        Ok(())
+    }
+
+    fn finish_frame(&mut self, f: Frame) -> Step {
+        if matches!(f.kind, FrameKind::Agg(AggKind::Attribute)) {
+            // An attribute decorates the next value; it is not an element itself.
+            if self.stack.is_empty() {
+                self.attrs = Some(frame_item(f));
+            }
+            return Step::More;
+        }
+        self.push_item(frame_item(f))
+    }
+
+    fn push_item(&mut self, item: Item) -> Step {
+        let cap = if self.stack.len() == 1 {
+            self.keep.top_items
+        } else {
+            self.keep.nested_items
+        };
+        let Some(top) = self.stack.last_mut() else {
+            self.done = Some(item);
+            return Step::Done;
+        };
+        if top.items.len() < cap && self.nodes < self.keep.nodes {
+            top.items.push(item);
+            self.nodes += 1;
+        }
+        top.count += 1;
+        if let Some(l) = &mut top.left {
+            *l -= 1;
+            if *l == 0 {
+                let f = self.stack.pop().expect("frame");
+                return self.finish_frame(f);
+            }
+        }
+        Step::More
+    }
+}
+
+fn blob_str_kind(k: BlobKind) -> StrKind {
+    match k {
+        BlobKind::Bulk => StrKind::Bulk,
+        BlobKind::Error => StrKind::BlobError,
+        BlobKind::Verbatim => StrKind::Verbatim,
+    }
+}
+
+fn frame_item(f: Frame) -> Item {
+    match f.kind {
+        FrameKind::Agg(kind) => Item::Agg {
+            kind,
+            items: f.items,
+            count: f.count,
+        },
+        FrameKind::Stream(kind) => {
+            let mut it = f.items.into_iter().next().unwrap_or(Item::Str {
+                kind: StrKind::Bulk,
+                data: Vec::new(),
+                len: 0,
+                gap: false,
+            });
+            if let Item::Str { kind: k, .. } = &mut it {
+                *k = blob_str_kind(kind);
+            }
+            it
+        }
+    }
+}
