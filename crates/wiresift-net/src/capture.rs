@@ -9,7 +9,8 @@
 //! - pcap, microsecond (`a1b2c3d4`) and nanosecond (`a1b23c4d`) magic, either byte order. The
 //!   file header is parsed with `pcap-file` 2. Records are framed here so that a truncated or
 //!   inconsistent record is reported with its offset and sizes; sub-second fields out of range
-//!   (≥ 10⁶ µs / ≥ 10⁹ ns, seen in the wild) carry into the seconds instead of failing.
+//!   (≥ 10⁶ µs / ≥ 10⁹ ns, seen in the wild) are clamped to the last nanosecond of their second
+//!   instead of failing the file.
 //! - The Kuznetzov "modified pcap" (`a1b2cd34`) is rejected with [`CaptureError::Unsupported`].
 //! - pcapng: several sections (each may change byte order), several interfaces per section each
 //!   with its own link type, `if_tsresol` (powers of 10 and of 2) and `if_tsoffset`. Enhanced,
@@ -480,7 +481,10 @@ impl CaptureReader {
         } else {
             u64::from(frac) * 1000
         };
-        let ts = u64::from(sec) * 1_000_000_000 + frac_ns;
+        // An out-of-range sub-second field (seen in the wild, e.g. 1000000 µs) is clamped to
+        // the last nanosecond of its second: carrying it could jump minutes ahead and fire
+        // capture-time timeouts downstream.
+        let ts = u64::from(sec) * 1_000_000_000 + frac_ns.min(999_999_999);
         let data_start = self.start + 16;
         self.consume(16 + incl);
         Ok(Some((data_start, incl, ts, link_type, orig_len, 0)))

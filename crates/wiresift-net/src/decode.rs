@@ -17,7 +17,10 @@
 //! ## Truncation
 //! A packet cut by the snap length inside the TCP payload still yields a segment whose
 //! `payload` holds the captured bytes and whose `payload_len` is what the IP header says (also
-//! counted as `truncated_payload`). A packet cut inside any header is counted as `truncated`.
+//! counted as `truncated_payload`). A packet cut inside the TCP options (the 20-byte fixed header
+//! complete) still yields its segment, with an empty `payload`: a SYN whose options were cut is
+//! still a SYN (counted as `truncated_tcp_options`). A packet cut inside any other header is
+//! counted as `truncated`.
 //!
 //! ## Cost
 //! The decoder is hand-written over byte slices with checked indexing: no allocation and no
@@ -106,6 +109,10 @@ pub struct DecodeStats {
     /// Informational: TCP segments whose payload was cut by the snap length (also counted in
     /// `tcp_segments`).
     pub truncated_payload: u64,
+    /// Informational: TCP segments whose options were cut by the snap length (the 20-byte fixed
+    /// header was captured; the segment is returned with an empty `payload`). Also counted in
+    /// `tcp_segments`.
+    pub truncated_tcp_options: u64,
     /// Informational: datagrams reassembled.
     pub datagrams_reassembled: u64,
     /// Informational: datagrams dropped by timeout.
@@ -448,11 +455,11 @@ fn ipv4<'a>(
         return match defrag.offer(key, offset, more, &p[ihl..total], ts.0, stats) {
             Offer::Held => Err(Reason::FragmentHeld),
             Offer::Invalid => Err(Reason::FragmentInvalid),
-            Offer::Complete(dgram) => tcp(src, dst, dgram, dgram.len(), ts),
+            Offer::Complete(dgram) => tcp(src, dst, dgram, dgram.len(), ts, stats),
         };
     }
     let end = total.min(p.len());
-    tcp(src, dst, &p[ihl..end], total - ihl, ts)
+    tcp(src, dst, &p[ihl..end], total - ihl, ts, stats)
 }
 
 /// Where an IPv6 extension chain leads.
@@ -554,7 +561,7 @@ fn ipv6<'a>(
     a.copy_from_slice(&p[24..40]);
     let dst = IpAddr::V6(Ipv6Addr::from(a));
     match ipv6_chain(p[6], cap, claimed, true)? {
-        Chain::Tcp(off) => tcp(src, dst, &cap[off..], claimed - off, ts),
+        Chain::Tcp(off) => tcp(src, dst, &cap[off..], claimed - off, ts, stats),
         Chain::Fragment {
             data,
             offset,
@@ -579,7 +586,7 @@ fn ipv6<'a>(
                 Offer::Held => Err(Reason::FragmentHeld),
                 Offer::Invalid => Err(Reason::FragmentInvalid),
                 Offer::Complete(dgram) => match ipv6_chain(next, dgram, dgram.len(), false)? {
-                    Chain::Tcp(off) => tcp(src, dst, &dgram[off..], dgram.len() - off, ts),
+                    Chain::Tcp(off) => tcp(src, dst, &dgram[off..], dgram.len() - off, ts, stats),
                     Chain::Fragment { .. } => Err(Reason::BadIpv6Ext),
                 },
             }
@@ -590,13 +597,14 @@ fn ipv6<'a>(
 /// Decode a TCP header from `seg` (captured bytes of the IP payload; `claimed` is the payload
 /// length per the IP header, ≥ `seg.len()`).
 #[inline]
-fn tcp(
+fn tcp<'a>(
     src: IpAddr,
     dst: IpAddr,
-    seg: &[u8],
+    seg: &'a [u8],
     claimed: usize,
     ts: Timestamp,
-) -> Result<TcpSegment<'_>, Reason> {
+    stats: &mut DecodeStats,
+) -> Result<TcpSegment<'a>, Reason> {
     if claimed < 20 {
         return Err(Reason::BadTcp);
     }
@@ -607,9 +615,16 @@ fn tcp(
     if doff < 20 || doff > claimed {
         return Err(Reason::BadTcp);
     }
-    if seg.len() < doff {
-        return Err(Reason::Truncated);
-    }
+    // Options cut by the snap length: the fixed header still tells the reassembler what it
+    // needs (a SYN whose options were cut is still a SYN), so the segment is kept, with no
+    // captured payload, and the cut is counted.
+    let payload = match seg.get(doff..) {
+        Some(p) => p,
+        None => {
+            stats.truncated_tcp_options += 1;
+            &[]
+        }
+    };
     let sport = u16::from_be_bytes([seg[0], seg[1]]);
     let dport = u16::from_be_bytes([seg[2], seg[3]]);
     Ok(TcpSegment {
@@ -620,7 +635,7 @@ fn tcp(
         ack: u32::from_be_bytes([seg[8], seg[9], seg[10], seg[11]]),
         flags: TcpFlags(seg[13]),
         window: u16::from_be_bytes([seg[14], seg[15]]),
-        payload: &seg[doff..],
+        payload,
         payload_len: u32::try_from(claimed - doff).unwrap_or(u32::MAX),
     })
 }

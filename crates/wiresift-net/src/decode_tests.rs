@@ -505,3 +505,12 @@ proptest! {
         prop_assert!(d.stats().accounted());
     }
 }
+
+#[test]
+fn snaplen_cut_tcp_options_keep_the_segment() {
+    let seg = tcp_bytes(&[2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2, 0, 0], b"");
+    let ip = ipv4_bytes(6, &[], 1, 0, &seg);
+    let (r, st) = one(LinkType::IPV4, &ip[..20 + 25]);
+    assert_eq!(r, Some((vec![], 0)));
+    assert_eq!((st.tcp_segments, st.truncated_tcp_options), (1, 1));
+}
