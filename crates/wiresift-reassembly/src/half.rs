@@ -605,3 +605,112 @@ impl Half {
         self.hole_since = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seq::ABS_BASE;
+
+    fn half() -> Half {
+        Half::new(Direction::ClientToServer)
+    }
+
+    #[test]
+    fn awaiting_first_to_established_by_syn() {
+        let mut h = half();
+        h.transition(HalfInput::Syn(SeqNum(99)));
+        assert_eq!(h.state(), HalfState::Established);
+        assert_eq!(h.first_seq(), Some(SeqNum(100)));
+        assert_eq!(h.next_position(), ABS_BASE + 100);
+    }
+
+    #[test]
+    fn awaiting_first_to_established_by_first_seq() {
+        let mut h = half();
+        h.transition(HalfInput::FirstSeq(SeqNum(7)));
+        assert_eq!(h.state(), HalfState::Established);
+        assert_eq!(h.next_position(), ABS_BASE + 7);
+    }
+
+    #[test]
+    fn awaiting_first_ignores_fin() {
+        let mut h = half();
+        h.transition(HalfInput::Fin(5));
+        h.transition(HalfInput::FinReached);
+        assert_eq!(h.state(), HalfState::AwaitingFirst);
+    }
+
+    #[test]
+    fn established_keeps_its_base() {
+        let mut h = half();
+        h.transition(HalfInput::Syn(SeqNum(99)));
+        h.transition(HalfInput::Syn(SeqNum(5000)));
+        h.transition(HalfInput::FirstSeq(SeqNum(6000)));
+        assert_eq!(h.first_seq(), Some(SeqNum(100)));
+        assert_eq!(h.next_position(), ABS_BASE + 100);
+        h.transition(HalfInput::FinReached);
+        assert_eq!(h.state(), HalfState::Established);
+    }
+
+    #[test]
+    fn established_to_fin_received_and_stale_fin_ignored() {
+        let mut h = half();
+        h.transition(HalfInput::FirstSeq(SeqNum(100)));
+        h.transition(HalfInput::Fin(ABS_BASE + 50));
+        assert_eq!(
+            h.state(),
+            HalfState::Established,
+            "FIN before delivered bytes"
+        );
+        h.transition(HalfInput::Fin(ABS_BASE + 150));
+        assert_eq!(
+            h.state(),
+            HalfState::FinReceived {
+                fin: ABS_BASE + 150
+            }
+        );
+        // The first FIN wins.
+        h.transition(HalfInput::Fin(ABS_BASE + 160));
+        assert_eq!(
+            h.state(),
+            HalfState::FinReceived {
+                fin: ABS_BASE + 150
+            }
+        );
+    }
+
+    #[test]
+    fn fin_received_to_closed_consumes_the_fin() {
+        let mut h = half();
+        h.transition(HalfInput::FirstSeq(SeqNum(100)));
+        h.transition(HalfInput::Fin(ABS_BASE + 100));
+        h.transition(HalfInput::FinReached);
+        assert_eq!(
+            h.state(),
+            HalfState::Closed {
+                fin: ABS_BASE + 100
+            }
+        );
+        assert_eq!(h.next_position(), ABS_BASE + 101);
+        h.transition(HalfInput::Fin(ABS_BASE + 300));
+        h.transition(HalfInput::FinReached);
+        assert_eq!(
+            h.state(),
+            HalfState::Closed {
+                fin: ABS_BASE + 100
+            }
+        );
+    }
+
+    #[test]
+    fn ring_finds_original_copy() {
+        let mut r = Ring::default();
+        assert_eq!(r.original_ts(0), None);
+        for i in 0..20u64 {
+            r.push(i * 10, i * 10 + 10, Timestamp(i));
+        }
+        assert_eq!(r.original_ts(195), Some(Timestamp(19)));
+        assert_eq!(r.original_ts(120), Some(Timestamp(12)));
+        assert_eq!(r.original_ts(119), None, "only the last 8 are kept");
+    }
+}

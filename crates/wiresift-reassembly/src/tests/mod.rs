@@ -6,6 +6,7 @@ use wiresift_net::{TcpFlags, TcpSegment};
 use crate::{ConnStats, GapReason, Reassembler, ReassemblyConfig, RoleHint, RoleSource};
 use crate::{StreamEvent, StreamSink};
 
+mod chaos;
 mod model;
 mod scenarios;
 
