@@ -11,8 +11,8 @@
 # redis-server 7 in a server namespace (10.77.0.1:6379), redis-benchmark in a client namespace
 # (10.77.0.2), veth pair with MTU 1500 and offloads off (netns.sh), tcpdump -s 0 on the server's
 # veth ("tcp port 6379"). Rounds alternate until the file reaches SIZE_MB:
-#   pipelined:      redis-benchmark -q -n 200000 -P 16 -c 50 -r 100000 -t set,get,incr,lpush,lrange_100
-#   non-pipelined:  redis-benchmark -q -n 20000  -P 1  -c 20 -r 100000 -t set,get,incr,lpush
+#   pipelined:      redis-benchmark -q -n 20000 -P 16 -c 50 -r 100000 -t set,get,incr,lpush,lrange_100
+#   non-pipelined:  redis-benchmark -q -n 5000 -P 1 -c 20 -r 100000 -t set,get,incr,lpush
 # tcpdump's "dropped by kernel" count is printed at the end; if non-zero the capture has holes
 # (rerun on an idle machine, or raise NS_CAP_BUFFER_KB).
 set -euo pipefail
@@ -44,7 +44,7 @@ while :; do
     (( size >= limit )) && break
     (( SECONDS > deadline )) && { echo "resp-large.sh: time limit reached at $size bytes" >&2; break; }
     if (( round % 2 == 0 )); then
-        timeout 900 ip netns exec "$NS_CLI" redis-benchmark -h "$NS_SRV_IP4" -q -n 200000 -P 16 -c 50 \
+        timeout 900 ip netns exec "$NS_CLI" redis-benchmark -h "$NS_SRV_IP4" -q -n 20000 -P 16 -c 50 \
             -r 100000 -t set,get,incr,lpush,lrange_100 2>&1 | tr '\r' '\n' | grep -v -e 'rps=' -e '^ *$' >&2
     else
         timeout 900 ip netns exec "$NS_CLI" redis-benchmark -h "$NS_SRV_IP4" -q -n 20000 -P 1 -c 20 \

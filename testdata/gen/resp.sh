@@ -35,10 +35,12 @@
 #                     SET of a 1,000,000-byte value, GET of it, SETRANGE making a 1,500,000-byte
 #                     value server-side, GET of it (~3.5 MB of payload; a client-side SET of the
 #                     1.5 MB value too would exceed the 4 MB size budget).
-#   lossy.pcap        redis-benchmark -n 1500 -P 4 -c 4 -t set,get,incr,lpush,mset with ~4 % of
-#                     the data segments dropped on the wire in BOTH directions; captured at the server:
-#                     request segments dropped are absent (gaps until retransmitted), reply segments
-#                     dropped appear twice (original + retransmission).
+#   lossy.pcap        redis-benchmark -n 1500 -P 16 -c 4 -d 128 -t set,get,incr,lpush with ~5 % of
+#                     the data segments dropped on the wire (bridge namespace) in BOTH directions;
+#                     captured at the server: request segments dropped are absent (holes filled by
+#                     the retransmission later), reply segments dropped appear twice.
+#   lossy-client.pcap the same run captured at the same time at the client's veth: reply segments
+#                     dropped are absent, request segments dropped appear twice.
 #   midstream.pcap    redis-py client doing SET/GET/INCR every 20 ms for 3 s; capture starts 1 s after
 #                     it connected.
 #   auth.pcap         server with requirepass s3cr3t-pw-77: NOAUTH error, AUTH wrong -> WRONGPASS,
@@ -267,12 +269,15 @@ args = [float(a) for a in sys.argv[2:]]
 globals()[f](*args)
 EOF
 
+# ONLY="lossy bigvalue" bash testdata/gen/resp.sh  regenerates only those captures
+want() { [[ -z ${ONLY:-} || " $ONLY " == *" $1 "* ]]; }
 DRIVE=(timeout 120 ip netns exec "$NS_CLI" python3 "$TMP/drive.py")
 CLI=(timeout 60 ip netns exec "$NS_CLI" redis-cli -h "$SRV")
 
 cap() { ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/$1" tcp; }
 done_cap() { ns_capture_stop "$OUT/$1"; }
 
+if want plain; then
 echo "== plain.pcap" >&2
 cap plain.pcap
 "${DRIVE[@]}" plain
@@ -280,7 +285,9 @@ cap plain.pcap
 "${CLI[@]}" GET cli:key >/dev/null
 "${CLI[@]}" DEL cli:key >/dev/null
 done_cap plain.pcap
+fi
 
+if want pipeline; then
 echo "== pipeline.pcap" >&2
 cap pipeline.pcap
 "${DRIVE[@]}" pipeline
@@ -291,22 +298,30 @@ cap pipeline.pcap
 "${CLI[@]}" --pipe <"$TMP/pipe.txt" >"$TMP/pipe.out" 2>&1 || true
 grep -q "replies: 100" "$TMP/pipe.out" || { cat "$TMP/pipe.out" >&2; exit 1; }
 done_cap pipeline.pcap
+fi
 
+if want multi; then
 echo "== multi.pcap" >&2
 cap multi.pcap
 "${DRIVE[@]}" multi
 done_cap multi.pcap
+fi
 
+if want resp3; then
 echo "== resp3.pcap" >&2
 cap resp3.pcap
 "${DRIVE[@]}" resp3
 done_cap resp3.pcap
+fi
 
+if want pubsub; then
 echo "== pubsub.pcap" >&2
 cap pubsub.pcap
 "${DRIVE[@]}" pubsub
 done_cap pubsub.pcap
+fi
 
+if want replication; then
 for mode in disk diskless; do
     name=replication.pcap; [[ $mode == diskless ]] && name=replication-diskless.pcap
     echo "== $name" >&2
@@ -329,22 +344,32 @@ for mode in disk diskless; do
     done_cap "$name"
     kill $REPL; wait $REPL 2>/dev/null || true
 done
+fi
 
+if want bigvalue; then
 echo "== bigvalue.pcap (lo in $NS_SRV)" >&2
 ns_capture_start "$NS_SRV" lo "$OUT/bigvalue.pcap" tcp port 6379
 DRIVE_HOST=127.0.0.1 timeout 60 ip netns exec "$NS_SRV" python3 "$TMP/drive.py" bigvalue
 ns_capture_stop "$OUT/bigvalue.pcap"
+fi
 
-echo "== lossy.pcap" >&2
+if want lossy; then
+echo "== lossy.pcap + lossy-client.pcap" >&2
 for dir in dport sport; do
-    ns_wire_drop_random 4 tcp $dir 6379 tcp flags \& \(syn\|fin\|rst\) == 0 ip length \> 56
+    ns_wire_drop_random 5 tcp $dir 6379 tcp flags \& \(syn\|fin\|rst\) == 0 ip length \> 56
 done
-cap lossy.pcap
-timeout 120 ip netns exec "$NS_CLI" redis-benchmark -h "$SRV" -q -n 1500 -P 4 -c 4 \
-    -t set,get,incr,lpush,mset 2>&1 | tr '\r' '\n' | grep -v -e 'rps=' -e '^ *$' >&2
-done_cap lossy.pcap
+# the same traffic from both ends: at the server (request segments lost on the wire are absent,
+# reply segments appear twice) and at the client (the other way round)
+ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/lossy.pcap" tcp
+ns_capture_start "$NS_CLI" "$NS_CLI_IF" "$OUT/lossy-client.pcap" tcp
+timeout 120 ip netns exec "$NS_CLI" redis-benchmark -h "$SRV" -q -n 1500 -P 16 -c 4 -d 128 \
+    -t set,get,incr,lpush 2>&1 | tr '\r' '\n' | grep -v -e 'rps=' -e '^ *$' >&2
+ns_capture_stop "$OUT/lossy.pcap"
+ns_capture_stop "$OUT/lossy-client.pcap"
 ns_wire_counters; ns_wire_flush
+fi
 
+if want midstream; then
 echo "== midstream.pcap" >&2
 "${DRIVE[@]}" midstream 3 >"$TMP/mid.out" & MID=$!
 for _ in $(seq 1 100); do grep -q connected "$TMP/mid.out" && break; sleep 0.05; done
@@ -352,13 +377,17 @@ sleep 1
 cap midstream.pcap
 wait $MID
 done_cap midstream.pcap
+fi
 
+if want auth; then
 echo "== auth.pcap" >&2
 cap auth.pcap
 "${DRIVE[@]}" auth
 timeout 20 ip netns exec "$NS_CLI" redis-cli -h "$SRV" -p 6390 -a s3cr3t-pw-77 --no-auth-warning GET k >/dev/null
 done_cap auth.pcap
+fi
 
+if want monitor; then
 echo "== monitor.pcap" >&2
 cap monitor.pcap
 timeout 5 ip netns exec "$NS_CLI" redis-cli -h "$SRV" MONITOR >"$TMP/monitor.out" & MON=$!
@@ -367,10 +396,13 @@ sleep 0.3
 sleep 0.3
 kill -INT $MON 2>/dev/null || true; wait $MON 2>/dev/null || true
 done_cap monitor.pcap
+fi
 
+if want nonstd-port; then
 echo "== nonstd-port.pcap" >&2
 cap nonstd-port.pcap
 "${DRIVE[@]}" nonstd
 done_cap nonstd-port.pcap
+fi
 
 echo "resp.sh: done, captures in $OUT" >&2
