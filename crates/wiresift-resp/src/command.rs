@@ -65,19 +65,24 @@ fn upper(b: &[u8]) -> String {
 fn is_word(b: &[u8]) -> bool {
     !b.is_empty()
         && b.len() <= 32
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'|'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'|'))
 }
 
 /// Indices of arguments holding secrets.
 fn secret_positions(name: &str, args: &[&[u8]]) -> Vec<usize> {
-    let eq = |i: usize, w: &str| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()));
+    let eq = |i: usize, w: &str| {
+        args.get(i)
+            .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
+    };
     let mut v = Vec::new();
     match name {
         "AUTH" => {
-            // AUTH pass | AUTH user pass
-            v.extend(1..args.len().min(3).max(1));
-            if args.len() >= 3 {
-                v.retain(|&i| i == 2);
+            // AUTH pass | AUTH user pass (anything longer: everything but the user).
+            match args.len() {
+                0 | 1 => {}
+                2 => v.push(1),
+                n => v.extend(2..n),
             }
         }
         "HELLO" => {
@@ -133,8 +138,7 @@ fn sub_kind(name: &str) -> Option<&'static str> {
 /// text, otherwise double-quoted with escapes.
 fn quote_arg(q: &mut String, a: &[u8], cut: bool) {
     let plain = !a.is_empty()
-        && a
-            .iter()
+        && a.iter()
             .all(|&c| c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\');
     if plain {
         q.push_str(std::str::from_utf8(a).unwrap_or_default());
@@ -155,7 +159,10 @@ pub(crate) fn analyse(item: &Item, r: &Render) -> Command {
         other => (std::slice::from_ref(other), 1),
     };
     let empty: &[u8] = b"";
-    let args: Vec<&[u8]> = items.iter().map(|i| i.str_bytes().unwrap_or(empty)).collect();
+    let args: Vec<&[u8]> = items
+        .iter()
+        .map(|i| i.str_bytes().unwrap_or(empty))
+        .collect();
     let base = args.first().map(|a| upper(a)).unwrap_or_default();
     let name = if CONTAINERS.contains(&base.as_str()) && args.len() > 1 && is_word(args[1]) {
         format!("{base} {}", upper(args[1]))

@@ -141,7 +141,10 @@ mod tests {
         assert_eq!(e.slot, Some(3999));
         assert_eq!(e.address.as_deref(), Some("127.0.0.1:6381"));
         let e = ErrorDetail::parse("ASK 12 [::1]:7000");
-        assert_eq!((e.slot, e.address.as_deref()), (Some(12), Some("[::1]:7000")));
+        assert_eq!(
+            (e.slot, e.address.as_deref()),
+            (Some(12), Some("[::1]:7000"))
+        );
         let e = ErrorDetail::parse("WRONGTYPE Operation against a key");
         assert_eq!(e.prefix.as_deref(), Some("WRONGTYPE"));
         assert_eq!(e.slot, None);

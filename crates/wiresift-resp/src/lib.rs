@@ -69,13 +69,40 @@ impl RespPlugin {
 
 /// Commands recognised at the start of an inline request by [`probe`].
 const INLINE_COMMANDS: &[&[u8]] = &[
-    b"PING", b"AUTH", b"HELLO", b"GET", b"SET", b"INFO", b"SELECT", b"MONITOR", b"SUBSCRIBE",
-    b"PSUBSCRIBE", b"QUIT", b"DEL", b"KEYS", b"CONFIG", b"CLIENT", b"SYNC", b"PSYNC", b"REPLCONF",
-    b"ECHO", b"EXISTS", b"INCR", b"DBSIZE", b"FLUSHALL", b"FLUSHDB", b"SCAN", b"TYPE", b"MULTI",
+    b"PING",
+    b"AUTH",
+    b"HELLO",
+    b"GET",
+    b"SET",
+    b"INFO",
+    b"SELECT",
+    b"MONITOR",
+    b"SUBSCRIBE",
+    b"PSUBSCRIBE",
+    b"QUIT",
+    b"DEL",
+    b"KEYS",
+    b"CONFIG",
+    b"CLIENT",
+    b"SYNC",
+    b"PSYNC",
+    b"REPLCONF",
+    b"ECHO",
+    b"EXISTS",
+    b"INCR",
+    b"DBSIZE",
+    b"FLUSHALL",
+    b"FLUSHDB",
+    b"SCAN",
+    b"TYPE",
+    b"MULTI",
 ];
 
 fn digits_crlf(d: &[u8]) -> ProbeResult {
-    let n = d.iter().take_while(|c| c.is_ascii_digit() || **c == b'-').count();
+    let n = d
+        .iter()
+        .take_while(|c| c.is_ascii_digit() || **c == b'-')
+        .count();
     if n == d.len() {
         return if n > 10 {
             ProbeResult::NoMatch
@@ -115,10 +142,9 @@ pub fn probe(dir: Direction, data: &[u8]) -> ProbeResult {
             let word: &[u8] = match data.iter().position(|b| matches!(b, b' ' | b'\r' | b'\n')) {
                 Some(i) => &data[..i],
                 None if data.len() < 12 => {
-                    return if INLINE_COMMANDS
-                        .iter()
-                        .any(|c| c.len() >= data.len() && c[..data.len()].eq_ignore_ascii_case(data))
-                    {
+                    return if INLINE_COMMANDS.iter().any(|c| {
+                        c.len() >= data.len() && c[..data.len()].eq_ignore_ascii_case(data)
+                    }) {
                         ProbeResult::NeedMore
                     } else {
                         ProbeResult::NoMatch
@@ -135,7 +161,13 @@ pub fn probe(dir: Direction, data: &[u8]) -> ProbeResult {
             }
         }
         (Direction::ServerToClient, b'+') => {
-            const OK: &[&[u8]] = &[b"+OK\r\n", b"+PONG\r\n", b"+QUEUED\r\n", b"+FULLRESYNC ", b"+CONTINUE"];
+            const OK: &[&[u8]] = &[
+                b"+OK\r\n",
+                b"+PONG\r\n",
+                b"+QUEUED\r\n",
+                b"+FULLRESYNC ",
+                b"+CONTINUE",
+            ];
             if OK.iter().any(|w| data.starts_with(w)) {
                 ProbeResult::Match
             } else if OK.iter().any(|w| w.starts_with(data)) {
@@ -146,8 +178,17 @@ pub fn probe(dir: Direction, data: &[u8]) -> ProbeResult {
         }
         (Direction::ServerToClient, b'-') => {
             const ERRS: &[&[u8]] = &[
-                b"-ERR ", b"-NOAUTH ", b"-WRONGPASS ", b"-WRONGTYPE ", b"-MOVED ", b"-ASK ",
-                b"-LOADING ", b"-NOPERM ", b"-READONLY ", b"-BUSY ", b"-NOSCRIPT ",
+                b"-ERR ",
+                b"-NOAUTH ",
+                b"-WRONGPASS ",
+                b"-WRONGTYPE ",
+                b"-MOVED ",
+                b"-ASK ",
+                b"-LOADING ",
+                b"-NOPERM ",
+                b"-READONLY ",
+                b"-BUSY ",
+                b"-NOSCRIPT ",
             ];
             if ERRS.iter().any(|w| data.starts_with(w)) {
                 ProbeResult::Match
@@ -206,7 +247,10 @@ mod tests {
         assert_eq!(probe(S, b"-ERR unknown command\r\n"), ProbeResult::Match);
         assert_eq!(probe(S, b"$5\r\nhello\r\n"), ProbeResult::Match);
         assert_eq!(probe(S, b"%7\r\n"), ProbeResult::Match);
-        assert_eq!(probe(S, b"220 smtp.example.com ESMTP\r\n"), ProbeResult::NoMatch);
+        assert_eq!(
+            probe(S, b"220 smtp.example.com ESMTP\r\n"),
+            ProbeResult::NoMatch
+        );
         assert_eq!(probe(S, b"*2"), ProbeResult::NeedMore);
         assert_eq!(probe(S, b"*x"), ProbeResult::NoMatch);
         let p = RespPlugin::default();

@@ -779,20 +779,41 @@ fn trim_line(raw: &[u8]) -> &[u8] {
 /// command line terminated by `\n` (redis accepts a bare `\n`). The fast path used by the
 /// benchmarks; sessions use [`parse_token`] / [`parse_inline`] to stay bounded.
 #[inline]
-pub fn parse_request<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<Request<'a>>, RespError> {
+pub fn parse_request<'a>(
+    input: &'a [u8],
+    limits: &Limits,
+) -> Result<Parsed<Request<'a>>, RespError> {
     match input.first() {
         None => Ok(Parsed::Incomplete(Needed::Unknown)),
         Some(b'*') => {
             let (argc, mut pos) = match parse_token(input, limits)? {
-                Parsed::Done(Token::Aggregate { kind: AggKind::Array, len: Some(n) }, u) => (n, u),
+                Parsed::Done(
+                    Token::Aggregate {
+                        kind: AggKind::Array,
+                        len: Some(n),
+                    },
+                    u,
+                ) => (n, u),
                 Parsed::Done(Token::NullAggregate(AggKind::Array), u) => (0, u),
                 Parsed::Done(..) => return Err(syntax(input, 1, "array length")),
                 Parsed::Incomplete(n) => return Ok(Parsed::Incomplete(n)),
             };
             for _ in 0..argc {
                 match parse_token(&input[pos..], limits).map_err(|e| e.shift(pos))? {
-                    Parsed::Done(Token::Blob { kind: BlobKind::Bulk, .. }, n) => pos += n,
-                    Parsed::Done(Token::BlobHeader { kind: BlobKind::Bulk, len }, n) => {
+                    Parsed::Done(
+                        Token::Blob {
+                            kind: BlobKind::Bulk,
+                            ..
+                        },
+                        n,
+                    ) => pos += n,
+                    Parsed::Done(
+                        Token::BlobHeader {
+                            kind: BlobKind::Bulk,
+                            len,
+                        },
+                        n,
+                    ) => {
                         let have = (input.len() - pos - n) as u64;
                         if have < len + 2 {
                             return Ok(Parsed::Incomplete(Needed::new((len + 2 - have) as usize)));

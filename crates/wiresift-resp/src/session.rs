@@ -194,6 +194,9 @@ struct Core {
     evicted_awaiting: u64,
     /// Gap note for the next transaction paired after a request-side gap marker.
     marker_note: Option<Note>,
+    /// Gap note for replies left without a request after a reply-side gap, until pairing
+    /// succeeds again.
+    reply_gap_note: Option<Note>,
 }
 
 /// A RESP session. See the module documentation.
@@ -234,6 +237,7 @@ impl RespSession {
             replicating: false,
             evicted_awaiting: 0,
             marker_note: None,
+            reply_gap_note: None,
         };
         if conn.midstream {
             // Requests sent before the capture started may still be answered.
@@ -260,7 +264,7 @@ impl ProtocolSession for RespSession {
                 format!("message needs more than {limit} buffered bytes ({have} lost)"),
                 out,
             );
-            core.lose_sync(d, Some(have as u64), false, out);
+            core.lose_sync(d, Some(have as u64), false, true, out);
         }
         Flow::Continue
     }
@@ -324,8 +328,8 @@ impl ProtocolSession for RespSession {
                 _ => {}
             }
         }
-        self.bufs[i].clear();
-        core.lose_sync(d, gap.len, true, out);
+        let carried = self.bufs[i].clear() > 0;
+        core.lose_sync(d, gap.len, true, carried, out);
         Flow::Continue
     }
 
@@ -534,12 +538,18 @@ fn is_delivery(it: &Item) -> bool {
 
 fn response_detail(m: &Msg) -> ResponseDetail {
     let len = match &m.item {
-        Item::Str { len, .. } => Some(*len),
+        Item::Str {
+            len,
+            kind: StrKind::Bulk | StrKind::BlobError | StrKind::Verbatim,
+            ..
+        } => Some(*len),
         Item::Agg { count, .. } => Some(*count),
         _ => None,
     };
     let error = m.item.is_error().then(|| {
-        ErrorDetail::parse(&crate::summary::bytes_json(m.item.str_bytes().unwrap_or_default()))
+        ErrorDetail::parse(&crate::summary::bytes_json(
+            m.item.str_bytes().unwrap_or_default(),
+        ))
     });
     ResponseDetail {
         kind: m.item.type_name(),
@@ -562,7 +572,15 @@ impl Core {
         });
     }
 
-    fn message(&self, d: Direction, kind: &'static str, summary: String, detail: Json, ts: Timestamp, out: &mut dyn EventSink) {
+    fn message(
+        &self,
+        d: Direction,
+        kind: &'static str,
+        summary: String,
+        detail: Json,
+        ts: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
         out.message(Message {
             ts,
             protocol: PROTOCOL,
@@ -586,7 +604,7 @@ impl Core {
     fn framing_error(&mut self, d: Direction, e: String, out: &mut dyn EventSink) {
         let off = self.rd[d.index()].offset;
         self.anomaly(d, off, e, out);
-        self.lose_sync(d, Some(0), false, out);
+        self.lose_sync(d, Some(0), false, false, out);
     }
 
     /// Parse what `data` allows; returns the bytes consumed (0: need more).
@@ -726,7 +744,7 @@ impl Core {
                         p == Plaus::Yes
                     });
                     match found {
-                        Some(k) if undecided.is_none_or(|u| k < u) => {
+                        Some(k) if undecided.map_or(true, |u| k < u) => {
                             let total = *skipped + k as u64;
                             r.offset += k as u64;
                             if total > 0 {
@@ -768,7 +786,9 @@ impl Core {
                     if r.asm.is_idle() {
                         if d == S2C
                             && !self.replicating
-                            && self.front_expecting().is_some_and(|p| p.special == Special::Sync)
+                            && self
+                                .front_expecting()
+                                .is_some_and(|p| p.special == Special::Sync)
                         {
                             let r = &mut self.rd[i];
                             r.set_mode(Mode::RdbWait, "SYNC pending");
@@ -810,16 +830,16 @@ impl Core {
                                         )
                                 };
                                 if !ok {
-                                    self.framing_error(d, "expected a command (array of bulk strings)".into(), out);
+                                    self.framing_error(
+                                        d,
+                                        "expected a command (array of bulk strings)".into(),
+                                        out,
+                                    );
                                     continue;
                                 }
                                 if matches!(
                                     tok,
-                                    Token::NullAggregate(_)
-                                        | Token::Aggregate {
-                                            len: Some(0),
-                                            ..
-                                        }
+                                    Token::NullAggregate(_) | Token::Aggregate { len: Some(0), .. }
                                 ) {
                                     // redis ignores empty multibulks.
                                     r.offset += n as u64;
@@ -831,12 +851,18 @@ impl Core {
                             r.offset += n as u64;
                             match r.asm.token(&tok) {
                                 Ok(Step::More) => {}
-                                Ok(Step::Skip(len)) => r.set_mode(Mode::Skip { left: len }, "large blob"),
+                                Ok(Step::Skip(len)) => {
+                                    r.set_mode(Mode::Skip { left: len }, "large blob")
+                                }
                                 Ok(Step::Done) => self.message_done(d, out),
                                 Err(AsmError::TooDeep) => {
                                     r.asm.reset();
                                     let lim = self.cfg.limits.max_depth;
-                                    self.framing_error(d, format!("aggregates nested deeper than {lim}"), out);
+                                    self.framing_error(
+                                        d,
+                                        format!("aggregates nested deeper than {lim}"),
+                                        out,
+                                    );
                                 }
                                 Err(AsmError::Unexpected(what)) => {
                                     r.asm.reset();
@@ -847,7 +873,9 @@ impl Core {
                         }
                         Ok(Parsed::Incomplete(need)) => {
                             r.carry_blob = match need {
-                                Needed::Size(s) => blob_header(data).map(|(t, l)| (t, l, s.get() as u64)),
+                                Needed::Size(s) => {
+                                    blob_header(data).map(|(t, l)| (t, l, s.get() as u64))
+                                }
                                 Needed::Unknown => None,
                             };
                             return 0;
@@ -976,21 +1004,45 @@ impl Core {
     }
 
     /// The session lost the boundary in `d` (gap, framing error, overflow).
-    fn lose_sync(&mut self, d: Direction, gap: Option<u64>, include_start: bool, out: &mut dyn EventSink) {
+    /// `carried`: bytes of an unfinished message were dropped from the carry-over buffer.
+    fn lose_sync(
+        &mut self,
+        d: Direction,
+        gap: Option<u64>,
+        include_start: bool,
+        carried: bool,
+        out: &mut dyn EventSink,
+    ) {
         let i = d.index();
         let partial = {
             let r = &mut self.rd[i];
             r.carry_blob = None;
             let had = r.in_message();
-            let p = r.asm.take_partial();
-            if !had {
+            let mut p = r.asm.take_partial();
+            let inline_or_first_token = carried && r.start.is_some();
+            if p.is_none() && inline_or_first_token {
+                // Only the first token had started: the message exists, its content is lost.
+                p = Some(if d == C2S {
+                    Item::Agg {
+                        kind: AggKind::Array,
+                        items: Vec::new(),
+                        count: 0,
+                    }
+                } else {
+                    Item::Null
+                });
+            }
+            if !had && !inline_or_first_token {
                 r.start = None;
                 r.bytes = 0;
             }
             p
         };
         let was_desync = matches!(self.rd[i].mode, Mode::Desync { .. });
-        let rdb = matches!(self.rd[i].mode, Mode::RdbLen { .. } | Mode::RdbEof { .. } | Mode::RdbWait);
+        let rdb = matches!(
+            self.rd[i].mode,
+            Mode::RdbLen { .. } | Mode::RdbEof { .. } | Mode::RdbWait
+        );
         self.rd[i].set_mode(
             Mode::Desync {
                 include_start,
@@ -1028,7 +1080,8 @@ impl Core {
             if let Some(m) = msg {
                 self.partial_reply(m, out);
             }
-            self.flush_pending(Some(note), out);
+            self.flush_pending(Some(note.clone()), out);
+            self.reply_gap_note = Some(note);
         }
     }
 
@@ -1067,7 +1120,9 @@ impl Core {
     fn rdb_done(&mut self, len: u64, out: &mut dyn EventSink) {
         self.rd[S2C.index()].set_mode(Mode::Normal, "RDB payload done");
         self.replicating = true;
-        let sync_front = self.front_expecting().is_some_and(|p| p.special == Special::Sync);
+        let sync_front = self
+            .front_expecting()
+            .is_some_and(|p| p.special == Special::Sync);
         if sync_front {
             self.drain_noreply(out);
             if let Some(Slot::Req(mut p)) = self.pending.pop_front() {
@@ -1168,19 +1223,17 @@ impl Core {
             partial,
         });
         if self.pending.len() >= self.cfg.max_pending {
-            if let Some(s) = self.pending.pop_front() {
-                if let Slot::Req(mut old) = s {
-                    if !matches!(old.expect, Expect::NoReply(_)) {
-                        self.evicted_awaiting += 1;
-                    }
-                    old.tx.notes.push(Note::Text {
-                        text: format!(
-                            "more than {} requests pending: reported before its reply",
-                            self.cfg.max_pending
-                        ),
-                    });
-                    out.transaction(old.tx);
+            if let Some(Slot::Req(mut old)) = self.pending.pop_front() {
+                if !matches!(old.expect, Expect::NoReply(_)) {
+                    self.evicted_awaiting += 1;
                 }
+                old.tx.notes.push(Note::Text {
+                    text: format!(
+                        "more than {} requests pending: reported before its reply",
+                        self.cfg.max_pending
+                    ),
+                });
+                out.transaction(old.tx);
             }
         }
         self.pending.push_back(Slot::Req(p));
@@ -1212,7 +1265,7 @@ impl Core {
         }
         let conf = confirmation(&m.item);
         if let Some((kind, n)) = conf {
-            if kind.starts_with('s') {
+            if kind == "ssubscribe" || kind == "sunsubscribe" {
                 self.ssubs = n;
             } else {
                 self.subs = n;
@@ -1223,7 +1276,14 @@ impl Core {
             (Some(Expect::Confirm { kind, .. }), Some((k, _))) if kind == k
         );
         let nothing_expected = self.front_expecting().is_none();
-        if matches!(m.item, Item::Agg { kind: AggKind::Push, .. }) && !front_confirm {
+        if matches!(
+            m.item,
+            Item::Agg {
+                kind: AggKind::Push,
+                ..
+            }
+        ) && !front_confirm
+        {
             self.push_message(&m, out);
             return;
         }
@@ -1264,11 +1324,7 @@ impl Core {
     fn pair(&mut self, m: Msg, out: &mut dyn EventSink) {
         loop {
             self.drain_noreply(out);
-            let after_marker = self
-                .pending
-                .iter()
-                .skip(1)
-                .any(|s| s.expects_reply());
+            let after_marker = self.pending.iter().skip(1).any(|s| s.expects_reply());
             match self.pending.front_mut() {
                 None => {
                     self.orphan(m, None, out);
@@ -1329,18 +1385,26 @@ impl Core {
         tx.response_bytes = m.bytes;
         tx.response = serde_json::to_value(response_detail(&m)).unwrap_or(Json::Null);
         if m.item.is_error() {
-            tx.error = Some(crate::summary::bytes_json(m.item.str_bytes().unwrap_or_default()));
+            tx.error = Some(crate::summary::bytes_json(
+                m.item.str_bytes().unwrap_or_default(),
+            ));
         }
         tx.end_ts = m.end.max(m.start);
         tx.notes = m.notes;
-        tx.notes.extend(note);
+        tx.notes
+            .extend(note.or_else(|| self.reply_gap_note.clone()));
         out.transaction(tx);
     }
 
     fn complete_confirms(&mut self, mut p: Box<Pending>, out: &mut dyn EventSink) {
         let n = p.confirms.len();
-        p.tx.response = json!({"type": "confirmations", "value": std::mem::take(&mut p.confirms), "len": n});
-        p.tx.status = if p.partial { Status::Partial } else { Status::Ok };
+        p.tx.response =
+            json!({"type": "confirmations", "value": std::mem::take(&mut p.confirms), "len": n});
+        p.tx.status = if p.partial {
+            Status::Partial
+        } else {
+            Status::Ok
+        };
         out.transaction(p.tx);
     }
 
@@ -1357,9 +1421,12 @@ impl Core {
             });
         }
         tx.notes.extend(self.marker_note.take());
+        self.reply_gap_note = None;
         if m.item.is_error() {
             tx.status = Status::Error;
-            tx.error = Some(crate::summary::bytes_json(m.item.str_bytes().unwrap_or_default()));
+            tx.error = Some(crate::summary::bytes_json(
+                m.item.str_bytes().unwrap_or_default(),
+            ));
         } else if p.partial || m.gap {
             tx.status = Status::Partial;
         } else {

@@ -115,7 +115,9 @@ pub(crate) fn bytes_json(b: &[u8]) -> String {
 /// cut short end with `{"more": K}`.
 pub(crate) fn item_json(it: &Item) -> Json {
     match it {
-        Item::Str { kind, data, len, .. } => {
+        Item::Str {
+            kind, data, len, ..
+        } => {
             let body = match kind {
                 // `=txt:...`: drop the three-letter format.
                 StrKind::Verbatim if data.len() >= 4 && data[3] == b':' => &data[4..],
