@@ -16,10 +16,10 @@ use wiresift_core::{
     ConnectionId, ConnectionInfo, Direction, Duration, EventSink, Flow, GapInfo, Note,
     ProtocolSession, SessionEvent, StreamChunk, Timestamp,
 };
-use wiresift_net::{CaptureError, CaptureReader, DecodeStats, Decoder, DecoderConfig, RawPacket};
 use wiresift_net::TcpSegment;
+use wiresift_net::{CaptureError, CaptureReader, DecodeStats, Decoder, DecoderConfig, RawPacket};
 use wiresift_reassembly::{
-    ReassemblyConfig, ReassemblyStats, Reassembler, RoleHint, RoleSource, StreamEvent, StreamSink,
+    Reassembler, ReassemblyConfig, ReassemblyStats, RoleHint, RoleSource, StreamEvent, StreamSink,
 };
 
 /// Engine configuration. Every budget is finite by default.
@@ -480,6 +480,7 @@ impl<O: Output> Engine<O> {
 
     /// End of capture: declare pending holes as gaps and close every connection.
     pub fn finish(&mut self) {
+        self.decoder.finish();
         self.reassembler.finish(&mut self.dispatcher);
     }
 
@@ -516,7 +517,12 @@ mod tests {
         stalls.push_back((Timestamp(150), Direction::ClientToServer, Duration(9_000)));
         stalls.push_back((Timestamp(400), Direction::ServerToClient, Duration(7_000)));
         let mut notes = Vec::new();
-        assert!(attribute_stalls(&mut notes, Timestamp(90), Timestamp(200), &stalls));
+        assert!(attribute_stalls(
+            &mut notes,
+            Timestamp(90),
+            Timestamp(200),
+            &stalls
+        ));
         assert_eq!(
             notes,
             vec![Note::RetransmissionDelay {
@@ -525,7 +531,12 @@ mod tests {
             }]
         );
         let mut none = Vec::new();
-        assert!(!attribute_stalls(&mut none, Timestamp(201), Timestamp(399), &stalls));
+        assert!(!attribute_stalls(
+            &mut none,
+            Timestamp(201),
+            Timestamp(399),
+            &stalls
+        ));
         assert!(none.is_empty());
     }
 }

@@ -137,7 +137,13 @@ impl LatencyReport {
         self.keys
             .iter()
             .map(|((server, protocol, command), s)| {
-                let q = |p: f64| if s.hist.is_empty() { 0 } else { s.hist.value_at_quantile(p) };
+                let q = |p: f64| {
+                    if s.hist.is_empty() {
+                        0
+                    } else {
+                        s.hist.value_at_quantile(p)
+                    }
+                };
                 Row {
                     server: server.clone(),
                     protocol,
@@ -169,7 +175,16 @@ impl LatencyReport {
         let _ = writeln!(
             out,
             "{:<22} {:<5} {:<20} {:>8} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>14}",
-            "server", "proto", "command", "count", "errors", "noresp", "p50", "p90", "p99", "max",
+            "server",
+            "proto",
+            "command",
+            "count",
+            "errors",
+            "noresp",
+            "p50",
+            "p90",
+            "p99",
+            "max",
             "retrans(n/ms)"
         );
         for r in self.rows() {
@@ -186,9 +201,17 @@ impl LatencyReport {
                 fmt_us(r.p90_us),
                 fmt_us(r.p99_us),
                 fmt_us(r.max_us),
-                format!("{}/{:.1}", r.retransmission_delayed, r.retransmission_delay_us as f64 / 1e3),
+                format!(
+                    "{}/{:.1}",
+                    r.retransmission_delayed,
+                    r.retransmission_delay_us as f64 / 1e3
+                ),
             );
-            let hist: Vec<String> = r.histogram.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+            let hist: Vec<String> = r
+                .histogram
+                .iter()
+                .map(|(k, n)| format!("{k}:{n}"))
+                .collect();
             if !hist.is_empty() {
                 let _ = writeln!(out, "    {}", hist.join(" "));
             }
@@ -253,7 +276,10 @@ mod tests {
         assert_eq!((g.count, g.errors), (101, 1));
         assert!((495..=505).contains(&g.p50_us), "p50 {}", g.p50_us);
         assert!((199_000..=201_000).contains(&g.max_us));
-        assert_eq!((g.retransmission_delayed, g.retransmission_delay_us), (1, 199_000));
+        assert_eq!(
+            (g.retransmission_delayed, g.retransmission_delay_us),
+            (1, 199_000)
+        );
         // 10..=50 µs → "<=50us" (5), 200 ms → "<=200ms".
         assert_eq!(g.histogram[0], ("<=50us".to_string(), 5));
         assert!(g.histogram.contains(&("<=200ms".to_string(), 1)));

@@ -40,7 +40,9 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
                 flatten(&key, x, out);
             }
         }
-        Value::Number(n) if n.as_f64() != Some(0.0) => out.push((prefix.to_string(), n.to_string())),
+        Value::Number(n) if n.as_f64() != Some(0.0) => {
+            out.push((prefix.to_string(), n.to_string()))
+        }
         Value::Bool(true) => out.push((prefix.to_string(), "true".into())),
         Value::String(s) if !s.is_empty() => out.push((prefix.to_string(), s.clone())),
         _ => {}
@@ -58,7 +60,10 @@ mod tests {
         flatten("", &v, &mut items);
         assert_eq!(
             items,
-            vec![("b".to_string(), "3".to_string()), ("c.x".to_string(), "1".to_string())]
+            vec![
+                ("b".to_string(), "3".to_string()),
+                ("c.x".to_string(), "1".to_string())
+            ]
         );
     }
 }

@@ -46,7 +46,13 @@ struct W<'a, O: Write> {
 }
 
 impl<O: Write> W<'_, O> {
-    fn packet(&mut self, c: &mut Conn, from_server: bool, flags: u8, payload: &[u8]) -> io::Result<()> {
+    fn packet(
+        &mut self,
+        c: &mut Conn,
+        from_server: bool,
+        flags: u8,
+        payload: &[u8],
+    ) -> io::Result<()> {
         let (sip, dip, sport, dport) = if from_server {
             ([10, 0, 0, 1], [10, 0, 0, 2], 6379, c.port)
         } else {
@@ -63,7 +69,20 @@ impl<O: Write> W<'_, O> {
         b.extend_from_slice(&[0x08, 0x00]);
         // IPv4
         let ip_len = (20 + 20 + payload.len()) as u16;
-        b.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+        b.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ]);
         b.extend_from_slice(&sip);
         b.extend_from_slice(&dip);
         // TCP
@@ -75,7 +94,10 @@ impl<O: Write> W<'_, O> {
         b.extend_from_slice(payload);
         let len = b.len() as u32;
         self.ts_us += 3;
-        let (s, us) = ((self.ts_us / 1_000_000) as u32, (self.ts_us % 1_000_000) as u32);
+        let (s, us) = (
+            (self.ts_us / 1_000_000) as u32,
+            (self.ts_us % 1_000_000) as u32,
+        );
         let mut hdr = [0u8; 16];
         hdr[0..4].copy_from_slice(&s.to_le_bytes());
         hdr[4..8].copy_from_slice(&us.to_le_bytes());
@@ -116,7 +138,10 @@ pub fn write_pcap<O: Write>(out: &mut O, cfg: &SynthConfig) -> io::Result<u64> {
     let mut conns: Vec<Conn> = (0..cfg.connections.max(1))
         .map(|i| Conn {
             port: 20_000 + i,
-            seq: [1_000_000u32.wrapping_mul(u32::from(i) + 1), 4_000_000_000u32.wrapping_add(u32::from(i))],
+            seq: [
+                1_000_000u32.wrapping_mul(u32::from(i) + 1),
+                4_000_000_000u32.wrapping_add(u32::from(i)),
+            ],
             n: 0,
         })
         .collect();
@@ -137,7 +162,13 @@ pub fn write_pcap<O: Write>(out: &mut O, cfg: &SynthConfig) -> io::Result<u64> {
             req.clear();
             rep.clear();
             if c.n % 2 == 0 {
-                write!(req, "*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n${}\r\n", key.len(), key, value.len())?;
+                write!(
+                    req,
+                    "*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n${}\r\n",
+                    key.len(),
+                    key,
+                    value.len()
+                )?;
                 req.extend_from_slice(&value);
                 req.extend_from_slice(b"\r\n");
                 rep.extend_from_slice(b"+OK\r\n");
