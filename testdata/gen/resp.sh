@@ -7,7 +7,8 @@
 #
 # A real redis-server 7 runs in the server namespace (10.77.0.1 / fd77::1, see netns.sh; the
 # namespaces are joined through a bridge namespace so loss can be made on the wire), clients
-# (redis-py 8 — which sends CLIENT SETINFO on connect —, redis-cli, redis-benchmark, and a small raw
+# (redis-py 8 with protocol=2 except where RESP3 is the point — it sends CLIENT SETINFO on
+# connect —, redis-cli, redis-benchmark, and a small raw
 # socket client for inline commands / RESP3 corner cases) run in the client namespace (10.77.0.2)
 # unless noted. Captures are taken with tcpdump -s 0 on the server's veth (MTU 1500) unless noted.
 # Servers: main 6379 (--enable-debug-command yes for DEBUG PROTOCOL), auth 6390 (requirepass
@@ -85,6 +86,7 @@ import os
 H = os.environ.get("DRIVE_HOST", "10.77.0.1")
 
 def R(port=6379, **kw):
+    kw.setdefault("protocol", 2)     # redis-py 8 defaults to RESP3 (HELLO 3); RESP2 unless asked
     return redis.Redis(host=H, port=port, socket_timeout=10, **kw)
 
 class Raw:
