@@ -8,9 +8,9 @@
 # advertising, BDAT, a 550 for nobody@/reject@ recipients, AUTH account alice/Sm7p-s3cret!,
 # STARTTLS, 554/421 greeting modes).
 # Clients: swaks (Debian), Python smtplib and a raw-socket client (testdata/gen/smtp/client.py).
-# Loopback captures use `tcpdump -i lo -s 0 'tcp port P'`; the lossy capture runs between two
-# network namespaces (ws-smtp-srv / ws-smtp-cli, 10.78.0.0/24) built by testdata/gen/netns.sh,
-# with nftables random drops, captured at the receiver (server) veth.
+# Loopback captures use `tcpdump -i lo -s 0 'tcp port P'`; the lossy capture runs across three
+# network namespaces of its own (ws-smtp-c -> ws-smtp-r -> ws-smtp-s, 10.78.0.0/24) with
+# nftables random drops in the router, captured at the receiver (server) veth.
 # After each capture, a golden file <stem>.tshark.tsv is written with tshark (see README.md).
 #
 # Needs: python3 + aiosmtpd (pip-installed if missing), swaks, tcpdump, tshark, openssl,
@@ -24,17 +24,9 @@ GEN="$REPO/testdata/gen/smtp"
 OUT="$REPO/testdata/smtp"
 mkdir -p "$OUT"
 
-# Distinct namespace names/addresses for this script (netns.sh appends -srv / -cli).
-NS_SRV_IP4=10.78.0.1
-NS_CLI_IP4=10.78.0.2
-NS_SRV_IP6=fd78::1
-NS_CLI_IP6=fd78::2
-# shellcheck source=testdata/gen/netns.sh
-source "$REPO/testdata/gen/netns.sh"
-
 log() { echo "[smtp.sh] $*" >&2; }
 
-for tool in python3 swaks tcpdump tshark openssl ip nft; do
+for tool in python3 swaks tcpdump tshark openssl ip nft ethtool; do
     command -v "$tool" >/dev/null || { log "missing $tool (apt-get install $tool)"; exit 1; }
 done
 if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
@@ -56,7 +48,7 @@ cleanup() {
     local rc=$?
     cap_stop_any
     stop_server
-    ns_cleanup
+    ns_down
     rm -rf "$WORK"
     exit "$rc"
 }
@@ -66,7 +58,7 @@ trap 'exit 130' INT TERM
 # start_server [ns_srv] --host H --port P [--mode M ...] — start server.py, wait for READY.
 start_server() {
     local -a pre=()
-    if [[ ${1:-} == ns_srv ]]; then pre=(ip netns exec "$NS_SRV"); shift; fi
+    if [[ ${1:-} == ns_srv ]]; then pre=(ip netns exec "$NS_S"); shift; fi
     : >"$WORK/server.log"
     "${pre[@]}" timeout 300 python3 -u "$GEN/server.py" "$@" >"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
@@ -253,22 +245,80 @@ gen_greeting_reject() {   # 554 greeting (swaks, raw client) then 421 greeting (
     cap_stop greeting-reject; stop_server; golden greeting-reject 25
 }
 
-gen_lossy() {   # 3 mails (~300 KB bodies) between namespaces with nft random drops, captured at the server
-    ns_setup ws-smtp
-    # client -> server data segments: 3 % dropped at the client's output (the capture at the
-    # server never sees them: gaps, out-of-order, SACK, retransmissions), 2 % dropped at the
-    # server's input (the capture sees the segment AND its retransmission).
-    ns_drop_random "$NS_CLI" output 3 tcp dport 25 ip length gt 400
-    ns_drop_random "$NS_SRV" input 2 tcp dport 25 ip length gt 400
-    # server -> client: 5 % of replies dropped at the server's output (retransmitted replies).
-    ns_drop_random "$NS_SRV" output 5 tcp sport 25 tcp flags \& psh == psh
-    start_server ns_srv --host "$NS_SRV_IP4" --port 25
-    cap_start_in "$NS_SRV" "$NS_SRV_IF" "$OUT/lossy.pcap" tcp port 25
-    run ip netns exec "$NS_CLI" timeout 120 python3 "$GEN/client.py" lossy "$NS_SRV_IP4" 25 3 300000
+# ----------------------------------------------------------------- namespaces (lossy)
+# Three namespaces of our own, a router between client and server:
+#   ws-smtp-c  c0 10.78.0.2/25   --  r0 10.78.0.1/25    ws-smtp-r (forwarding)
+#   ws-smtp-r  r1 10.78.0.129/25 --  s0 10.78.0.130/25  ws-smtp-s
+# Loss is made by nftables in the router's forward hook: a forwarded packet that is dropped is
+# silently lost, like on a real path (a drop in the sender's own output hook is not: the sender's
+# TCP sees the error and simply resends at once, so no gap ever reaches the wire).
+# The capture is taken on the server's s0 (the receiver of the mail data).
+# (testdata/gen/netns.sh builds two namespaces only, so it cannot give upstream loss.)
+NS_C=ws-smtp-c NS_R=ws-smtp-r NS_S=ws-smtp-s
+SRV_IP=10.78.0.130
+ns_down() {
+    local ns pid
+    for ns in "$NS_C" "$NS_R" "$NS_S"; do
+        ip netns list | grep -qw -- "$ns" || continue
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}
+ns_up() {
+    ns_down
+    local ns
+    for ns in "$NS_C" "$NS_R" "$NS_S"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+    ip link add c0 netns "$NS_C" type veth peer name r0 netns "$NS_R"
+    ip link add r1 netns "$NS_R" type veth peer name s0 netns "$NS_S"
+    ip -n "$NS_C" addr add 10.78.0.2/25 dev c0
+    ip -n "$NS_R" addr add 10.78.0.1/25 dev r0
+    ip -n "$NS_R" addr add 10.78.0.129/25 dev r1
+    ip -n "$NS_S" addr add "$SRV_IP/25" dev s0
+    local pair
+    for pair in "$NS_C c0" "$NS_R r0" "$NS_R r1" "$NS_S s0"; do
+        set -- $pair
+        ip -n "$1" link set "$2" mtu 1500 up
+        # wire-sized segments in the capture, real checksums
+        ip netns exec "$1" ethtool -K "$2" tso off gso off gro off tx off rx off >/dev/null 2>&1 ||
+            log "warning: ethtool -K failed on $1/$2"
+    done
+    ip -n "$NS_C" route add default via 10.78.0.1
+    ip -n "$NS_S" route add default via 10.78.0.129
+    ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
+    sleep 0.3   # (no ping here; the client's connect is the reachability test)
+}
+
+gen_lossy() {   # 3 mails (~300 KB bodies) client -> router (nft loss) -> server; captured at the server
+    ns_up
+    ip netns exec "$NS_R" nft -f - <<'NFT'
+table inet wsloss {
+    chain lossfwd {
+        type filter hook forward priority 0; policy accept;
+        # mail data client -> server: 3 % of data segments lost upstream of the capture
+        tcp dport 25 ip length > 400 numgen random mod 100 < 3 counter drop
+        # server -> client (replies, ACKs): 3 % lost downstream of the capture
+        tcp sport 25 numgen random mod 100 < 3 counter drop
+    }
+}
+NFT
+    # 1 % of data segments dropped by the server's own input hook: the capture (taken before
+    # the input hook) holds the segment AND the client's retransmission of it.
+    ip netns exec "$NS_S" nft -f - <<'NFT'
+table inet wsloss {
+    chain lossin {
+        type filter hook input priority 0; policy accept;
+        tcp dport 25 ip length > 400 numgen random mod 100 < 1 counter drop
+    }
+}
+NFT
+    start_server ns_srv --host "$SRV_IP" --port 25
+    cap_start_in "$NS_S" s0 "$OUT/lossy.pcap" tcp port 25
+    run ip netns exec "$NS_C" timeout 120 python3 "$GEN/client.py" lossy "$SRV_IP" 25 3 300000
     cap_stop_any
-    ns_nft_counters "$NS_CLI"; ns_nft_counters "$NS_SRV"
+    ip netns exec "$NS_R" nft list ruleset | grep -E 'counter' >&2 || true
+    ip netns exec "$NS_S" nft list ruleset | grep -E 'counter' >&2 || true
     stop_server
-    ns_cleanup
+    ns_down
     golden lossy 25
 }
 
