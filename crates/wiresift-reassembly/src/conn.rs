@@ -149,15 +149,6 @@ impl Conn {
             me.on_fin(fin, &mut cx);
         }
 
-        // Both sides have sent FIN: nothing is expected to fill what is still missing.
-        if me.fin_seen() && peer.fin_seen() {
-            for h in [&mut *me, &mut *peer] {
-                if let HalfState::FinReceived { fin } = h.state() {
-                    h.skip_to(fin, GapReason::FinWithHole, scratch, &mut cx);
-                }
-            }
-        }
-
         enforce_conn_budget(me, peer, cfg, scratch, &mut cx);
 
         if matches!(me.state(), HalfState::Closed { .. })
@@ -232,7 +223,9 @@ fn enforce_conn_budget<S: StreamSink>(
         }
     }
     while a.buffered_bytes() + b.buffered_bytes() > cfg.max_conn_buffer_bytes {
-        let older_a = match (a.hole_since, b.hole_since) {
+        // The oldest hole with bytes waiting behind it.
+        let since = |h: &Half| h.hole_since.filter(|_| h.buffered_bytes() > 0);
+        let older_a = match (since(a), since(b)) {
             (Some(x), Some(y)) => x <= y,
             (Some(_), None) => true,
             _ => false,

@@ -41,8 +41,8 @@ pub enum GapReason {
     /// The connection's out-of-order budget (bytes or segments) was exceeded: the oldest hole
     /// was skipped.
     ReorderBudget,
-    /// Both sides sent FIN (or the hole timed out after this side's FIN) with bytes still
-    /// missing before the FIN.
+    /// This side's FIN arrived with bytes missing before it and nothing filled them within
+    /// the hole timeout.
     FinWithHole,
     /// A hole waited longer than [`crate::ReassemblyConfig::hole_timeout`].
     HoleTimeout,

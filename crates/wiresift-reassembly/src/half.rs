@@ -167,6 +167,9 @@ pub(crate) struct Half {
     pub(crate) hole_since: Option<Timestamp>,
     /// What the reassembler's hole index holds for this direction.
     pub(crate) hole_registered: Option<Timestamp>,
+    /// When the FIN arrived (meaningful in `FinReceived`): a FIN with bytes missing before it
+    /// is a hole even when nothing is buffered.
+    fin_ts: Timestamp,
     ring: Ring,
 }
 
@@ -181,6 +184,7 @@ impl Half {
             ooo_bytes: 0,
             hole_since: None,
             hole_registered: None,
+            fin_ts: Timestamp(0),
             ring: Ring::default(),
         }
     }
@@ -206,13 +210,6 @@ impl Half {
 
     pub(crate) fn buffered_segments(&self) -> usize {
         self.ooo.len()
-    }
-
-    pub(crate) fn fin_seen(&self) -> bool {
-        matches!(
-            self.state,
-            HalfState::FinReceived { .. } | HalfState::Closed { .. }
-        )
     }
 
     fn fin(&self) -> Option<u64> {
@@ -266,7 +263,12 @@ impl Half {
 
     /// A FIN at `fin`: drop buffered bytes beyond it, and deliver it if nothing is missing.
     pub(crate) fn on_fin<S: StreamSink>(&mut self, fin: u64, cx: &mut Cx<'_, S>) {
+        let was = self.state;
         self.transition(HalfInput::Fin(fin));
+        if self.state == was {
+            return;
+        }
+        self.fin_ts = cx.now;
         if let HalfState::FinReceived { fin } = self.state {
             let beyond: Vec<u64> = self.ooo.range(fin..).map(|(k, _)| *k).collect();
             for k in beyond {
@@ -292,6 +294,7 @@ impl Half {
         if let HalfState::FinReceived { fin } = self.state {
             if self.next >= fin {
                 self.transition(HalfInput::FinReached);
+                self.recompute_hole_since();
                 cx.sink.on_event(StreamEvent::Fin {
                     conn: cx.id,
                     dir: self.dir,
@@ -468,8 +471,19 @@ impl Half {
         self.hole_since = Some(self.hole_since.map_or(ts, |h| h.min(ts)));
     }
 
+    /// The FIN position when bytes before it are still missing.
+    fn pending_fin(&self) -> Option<u64> {
+        match self.state {
+            HalfState::FinReceived { fin } if self.next < fin => Some(fin),
+            _ => None,
+        }
+    }
+
+    /// The age of the oldest hole: the earliest arrival among buffered pieces and a FIN still
+    /// waiting for earlier bytes.
     fn recompute_hole_since(&mut self) {
-        self.hole_since = self.ooo.values().map(|p| p.ts).min();
+        let fin = self.pending_fin().map(|_| self.fin_ts);
+        self.hole_since = self.ooo.values().map(|p| p.ts).chain(fin).min();
     }
 
     /// Deliver every buffered byte now contiguous with `next`, as few chunks as possible.
@@ -549,15 +563,16 @@ impl Half {
         }
     }
 
-    /// Skip the oldest hole: the missing bytes before the first buffered piece.
+    /// Skip the oldest hole: the missing bytes before the first buffered piece, or before a
+    /// pending FIN when nothing is buffered.
     pub(crate) fn skip_oldest_hole<S: StreamSink>(
         &mut self,
         reason: GapReason,
         scratch: &mut Vec<u8>,
         cx: &mut Cx<'_, S>,
     ) {
-        if let Some(&k) = self.ooo.keys().next() {
-            self.skip_to(k, reason, scratch, cx);
+        if let Some(end) = self.ooo.keys().next().copied().or(self.pending_fin()) {
+            self.skip_to(end, reason, scratch, cx);
         }
     }
 

@@ -24,9 +24,12 @@
 //! - A connection first seen without its handshake opens on its first segment with payload;
 //!   bare ACK/FIN/RST before that are counted in `segments_ignored`. Each direction's stream
 //!   starts at its first captured sequence number (bytes before it are never delivered).
-//! - FIN with a hole before it: the hole is declared [`GapReason::FinWithHole`] once both sides
-//!   have sent FIN, or when it times out (`hole_timeout`); until then a retransmission may still
-//!   fill it. An ACK covering the hole declares it [`GapReason::AckedUnseen`] at once.
+//! - FIN with a hole before it: the FIN waits like any buffered segment, because the missing
+//!   bytes are usually retransmitted shortly (even after the peer's FIN). The hole is declared
+//!   [`GapReason::FinWithHole`] when it times out (`hole_timeout`, counted from the oldest
+//!   waiting segment or the FIN); an ACK covering it declares it [`GapReason::AckedUnseen`] at
+//!   once; RST, eviction or the end of the capture resolve it with their own reason. The
+//!   connection closes with `Fin` once both directions have delivered their FIN.
 //! - A snaplen-truncated segment: the captured prefix is data, the rest a
 //!   [`GapReason::SnaplenTruncated`] gap declared when the segment is delivered (a later full
 //!   copy of those bytes is then a retransmission).

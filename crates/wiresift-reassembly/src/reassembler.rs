@@ -231,7 +231,14 @@ impl Reassembler {
 
     fn enforce_memory_budget<S: StreamSink>(&mut self, sink: &mut S) {
         while self.buffered > self.cfg.max_total_buffer_bytes {
-            let Some(&(_, slot, d)) = self.holes.first() else {
+            // The oldest hole with bytes waiting behind it (a FIN alone frees nothing).
+            let table = &self.table;
+            let victim = self
+                .holes
+                .iter()
+                .copied()
+                .find(|&(_, slot, d)| table.conn(slot).halves[d as usize].buffered_bytes() > 0);
+            let Some((_, slot, d)) = victim else {
                 break;
             };
             self.skip_hole(slot, d, GapReason::MemoryBudget, sink);

@@ -337,21 +337,38 @@ fn stray_rst_opens_nothing() {
 }
 
 #[test]
-fn fin_with_hole_declared_when_both_sides_finish() {
+fn fin_with_hole_waits_for_the_retransmission_even_after_both_fins() {
     let mut t = T::new();
     t.handshake(100, 900);
     t.c(10, 106, Some(901), 0, b"world");
     t.c(11, 111, Some(901), FIN, b"");
-    // Nothing yet: a retransmission may still come.
-    assert!(t.rec.gaps().is_empty());
     t.s(20, 901, Some(101), FIN, b"");
-    assert_eq!(
-        t.rec.pieces(1, C2S),
-        vec![Gap(5, GapReason::FinWithHole), b("world")]
-    );
+    // Both sides closed, but a retransmission may still come: nothing declared yet.
+    assert!(t.rec.gaps().is_empty());
+    assert!(t.rec.closes().is_empty());
+    t.c(210, 101, Some(902), 0, b"hello");
+    assert_eq!(t.rec.stream(1, C2S), b"helloworld");
+    assert!(t.rec.gaps().is_empty());
     let closes = t.rec.closes();
     assert_eq!(closes[0].1, CloseReason::Fin);
-    assert!(t.rec.ev.contains(&Ev::Fin { id: 1, dir: C2S }));
+    assert_eq!(
+        closes[0].2.max_retransmission_delay,
+        Duration::from_millis(200)
+    );
+    let n = t.rec.ev.len();
+    assert_eq!(t.rec.ev[n - 2], Ev::Fin { id: 1, dir: C2S });
+}
+
+#[test]
+fn fin_with_nothing_buffered_before_it_times_out() {
+    let mut t = T::new();
+    t.handshake(100, 900);
+    t.c(10, 111, Some(901), FIN, b"");
+    t.s(11, 901, Some(101), FIN, b"");
+    assert!(t.rec.gaps().is_empty());
+    t.r.advance_time(ms(2012), &mut t.rec);
+    assert_eq!(t.rec.pieces(1, C2S), vec![Gap(10, GapReason::FinWithHole)]);
+    assert_eq!(t.rec.closes()[0].1, CloseReason::Fin);
 }
 
 #[test]
