@@ -127,11 +127,12 @@ golden() {
         -e tcp.stream -e frame.number -e smtp.req.command -e smtp.response.code \
         >"$OUT/$stem.tshark.tsv" 2>/dev/null
     local cmds replies retrans conns
-    cmds=$(awk -F'\t' '$3!=""' "$OUT/$stem.tshark.tsv" | wc -l)
-    replies=$(awk -F'\t' '$4!=""' "$OUT/$stem.tshark.tsv" | wc -l)
+    # several pipelined commands in one frame show up comma-joined in one row
+    cmds=$(awk -F'\t' '$3!=""{n+=split($3,a,",")} END{print n+0}' "$OUT/$stem.tshark.tsv")
+    replies=$(awk -F'\t' '$4!=""{n+=split($4,a,",")} END{print n+0}' "$OUT/$stem.tshark.tsv")
     conns=$(cut -f1 "$OUT/$stem.tshark.tsv" | sort -u | wc -l)
     retrans=$(tshark -r "$OUT/$stem.pcap" -Y tcp.analysis.retransmission 2>/dev/null | wc -l)
-    log "$stem: $(stat -c %s "$OUT/$stem.pcap") bytes, $conns conn(s), $cmds command frame(s), $replies reply frame(s), $retrans retransmission(s)"
+    log "$stem: $(stat -c %s "$OUT/$stem.pcap") bytes, $conns conn(s), $cmds command(s), $replies reply line(s), $retrans retransmission(s)"
 }
 
 # --------------------------------------------------------------------------- captures
