@@ -2,7 +2,7 @@
 # testdata/gen/tcp.sh — make the plain-TCP reassembly captures in testdata/tcp/.
 #
 # Usage (root, from the repo root):  bash testdata/gen/tcp.sh [OUTDIR]   (default testdata/tcp)
-# Needs: iproute2, nftables, tcpdump, python3, ethtool (optional, see netns.sh).
+# Needs: iproute2, nftables, tcpdump, tshark/editcap, python3, ethtool (optional, see netns.sh).
 #
 # Real TCP between two network namespaces (server 10.77.0.1 / fd77::1, client 10.77.0.2 /
 # fd77::2, veth pair, MTU 1500, offloads off; see testdata/gen/netns.sh) with small python3
@@ -15,6 +15,9 @@
 #                     echo over IPv6 (40003), server-speaks-first v4 (40004). Captured at the server.
 # Client and server are joined through a bridge namespace (ns_setup ... wire) where nft drops
 # frames "on the wire" (the kernel has no netem):
+#   hole.pcap         NOT a fresh capture: clean.pcap with the 3rd data segment of the 20000-byte
+#                     upload deleted by editcap (a hole no retransmission fills; tshark's follow
+#                     prints "[1448 bytes missing in capture file]" there).
 #   lossy-recv.pcap   300000-byte upload (sport 40010 -> 9001), ~7 % of the client's data segments
 #                     dropped in the bridge, captured at the SERVER veth (receiver, after the drop
 #                     point): the dropped segments are absent (retransmissions, out-of-order, SACK).
@@ -177,6 +180,11 @@ ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/clean.pcap"
 "${CLI[@]}" echo "$SRV6" 9000 40003 "hello over ipv6" "bye"
 "${CLI[@]}" greet "$SRV" 9003 40004 "EHLO client.example" "QUIT"
 ns_capture_stop "$OUT/clean.pcap"
+
+echo "== hole.pcap (edited from clean.pcap)" >&2
+# a hole that is never filled: delete the 3rd data segment of the 20000-byte upload (sport 40002)
+fr=$(tshark -r "$OUT/clean.pcap" -Y 'tcp.srcport == 40002 && tcp.len > 0' -T fields -e frame.number 2>/dev/null | sed -n 3p)
+editcap -F pcap "$OUT/clean.pcap" "$OUT/hole.pcap" "$fr"
 
 echo "== lossy-recv.pcap" >&2
 ns_wire_drop_random 7 $DATA
