@@ -182,6 +182,20 @@ gen_auth_login() {   # AUTH LOGIN ok (swaks), bad password (swaks), cancel + ini
     cap_stop auth-login; stop_server; golden auth-login 587
 }
 
+gen_auth_other() {   # CRAM-MD5 ok/bad (swaks), XOAUTH2 ok/bad (smtplib), unknown mechanisms + XOAUTH2 334 (raw); port 587
+    start_server --host 127.0.0.1 --port 587 --extra-auth
+    cap_start auth-other 587
+    run "${SWAKS[@]}" --server 127.0.0.1:587 --to bob@example.test \
+        --auth CRAM-MD5 --auth-user alice --auth-password 'Sm7p-s3cret!' \
+        --header "Subject: auth cram-md5 ok" --header "Message-Id: <autho0@wiresift.test>"
+    timeout 60 "${SWAKS[@]}" --server 127.0.0.1:587 --to bob@example.test \
+        --auth CRAM-MD5 --auth-user alice --auth-password 'Sm7p-b4dpass!' >>"$WORK/client.log" 2>&1 || true
+    client xoauth2 127.0.0.1 587
+    client xoauth2-bad 127.0.0.1 587
+    client auth-other-raw 127.0.0.1 587
+    cap_stop auth-other; stop_server; golden auth-other 587
+}
+
 gen_starttls() {   # EHLO, STARTTLS, 220, TLS, encrypted EHLO/AUTH/MAIL; smtplib then swaks; port 587
     # Throwaway self-signed certificate, made now and deleted with $WORK (never committed).
     openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 2 \
@@ -228,7 +242,14 @@ gen_pipelining() {   # raw client: pipelined MAIL/RCPT/RCPT/DATA, housekeeping v
     cap_stop pipelining; stop_server; golden pipelining 25
 }
 
-gen_nonstd_port() {   # smtplib + swaks to port 2526
+gen_utf8() {   # smtplib: SMTPUTF8 envelope with non-ASCII addresses, then BODY=8BITMIME with 8-bit body; port 2525
+    start_server --host 127.0.0.1 --port 2525
+    cap_start utf8 2525
+    client utf8 127.0.0.1 2525
+    cap_stop utf8; stop_server; golden utf8 2525
+}
+
+gen_nonstd_port() {   # smtplib, one mail to port 2526
     start_server --host 127.0.0.1 --port 2526
     cap_start nonstd-port 2526
     client nonstd 127.0.0.1 2526
@@ -323,8 +344,8 @@ NFT
     golden lossy 25
 }
 
-ALL=(plain multi-rcpt auth-plain auth-login starttls large-attachment dotstuff bdat pipelining
-     nonstd-port greeting-reject lossy)
+ALL=(plain multi-rcpt auth-plain auth-login auth-other starttls large-attachment dotstuff bdat pipelining
+     utf8 nonstd-port greeting-reject lossy)
 NAMES=("$@")
 [[ ${#NAMES[@]} -eq 0 ]] && NAMES=("${ALL[@]}")
 for name in "${NAMES[@]}"; do

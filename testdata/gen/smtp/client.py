@@ -4,9 +4,10 @@
 Usage: client.py SCENARIO HOST PORT [extra...]
 
 Scenarios built on Python's smtplib: multircpt, dotstuff, starttls, nonstd,
-auth-plain-smtplib, auth-login-smtplib, reject421, lossy.
+auth-plain-smtplib, auth-login-smtplib, xoauth2, xoauth2-bad, utf8, reject421,
+lossy.
 Scenarios built on a raw socket (exact bytes, exact segmenting): pipelining,
-bdat, auth-plain-334, auth-login-cancel, reject554.
+bdat, auth-plain-334, auth-login-cancel, auth-other-raw, reject554.
 
 Every socket has a timeout, so no scenario can hang.
 """
@@ -292,7 +293,50 @@ def reject554(host, port):
     c.close()
 
 
+def auth_other_raw(host, port):
+    """Unknown mechanisms (504), AUTH without a mechanism (501), then XOAUTH2
+    without an initial response: 334, blob on its own line, 235."""
+    import base64
+    c = Raw(host, port)
+    c.reply()
+    c.cmd("EHLO client.wiresift.test")
+    c.cmd("AUTH GSSAPI")
+    c.cmd("AUTH X-WS-UNKNOWN " + base64.b64encode(b"alice:" + PASSWORD.encode()).decode())
+    c.cmd("AUTH")
+    c.cmd("AUTH XOAUTH2")
+    c.cmd(base64.b64encode(xoauth2_string(TOKEN).encode()).decode())
+    c.cmd("QUIT")
+    c.close()
+
+
 # -------------------------------------------------------------- smtplib users
+TOKEN = "Sm7p-oauth-t0ken"
+BAD_TOKEN = "Sm7p-oauth-b4dtoken"
+
+
+def xoauth2_string(token):
+    return f"user=alice\x01auth=Bearer {token}\x01\x01"
+
+
+def xoauth2(host, port, token=TOKEN):
+    with smtplib.SMTP(host, port, local_hostname="client.wiresift.test", timeout=TIMEOUT) as s:
+        s.set_debuglevel(1)
+        s.ehlo()
+        # first call: the initial response; on a 334 error challenge: an empty answer
+        s.auth("XOAUTH2", lambda challenge=None: xoauth2_string(token) if challenge is None else "",
+               initial_response_ok=True)
+        s.send_message(msg("smtplib xoauth2", "alice@example.test", "bob@example.test",
+                           "After AUTH XOAUTH2 from smtplib.\n", "xoauth1"))
+
+
+def xoauth2_bad(host, port):
+    try:
+        xoauth2(host, port, BAD_TOKEN)
+    except smtplib.SMTPAuthenticationError as e:
+        print("rejected as expected:", e)
+        return
+    raise SystemExit("expected 535 for a bad token")
+
 def msg(subject, frm, to, text, msgid):
     m = EmailMessage()
     m["From"] = frm
@@ -351,6 +395,25 @@ def starttls(host, port, keylog):
         s.login("alice", PASSWORD)
         s.send_message(msg("over TLS", "alice@example.test", "bob@example.test",
                            "This text is encrypted on the wire.\n", "tls1"))
+
+
+def utf8(host, port):
+    """SMTPUTF8 envelope + UTF-8 headers, then an 8BITMIME body with raw 8-bit text."""
+    with smtplib.SMTP(host, port, local_hostname="client.wiresift.test", timeout=TIMEOUT) as s:
+        s.set_debuglevel(1)
+        m = EmailMessage()
+        m["From"] = "Zoë <zoë@exämple.test>"
+        m["To"] = "Jürgen <jürgen@exämple.test>"
+        m["Subject"] = "Grüße aus Köln ✉"
+        m["Date"] = "Sun, 22 Nov 2026 07:00:00 +0000"
+        m["Message-ID"] = "<utf8-1@wiresift.test>"
+        m.set_content("Bonjour, ça va ? Добрый день. 你好。\n", cte="8bit")
+        # non-ASCII addresses: smtplib sends MAIL FROM:<…> SMTPUTF8 BODY=8BITMIME
+        s.send_message(m)
+        raw = ("Subject: eight bit body\r\nFrom: alice@example.test\r\nTo: bob@example.test\r\n"
+               "Message-ID: <utf8-2@wiresift.test>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: 8bit\r\n\r\nStraße, Œuvre, naïve café\r\n").encode()
+        s.sendmail("alice@example.test", ["bob@example.test"], raw, mail_options=["BODY=8BITMIME"])
 
 
 def nonstd(host, port):
@@ -416,10 +479,14 @@ SCENARIOS = {
     "auth-plain-334": auth_plain_334,
     "auth-login-cancel": auth_login_cancel,
     "reject554": reject554,
+    "auth-other-raw": auth_other_raw,
+    "xoauth2": xoauth2,
+    "xoauth2-bad": xoauth2_bad,
     "multircpt": multircpt,
     "dotstuff": dotstuff,
     "starttls": starttls,
     "nonstd": nonstd,
+    "utf8": utf8,
     "auth-plain-smtplib": auth_plain_smtplib,
     "auth-login-smtplib": auth_login_smtplib,
     "reject421": reject421,

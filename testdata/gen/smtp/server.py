@@ -10,6 +10,8 @@ A real aiosmtpd (PyPI) server with a few test-only additions:
   "reject" with 550 5.1.1;
 * AUTH PLAIN / LOGIN with a single valid account: alice / Sm7p-s3cret!
   (offered without TLS so the exchange is visible in the capture);
+* --extra-auth also offers CRAM-MD5 (same password) and XOAUTH2 (user alice,
+  bearer token Sm7p-oauth-t0ken; a failure gets the 334 JSON error challenge);
 * --mode starttls offers STARTTLS (cert/key passed on the command line);
 * --mode reject554: greets with 554, answers 503 to everything but QUIT;
 * --mode reject421: greets with 421 and closes the connection.
@@ -20,15 +22,19 @@ SIGTERM/SIGINT and prints "READY <host> <port>" once it listens.
 
 import argparse
 import asyncio
+import hmac
 import signal
 import ssl
 import sys
+from base64 import b64decode
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 HOSTNAME = "mx.wiresift.test"
 VALID_USER = b"alice"
 VALID_PASSWORD = b"Sm7p-s3cret!"
+VALID_TOKEN = b"Sm7p-oauth-t0ken"
+EXTRA_MECHANISMS = ["CRAM-MD5", "XOAUTH2"]
 
 
 class Handler:
@@ -94,6 +100,43 @@ class WsSMTP(SMTP):
             return
         await super()._handle_client()
 
+    async def auth_CRAM__MD5(self, _, args):
+        """RFC 2195: 334 base64(challenge); client answers base64("user hexdigest")."""
+        if len(args) > 1:
+            await self.push("501 5.5.2 CRAM-MD5 takes no initial response")
+            return AuthResult(success=False, handled=True)
+        self.ws_cram_n = getattr(self, "ws_cram_n", 0) + 1
+        challenge = f"<{4242 + self.ws_cram_n}.1763800000@{HOSTNAME}>".encode()
+        resp = await self.challenge_auth(challenge)
+        if resp is MISSING:
+            return AuthResult(success=False, handled=True)
+        user, _, digest = resp.partition(b" ")
+        expected = hmac.new(VALID_PASSWORD, challenge, "md5").hexdigest().encode()
+        ok = user == VALID_USER and hmac.compare_digest(digest, expected)
+        return AuthResult(success=ok, handled=False, auth_data=LoginPassword(user, b""))
+
+    async def auth_XOAUTH2(self, _, args):
+        """Google's XOAUTH2: base64("user=U\x01auth=Bearer T\x01\x01")."""
+        if len(args) == 1:
+            blob = await self.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                blob = b64decode(args[1], validate=True)
+            except Exception:
+                await self.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        fields = dict(f.split(b"=", 1) for f in blob.split(b"\x01") if b"=" in f)
+        user = fields.get(b"user", b"")
+        if user == VALID_USER and fields.get(b"auth", b"") == b"Bearer " + VALID_TOKEN:
+            return AuthResult(success=True, auth_data=LoginPassword(user, b""))
+        # failure: a 334 JSON error challenge, the client answers with an empty line
+        await self.challenge_auth(
+            b'{"status":"401","schemes":"bearer","scope":"https://mail.wiresift.test/"}')
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Username and Password not accepted")
+
     async def smtp_BDAT(self, arg):
         """RFC 3030 BDAT <size> [LAST]: the chunk is read whatever the reply."""
         if await self.check_helo_needed():
@@ -132,6 +175,7 @@ def main():
                     choices=["normal", "starttls", "reject554", "reject421"])
     ap.add_argument("--cert")
     ap.add_argument("--key")
+    ap.add_argument("--extra-auth", action="store_true")
     args = ap.parse_args()
 
     tls_context = None
@@ -152,6 +196,7 @@ def main():
             authenticator=authenticator,
             enable_SMTPUTF8=True,
             decode_data=False,
+            auth_exclude_mechanism=[] if args.extra_auth else EXTRA_MECHANISMS,
         )
         s.mode = args.mode
         return s
