@@ -19,7 +19,9 @@ fn run(bytes: &Arc<[u8]>, registry: &Registry) -> u64 {
     let mut reader =
         CaptureReader::from_read(Box::new(Cursor::new(bytes.clone()))).expect("valid capture");
     let mut engine = Engine::new(EngineConfig::default(), registry.clone(), Discard);
-    engine.run(&mut reader, |_| {}).expect("capture reads to its end");
+    engine
+        .run(&mut reader, |_| {})
+        .expect("capture reads to its end");
     engine.summary().decode.packets
 }
 
@@ -27,8 +29,14 @@ fn pipeline(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline");
     g.sample_size(10);
     let mut buf = Vec::new();
-    write_pcap(&mut buf, &SynthConfig { target_bytes: 64 << 20, ..Default::default() })
-        .expect("in-memory write");
+    write_pcap(
+        &mut buf,
+        &SynthConfig {
+            target_bytes: 64 << 20,
+            ..Default::default()
+        },
+    )
+    .expect("in-memory write");
     let synth: Arc<[u8]> = buf.into();
     g.throughput(Throughput::Bytes(synth.len() as u64));
     g.bench_function("synthetic_64MiB/decode+reassembly", |b| {
@@ -45,14 +53,24 @@ fn pipeline(c: &mut Criterion) {
         let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         files.sort();
         for p in files {
-            if !matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng")) {
+            if !matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            ) {
                 continue;
             }
-            let Ok(data) = std::fs::read(&p) else { continue };
+            let Ok(data) = std::fs::read(&p) else {
+                continue;
+            };
             let data: Arc<[u8]> = data.into();
             g.throughput(Throughput::Bytes(data.len() as u64));
-            let name = format!("{dir}/{}", p.file_name().unwrap_or_default().to_string_lossy());
-            g.bench_function(name, |b| b.iter(|| run(&data, &wiresift::default_registry())));
+            let name = format!(
+                "{dir}/{}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            );
+            g.bench_function(name, |b| {
+                b.iter(|| run(&data, &wiresift::default_registry()))
+            });
         }
     }
     g.finish();

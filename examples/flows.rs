@@ -41,7 +41,8 @@ impl Flows {
                     self.open.insert((conn, dir), BufWriter::new(f));
                 }
                 Err(e) => {
-                    self.dump_error.get_or_insert(format!("{}: {e}", p.display()));
+                    self.dump_error
+                        .get_or_insert(format!("{}: {e}", p.display()));
                     return None;
                 }
             }
@@ -90,7 +91,11 @@ fn main() -> ExitCode {
         dump_error: None,
     };
     // Flows are about TCP, not protocols: no plugins, so nothing is dissected.
-    let mut engine = Engine::new(EngineConfig::default(), wiresift::core::Registry::new(), out);
+    let mut engine = Engine::new(
+        EngineConfig::default(),
+        wiresift::core::Registry::new(),
+        out,
+    );
     let code = common::run(&mut engine, &mut reader, &args.input);
     let flows = engine.into_output();
     if let Some(e) = flows.dump_error {

@@ -42,7 +42,11 @@ fn main() -> ExitCode {
         }
     }
     let mut reader = common::open_or_exit(&args.input);
-    let mut engine = Engine::new(EngineConfig::default(), registry, Sink(LatencyReport::default()));
+    let mut engine = Engine::new(
+        EngineConfig::default(),
+        registry,
+        Sink(LatencyReport::default()),
+    );
     let code = common::run(&mut engine, &mut reader, &args.input);
     let report = engine.into_output().0;
     if args.json {

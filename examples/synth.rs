@@ -7,8 +7,10 @@ use wiresift::synth::{write_pcap, SynthConfig};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(path), Some(mb)) = (args.first(), args.get(1).and_then(|s| s.parse::<u64>().ok()))
-    else {
+    let (Some(path), Some(mb)) = (
+        args.first(),
+        args.get(1).and_then(|s| s.parse::<u64>().ok()),
+    ) else {
         eprintln!("usage: synth OUT.pcap SIZE_MB");
         return ExitCode::from(2);
     };

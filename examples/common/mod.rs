@@ -24,12 +24,17 @@ pub fn open_or_exit(path: &Path) -> CaptureReader {
 /// Returns the exit code: 0, or 1 when the capture was damaged (what came before the damage
 /// was processed and printed).
 pub fn run<O: Output>(engine: &mut Engine<O>, reader: &mut CaptureReader, path: &Path) -> ExitCode {
-    let size = std::fs::metadata(path).map(|m| m.len()).ok().filter(|_| path != Path::new("-"));
+    let size = std::fs::metadata(path)
+        .map(|m| m.len())
+        .ok()
+        .filter(|_| path != Path::new("-"));
     let bar = if std::io::stderr().is_terminal() && size.is_none_or(|s| s > 64 << 20) {
         let b = match size {
             Some(s) => ProgressBar::new(s).with_style(
-                ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             ),
             None => ProgressBar::new_spinner().with_style(
                 ProgressStyle::with_template("{spinner} {bytes} {bytes_per_sec}")
