@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# End-to-end measurement over a large capture: wall time, throughput and peak RSS of the examples,
+# and tshark on the same file in the same run for comparison.
+#
+#   bash benches/e2e.sh [CAPTURE...]
+#
+# Default captures: testdata/large/resp-bench-*.pcap (make them with
+# `bash testdata/gen/resp-large.sh 62`, `… 250`, `… 1000`) and a synthetic 1 GiB in-order capture
+# (`cargo run --release --example synth`). Each command runs once after one warm-up read of the
+# file (page cache), pinned to one core with taskset when available. tshark is skipped with
+# WIRESIFT_E2E_NO_TSHARK=1 (it takes minutes on large files).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --examples -q
+B=target/release/examples
+caps=("$@")
+if [ ${#caps[@]} -eq 0 ]; then
+  mkdir -p testdata/large
+  [ -f testdata/large/synth-1024mb.pcap ] || $B/synth testdata/large/synth-1024mb.pcap 1024
+  for f in testdata/large/resp-bench-*.pcap testdata/large/synth-1024mb.pcap; do
+    [ -f "$f" ] && caps+=("$f")
+  done
+fi
+pin=""
+command -v taskset >/dev/null && pin="taskset -c 1"
+measure() { # name file cmd...
+  local name=$1 file=$2; shift 2
+  local size; size=$(stat -c %s "$file")
+  local out; out=$( { /usr/bin/time -f "%e %M" $pin "$@" >/dev/null 2>/tmp/e2e.err; } 2>&1 | tail -n1 )
+  local secs=${out% *} kb=${out#* }
+  awk -v n="$name" -v f="$(basename "$file")" -v s="$size" -v t="$secs" -v k="$kb" \
+    'BEGIN { printf "%-28s %-28s %8.1f MB %8.2f s %9.1f MB/s %8.1f MB peak RSS\n", f, n, s/1e6, t, (t>0? s/1e6/t : 0), k/1024 }'
+}
+printf "%-28s %-28s %11s %10s %14s %18s\n" capture command size time throughput memory
+for f in "${caps[@]}"; do
+  cat "$f" > /dev/null
+  measure "flows (decode+reassembly)" "$f" $B/flows "$f"
+  measure "latency" "$f" $B/latency "$f"
+  measure "dissect >/dev/null" "$f" $B/dissect "$f"
+  if [ "${WIRESIFT_E2E_NO_TSHARK:-0}" != 1 ] && command -v tshark >/dev/null && [[ $(basename "$f") == resp-* ]]; then
+    measure "tshark -Y resp -T fields" "$f" tshark -r "$f" -Y resp -T fields -e frame.number -e resp.bulk_string.value
+  fi
+done
