@@ -564,7 +564,10 @@ impl CaptureReader {
                     self.consume(len);
                     return Ok(Some(pkt));
                 }
-                _ => self.skipped_blocks += 1,
+                _ => {
+                    tracing::trace!(offset = self.offset, btype, len, "skipping pcapng block");
+                    self.skipped_blocks += 1;
+                }
             }
             self.consume(len);
         }
@@ -626,7 +629,15 @@ impl CaptureReader {
             let code = u16_at(opts, 0, be);
             let olen = usize::from(u16_at(opts, 2, be));
             let padded = (olen + 3) & !3;
-            if code == 0 || opts.len() < 4 + padded {
+            if code == 0 {
+                break;
+            }
+            if opts.len() < 4 + padded {
+                tracing::debug!(
+                    offset = self.offset,
+                    code,
+                    "pcapng interface option runs past its block; ignoring the rest"
+                );
                 break;
             }
             let v = &opts[4..4 + olen];
@@ -998,6 +1009,64 @@ pub(crate) mod tests {
             ),
             "{e}"
         );
+    }
+
+    proptest::proptest! {
+        /// Random bytes behind each magic number: never a panic, and reading always ends.
+        #[test]
+        fn random_bytes_after_magic_never_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            kind in 0usize..3,
+        ) {
+            let mut f = match kind {
+                0 => pcap_file(false, false, 1, &[]),
+                1 => pcap_file(true, true, 1, &[]),
+                _ => Ng::new(false).v,
+            };
+            f.extend_from_slice(&body);
+            let mut r = reader(f);
+            for _ in 0..1000 {
+                match r.next_packet() {
+                    Ok(Some(p)) => proptest::prop_assert!(p.data.len() <= 600),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+
+        /// Every prefix of a valid pcapng file yields the packets whose blocks are complete,
+        /// then either a clean end (at a block boundary) or a `Truncated` error.
+        #[test]
+        fn pcapng_prefixes(cut in 0usize..400) {
+            let mut ng = Ng::new(true);
+            ng.idb(1, Some(9));
+            for i in 0..4u8 {
+                ng.epb(0, u64::from(i), &vec![i; 20 + usize::from(i)]);
+            }
+            let cut = cut.min(ng.v.len());
+            let mut v = ng.v;
+            v.truncate(cut);
+            let Ok(mut r) = CaptureReader::from_read(Box::new(Cursor::new(v))) else {
+                proptest::prop_assert!(cut < 4);
+                return Ok(());
+            };
+            let mut n = 0u8;
+            loop {
+                match r.next_packet() {
+                    Ok(Some(p)) => {
+                        proptest::prop_assert_eq!(p.data, &vec![n; 20 + usize::from(n)][..]);
+                        n += 1;
+                    }
+                    Ok(None) => {
+                        proptest::prop_assert_eq!(r.bytes_read(), cut as u64);
+                        break;
+                    }
+                    Err(e) => {
+                        proptest::prop_assert!(matches!(e, CaptureError::Truncated { .. }), "{}", e);
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// A reader that hands out one byte at a time, like a slow pipe.
