@@ -469,11 +469,12 @@ impl CaptureReader {
             ));
         }
         if !self.fill(16 + incl)? {
+            // Sizes of the packet data: what the record header claims, what the input holds.
             return Err(CaptureError::Truncated {
                 offset: self.offset,
                 what: "packet record",
-                needed: 16 + incl as u64,
-                remain: self.avail() as u64,
+                needed: incl as u64,
+                remain: self.avail() as u64 - 16,
             });
         }
         let frac_ns = if nanosecond {
@@ -844,7 +845,7 @@ pub(crate) mod tests {
         let e = r.next_packet().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "truncated packet record at offset 140: header says 1530 bytes, 216 remain"
+            "truncated packet record at offset 140: header says 1514 bytes, 200 remain"
         );
         assert!(r.next_packet().unwrap().is_none());
     }

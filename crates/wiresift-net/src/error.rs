@@ -56,9 +56,11 @@ pub enum CaptureError {
         offset: u64,
         /// What was being read ("packet record", "pcapng block", ...).
         what: &'static str,
-        /// Bytes the record needs (header included).
+        /// Bytes the header announces: a pcap record's captured length (its 16-byte header
+        /// excluded), a pcapng block's total length, or the size of the header itself when
+        /// the input ends inside it.
         needed: u64,
-        /// Bytes left in the input.
+        /// Bytes left in the input for it (counted the same way).
         remain: u64,
     },
     /// A record or block whose header is inconsistent.

@@ -329,3 +329,39 @@ fn null_loopback_nflog_mpls() {
         assert_eq!(r.stats.tcp_segments, n, "{f}: {:?}", r.stats);
     }
 }
+
+#[test]
+fn truncated_real_capture_reports_where() {
+    let p = pcaps_dir().join("link-edge/zeek__vlan-qinqinq.pcap");
+    let Ok(mut bytes) = std::fs::read(&p) else {
+        println!("skipping: {} not found", p.display());
+        return;
+    };
+    bytes.truncate(bytes.len() - 100);
+    let mut r = CaptureReader::from_read(Box::new(std::io::Cursor::new(bytes))).unwrap();
+    let mut n = 0;
+    let mut last_end = 0;
+    let err = loop {
+        match r.next_packet() {
+            Ok(Some(_)) => {
+                n += 1;
+                last_end = r.bytes_read();
+            }
+            Ok(None) => panic!("no error for a truncated file"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(n, 13);
+    match err {
+        CaptureError::Truncated {
+            offset,
+            needed,
+            remain,
+            ..
+        } => {
+            assert_eq!(offset, last_end);
+            assert_eq!(needed - remain, 100);
+        }
+        e => panic!("unexpected error {e}"),
+    }
+}
