@@ -209,14 +209,14 @@ gen_starttls() {   # EHLO, STARTTLS, 220, TLS, encrypted EHLO/AUTH/MAIL; smtplib
     cap_stop starttls; stop_server; golden starttls 587
 }
 
-gen_large_attachment() {   # ~1.9 MB binary attachment (base64 ~2.6 MB on the wire) via swaks; port 2525
-    python3 -c 'import random,sys; r=random.Random(2525); sys.stdout.buffer.write(bytes(r.getrandbits(8) for _ in range(1900000)))' \
+gen_large_attachment() {   # ~1.8 MB binary attachment (base64 ~2.5 MB on the wire) via swaks; port 2525
+    python3 -c 'import random,sys; r=random.Random(2525); sys.stdout.buffer.write(bytes(r.getrandbits(8) for _ in range(1800000)))' \
         >"$WORK/attachment.bin"
     start_server --host 127.0.0.1 --port 2525
     cap_start large-attachment 2525
     run "${SWAKS[@]}" --server 127.0.0.1:2525 --to bob@example.test \
         --header "Subject: large attachment" --header "Message-Id: <large1@wiresift.test>" \
-        --body "See the attached 1.9 MB file." \
+        --body "See the attached 1.8 MB file." \
         --attach-type application/octet-stream --attach-name blob.bin --attach @"$WORK/attachment.bin"
     cap_stop large-attachment; stop_server; golden large-attachment 2525
 }
@@ -337,8 +337,10 @@ NFT
     cap_start_in "$NS_S" s0 "$OUT/lossy.pcap" tcp port 25
     run ip netns exec "$NS_C" timeout 120 python3 "$GEN/client.py" lossy "$SRV_IP" 25 3 300000
     cap_stop_any
-    ip netns exec "$NS_R" nft list ruleset | grep -E 'counter' >&2 || true
-    ip netns exec "$NS_S" nft list ruleset | grep -E 'counter' >&2 || true
+    { ip netns exec "$NS_R" nft list ruleset | grep -E 'counter' | sed 's/^[[:space:]]*/router forward: /'
+      ip netns exec "$NS_S" nft list ruleset | grep -E 'counter' | sed 's/^[[:space:]]*/server input:   /'
+    } >"$OUT/lossy.nft-counters.txt"
+    cat "$OUT/lossy.nft-counters.txt" >&2
     stop_server
     ns_down
     golden lossy 25
@@ -355,4 +357,5 @@ for name in "${NAMES[@]}"; do
     : >"$WORK/client.log"
     "$fn"
 done
+python3 "$GEN/counts.py" "$OUT" >/dev/null   # refresh the counts table in README.md
 log "done: ${NAMES[*]}"
