@@ -337,7 +337,7 @@ fn truncated_real_capture_reports_where() {
         println!("skipping: {} not found", p.display());
         return;
     };
-    bytes.truncate(bytes.len() - 100);
+    bytes.truncate(bytes.len() - 50); // the last record is 16 + 78 bytes
     let mut r = CaptureReader::from_read(Box::new(std::io::Cursor::new(bytes))).unwrap();
     let mut n = 0;
     let mut last_end = 0;
@@ -360,7 +360,7 @@ fn truncated_real_capture_reports_where() {
             ..
         } => {
             assert_eq!(offset, last_end);
-            assert_eq!(needed - remain, 100);
+            assert_eq!((needed, remain), (78, 28));
         }
         e => panic!("unexpected error {e}"),
     }
