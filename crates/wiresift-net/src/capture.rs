@@ -16,7 +16,7 @@
 //!   with its own link type, `if_tsresol` (powers of 10 and of 2) and `if_tsoffset`. Enhanced,
 //!   simple and (obsolete) packet blocks yield packets; every other block type (statistics,
 //!   name resolution, decryption secrets, custom, ...) is skipped. Only section version 1.x is
-//!   accepted. Blocks are framed here rather than with `pcap-file` 2.0's pcapng parser, because
+//!   accepted. A simple packet block has no timestamp: it gets the previous packet's. Blocks are framed here rather than with `pcap-file` 2.0's pcapng parser, because
 //!   that parser reads EPB timestamps as nanoseconds whatever `if_tsresol` says, rejects valid
 //!   interface blocks (an `if_tzone` option, options without `opt_endofopt`, non-UTF-8 strings),
 //!   does not check the section version, and reports errors without offsets.
@@ -314,7 +314,8 @@ impl CaptureReader {
                 r.format = Format::Pcap {
                     big_endian: h.endianness == Endianness::Big,
                     nanosecond: h.ts_resolution == TsResolution::NanoSecond,
-                    link_type: LinkType(u32::from(h.datalink)),
+                    // The upper bits of the field may carry FCS information (LT_FCS_*).
+                    link_type: LinkType(u32::from(h.datalink) & 0xFFFF),
                 };
                 r.consume(24);
             }
@@ -848,6 +849,13 @@ pub(crate) mod tests {
             "truncated packet record at offset 140: header says 1514 bytes, 200 remain"
         );
         assert!(r.next_packet().unwrap().is_none());
+    }
+
+    #[test]
+    fn reader_and_decoder_are_send() {
+        fn send<T: Send>() {}
+        send::<CaptureReader>();
+        send::<crate::Decoder>();
     }
 
     #[test]
