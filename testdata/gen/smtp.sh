@@ -46,9 +46,9 @@ stop_server() {
 }
 cleanup() {
     local rc=$?
-    cap_stop_any
-    stop_server
-    ns_down
+    cap_stop_any || true
+    stop_server || true
+    ns_down || true
     rm -rf "$WORK"
     exit "$rc"
 }
