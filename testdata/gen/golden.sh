@@ -2,7 +2,8 @@
 # testdata/gen/golden.sh — reference per-direction stream bytes from tshark for every capture.
 #
 # Usage (from the repo root):  bash testdata/gen/golden.sh [CAPTURE...]
-#   default: every testdata/{tcp,resp,smtp}/*.pcap (smtp when present)
+#   default: every testdata/{tcp,resp,smtp}/*.pcap (smtp when present);
+#   GOLDEN_FROM_HEAD=1 bash testdata/gen/golden.sh  uses the versions committed in HEAD
 # Needs: tshark (4.0 used), python3. Deterministic: same capture + same tshark -> same files.
 #
 # For capture testdata/<dir>/<stem>.pcap it writes testdata/golden/<dir>/<stem>/ (the <dir> level
@@ -32,11 +33,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# GOLDEN_FROM_HEAD=1: use the captures as committed in HEAD (git archive into a temp dir), not the
+# working tree — for when someone is regenerating captures in the shared checkout.
+src=testdata
+if [[ ${GOLDEN_FROM_HEAD:-0} == 1 ]]; then
+    htmp=$(mktemp -d /tmp/wiresift-golden.XXXXXX)
+    trap 'rm -rf "$htmp"' EXIT
+    for d in tcp resp smtp; do
+        git archive HEAD "testdata/$d" 2>/dev/null | tar -x -C "$htmp" 2>/dev/null || true
+    done
+    src=$htmp/testdata
+fi
 if [[ $# -gt 0 ]]; then caps=("$@"); else
     caps=()
     for d in tcp resp smtp; do
-        [[ -d testdata/$d ]] || continue
-        for f in testdata/$d/*.pcap testdata/$d/*.pcapng; do [[ -e $f ]] && caps+=("$f"); done
+        [[ -d $src/$d ]] || continue
+        for f in "$src/$d"/*.pcap "$src/$d"/*.pcapng; do [[ -e $f ]] && caps+=("$f"); done
     done
 fi
 
