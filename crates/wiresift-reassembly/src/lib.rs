@@ -35,6 +35,17 @@
 //!   copy of those bytes is then a retransmission).
 //! - Retransmitted bytes are compared only with bytes still buffered (delivered bytes are not
 //!   kept), so `overlap_conflicts` only sees conflicts with out-of-order data.
+//! - An ACK is trusted at once: bytes it covers that were never captured become an
+//!   [`GapReason::AckedUnseen`] gap immediately (a capture that reorders data after its ACK, e.g.
+//!   a merge of two interfaces, loses those bytes).
+//! - Retransmission delay, two kinds, both reported as [`StreamEvent::Stall`] and folded into
+//!   [`ConnStats::max_retransmission_delay`]: (a) bytes held behind a hole carry
+//!   `StreamChunk::held` (delivery time minus the arrival of the oldest held byte) and a `Stall`
+//!   is emitted just before their `Data`; (b) a segment whose bytes were already delivered is
+//!   timed against its first copy, looked up among the last 8 delivered segments of that
+//!   direction (older originals are not timed).
+//! - Chunks assembled from buffered bytes are at most 64 KiB; longer runs come as several
+//!   `Data` events with the same `held`.
 //! - Tuples closed by FIN/RST are remembered for `time_wait` so trailing packets do not open a
 //!   phantom connection; a SYN always opens a new one.
 #![forbid(unsafe_code)]
