@@ -29,6 +29,8 @@
 #                     the RTO retransmission ~200 ms later. Captured at the server. SACK, RACK and TLP
 #                     are disabled in the client namespace and tcp_reordering raised, so the recovery is
 #                     the classic RTO (with them on, Linux repairs the loss in a few ms).
+#   heartbeat-3.pcap  the same with 12 messages 60 ms apart (sport 40021), HB-00005 dropped once:
+#                     exactly three later heartbeats (HB-00006..8) wait for the RTO retransmission.
 #   port-reuse.pcap   two connections on the same 4-tuple 10.77.0.2:40030 -> 10.77.0.1:9000
 #                     (SO_REUSEADDR, bound source port; the server closes first so the client port
 #                     is free; the server's TIME_WAIT accepts the new SYN).
@@ -169,10 +171,13 @@ ns_setup wstcp wire
 SRV=$NS_SRV_IP4 SRV6=$NS_SRV_IP6
 ns_srv python3 "$TMP/srv.py" 9000:echo 9001:sink 9002:sink 9003:greet & ns_track $!
 for p in 9000 9001 9002 9003; do ns_wait_port "$NS_SRV" $p; done
+# ONLY="heartbeat rst" bash testdata/gen/tcp.sh  regenerates only those captures
+want() { [[ -z ${ONLY:-} || " $ONLY " == *" $1 "* ]]; }
 # every client run is bounded in time
 CLI=(timeout 60 ip netns exec "$NS_CLI" python3 "$TMP/cli.py")
 DATA="tcp dport { 9001, 9002 } tcp flags & (syn|fin|rst) == 0"
 
+if want clean; then
 echo "== clean.pcap" >&2
 ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/clean.pcap"
 "${CLI[@]}" echo "$SRV" 9000 40001 "hello wiresift" "second line" "third line, the last"
@@ -180,26 +185,34 @@ ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/clean.pcap"
 "${CLI[@]}" echo "$SRV6" 9000 40003 "hello over ipv6" "bye"
 "${CLI[@]}" greet "$SRV" 9003 40004 "EHLO client.example" "QUIT"
 ns_capture_stop "$OUT/clean.pcap"
+fi
 
+if want hole; then
 echo "== hole.pcap (edited from clean.pcap)" >&2
 # a hole that is never filled: delete the 3rd data segment of the 20000-byte upload (sport 40002)
 fr=$(tshark -r "$OUT/clean.pcap" -Y 'tcp.srcport == 40002 && tcp.len > 0' -T fields -e frame.number 2>/dev/null | sed -n 3p)
 editcap -F pcap "$OUT/clean.pcap" "$OUT/hole.pcap" "$fr"
+fi
 
+if want lossy-recv; then
 echo "== lossy-recv.pcap" >&2
 ns_wire_drop_random 7 $DATA
 ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/lossy-recv.pcap"
 "${CLI[@]}" bulk "$SRV" 9001 40010 300000
 ns_capture_stop "$OUT/lossy-recv.pcap"
 ns_wire_counters; ns_wire_flush
+fi
 
+if want lossy-send; then
 echo "== lossy-send.pcap" >&2
 ns_wire_drop_random 7 $DATA
 ns_capture_start "$NS_CLI" "$NS_CLI_IF" "$OUT/lossy-send.pcap"
 "${CLI[@]}" bulk "$SRV" 9001 40011 300000
 ns_capture_stop "$OUT/lossy-send.pcap"
 ns_wire_counters; ns_wire_flush
+fi
 
+if want heartbeat; then
 echo "== heartbeat.pcap" >&2
 ns_sysctl "$NS_CLI" net.ipv4.tcp_sack=0 net.ipv4.tcp_recovery=0 net.ipv4.tcp_early_retrans=0 \
     net.ipv4.tcp_reordering=100
@@ -209,14 +222,25 @@ ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/heartbeat.pcap"
 "${CLI[@]}" heartbeat "$SRV" 9002 40020 60 0.005
 ns_capture_stop "$OUT/heartbeat.pcap"
 ns_wire_counters; ns_wire_flush
+echo "== heartbeat-3.pcap" >&2
+# the wording: one lost heartbeat holds the next three (60 ms apart) until the RTO
+ns_wire_drop_once tcp dport 9002 @th,256,64 0x48422d3030303035
+ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/heartbeat-3.pcap"
+"${CLI[@]}" heartbeat "$SRV" 9002 40021 12 0.06
+ns_capture_stop "$OUT/heartbeat-3.pcap"
+ns_wire_counters; ns_wire_flush
 ns_sysctl "$NS_CLI" net.ipv4.tcp_sack=1 net.ipv4.tcp_recovery=1 net.ipv4.tcp_early_retrans=3 \
     net.ipv4.tcp_reordering=3
+fi
 
+if want port-reuse; then
 echo "== port-reuse.pcap" >&2
 ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/port-reuse.pcap"
 "${CLI[@]}" reuse "$SRV" 9000 40030
 ns_capture_stop "$OUT/port-reuse.pcap"
+fi
 
+if want midstream; then
 echo "== midstream.pcap" >&2
 "${CLI[@]}" ticks "$SRV" 9000 40040 3 0.02 >"$TMP/ticks.out" & TK=$!
 for _ in $(seq 1 100); do grep -q connected "$TMP/ticks.out" && break; sleep 0.05; done
@@ -224,10 +248,13 @@ sleep 1
 ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/midstream.pcap"
 wait $TK
 ns_capture_stop "$OUT/midstream.pcap"
+fi
 
+if want rst; then
 echo "== rst.pcap" >&2
 ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/rst.pcap"
 "${CLI[@]}" rst "$SRV" 9000 40050
 ns_capture_stop "$OUT/rst.pcap"
+fi
 
 echo "tcp.sh: done, captures in $OUT" >&2
