@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use wiresift_core::resync::{find_line_boundary, Start};
 use wiresift_core::{
     CloseReason, ConnectionInfo, Direction, EventSink, Flow, GapInfo, Note, ParseAnomaly,
-    ProtocolSession, Status, StreamBuf, StreamChunk, Timestamp, Transaction,
+    ProtocolSession, SessionEvent, Status, StreamBuf, StreamChunk, Timestamp, Transaction,
 };
 
 const C2S: Direction = Direction::ClientToServer;
@@ -111,6 +111,10 @@ enum Stage {
     AwaitClient,
     /// DATA: the `354` came, the body is flowing (or its final reply is awaited).
     InBody,
+    /// The client went on without waiting for this command's reply (more than a line's worth
+    /// of client bytes arrived first): the reply is still paired in order, but it no longer
+    /// decides how client bytes are read.
+    GaveUp,
 }
 
 /// A command waiting for its reply.
@@ -216,6 +220,10 @@ struct State {
     collector: Option<HeaderCollector>,
     bdat_headers_sent: bool,
     progress: BodyProgress,
+    /// Events of a STARTTLS answered with `220`, until the next bytes show TLS (or not).
+    tls_held: Option<Vec<SessionEvent>>,
+    /// Client bytes are held until the server answers (see [`Pending::blocks_client`]).
+    client_waiting: bool,
     detached: bool,
 }
 
@@ -244,6 +252,8 @@ impl SmtpSession {
             collector: None,
             bdat_headers_sent: false,
             progress: BodyProgress::default(),
+            tls_held: None,
+            client_waiting: false,
             detached: false,
         };
         if midstream {
@@ -300,12 +310,39 @@ impl SmtpSession {
         };
         let st = &mut self.st;
         let mut progressed = false;
-        let res = self.bufs[d].feed(data, |b| {
-            let n = st.step(dir, b, &mut clock, out);
-            st.half[d].offset += n as u64;
-            progressed |= n > 0;
-            n
-        });
+        let [client_buf, server_buf] = &mut self.bufs;
+        let res = if dir == C2S {
+            client_buf.feed(data, |b| {
+                let n = st.step(dir, b, &mut clock, out);
+                st.half[d].offset += n as u64;
+                progressed |= n > 0;
+                n
+            })
+        } else {
+            server_buf.feed(data, |b| {
+                let n = st.step(dir, b, &mut clock, out);
+                st.half[d].offset += n as u64;
+                progressed |= n > 0;
+                if st.client_waiting && !st.client_paused() {
+                    // This reply released client bytes held back behind DATA / AUTH / STARTTLS:
+                    // parse them now, before the next reply, so pairing stays in order.
+                    st.client_waiting = false;
+                    let ts = st.half[0].carry_ts;
+                    let mut cc = Clock {
+                        first_ts: ts,
+                        ts,
+                        first: true,
+                    };
+                    // Feeding no new bytes cannot overflow.
+                    let _ = client_buf.feed(&[], |cb| {
+                        let n = st.step(C2S, cb, &mut cc, out);
+                        st.half[0].offset += n as u64;
+                        n
+                    });
+                }
+                n
+            })
+        };
         if let Err(e) = res {
             let off = st.half[d].offset;
             st.half[d].offset += e.have as u64;
@@ -334,12 +371,17 @@ impl ProtocolSession for SmtpSession {
         if self.st.detached {
             return Flow::Detach;
         }
-        self.feed(chunk.dir, chunk.ts, chunk.data, out);
-        // A reply may have released client bytes held back behind DATA / AUTH / STARTTLS.
-        if chunk.dir == S2C && !self.st.detached && !self.bufs[0].is_empty() {
-            let ts = self.st.half[0].carry_ts;
-            self.feed(C2S, ts, &[], out);
+        if self.st.tls_held.is_some() {
+            if chunk.data.is_empty() {
+                return Flow::Continue;
+            }
+            self.st
+                .tls_check(chunk.dir, Some(chunk.data), chunk.ts, out);
+            if self.st.detached {
+                return Flow::Detach;
+            }
         }
+        self.feed(chunk.dir, chunk.ts, chunk.data, out);
         if self.st.detached {
             Flow::Detach
         } else {
@@ -351,6 +393,10 @@ impl ProtocolSession for SmtpSession {
         if self.st.detached {
             return Flow::Detach;
         }
+        if self.st.tls_held.is_some() {
+            self.st.tls_check(gap.dir, None, gap.ts, out);
+            return Flow::Detach;
+        }
         let dropped = self.bufs[gap.dir.index()].clear() as u64;
         self.st.half[gap.dir.index()].offset += dropped + gap.len.unwrap_or(0);
         self.st.on_gap(gap, out);
@@ -358,6 +404,7 @@ impl ProtocolSession for SmtpSession {
     }
 
     fn on_close(&mut self, ts: Timestamp, _reason: CloseReason, out: &mut dyn EventSink) {
+        self.st.tls_check(Direction::ClientToServer, None, ts, out);
         self.st.close(ts, out);
     }
 }
@@ -415,6 +462,9 @@ impl State {
         clock: &mut Clock,
         out: &mut dyn EventSink,
     ) -> usize {
+        if self.tls_held.is_some() {
+            self.tls_check(dir, Some(data), clock.ts, out);
+        }
         if self.detached {
             // TLS from here on: not ours to parse.
             return data.len();
@@ -545,7 +595,20 @@ impl State {
             }
             ClientMode::Commands | ClientMode::AuthLine => {
                 if self.client_paused() {
-                    return 0;
+                    if data.len() < self.cfg.max_line {
+                        self.client_waiting = true;
+                        return 0;
+                    }
+                    // The server's answer is overdue (lost, or never captured): stop holding
+                    // client bytes and find the next command line in what was held.
+                    if let Some(p) = self.queue.back_mut() {
+                        p.stage = Stage::GaveUp;
+                        p.tx.notes.push(Note::Text {
+                            text: "the client went on before the reply was seen".into(),
+                        });
+                    }
+                    self.set_client(ClientMode::Resync { line_start: true }, "reply overdue");
+                    return self.resync(C2S, data, true, clock, out);
                 }
                 match self.frame_line(C2S, data, clock) {
                     Some(n) => {
@@ -906,6 +969,23 @@ impl State {
                 return;
             }
         };
+        if self.reply.as_ref().is_some_and(|b| b.code != rl.code.0) {
+            // RFC 5321 §4.2.1: every line of a multi-line reply has the same code. A new code
+            // means the previous reply never got its final line; close it as it stands.
+            if let Some(prev) = self.reply.take() {
+                self.anomaly(
+                    S2C,
+                    end_ts,
+                    Some(offset),
+                    format!(
+                        "smtp reply {} ended without a final line: a {} line followed",
+                        prev.code, rl.code.0
+                    ),
+                    out,
+                );
+                self.on_reply(prev, start_ts, out);
+            }
+        }
         let max_lines = self.cfg.max_reply_lines;
         let b = self.reply.get_or_insert_with(|| ReplyBuilder {
             ts: start_ts,
@@ -953,6 +1033,12 @@ impl State {
     fn on_reply(&mut self, b: ReplyBuilder, end_ts: Timestamp, out: &mut dyn EventSink) {
         let code = ReplyCode(b.code);
         let mut detail = self.reply_detail(&b);
+        if !self.greeted {
+            // The server speaks first: the first reply is the greeting even when the client
+            // sent commands before it arrived (or before it was captured).
+            self.unsolicited(b, detail, end_ts, out);
+            return;
+        }
         let Some(front) = self.queue.front_mut() else {
             self.unsolicited(b, detail, end_ts, out);
             return;
@@ -965,6 +1051,14 @@ impl State {
             });
         }
         match (front.kind, front.stage) {
+            (Kind::Data, Stage::GaveUp) if code == ReplyCode::START_MAIL_INPUT => {
+                front.intermediate = Some(detail);
+                return;
+            }
+            (Kind::Auth(_), Stage::GaveUp) if code == ReplyCode::AUTH_CONTINUE => {
+                front.challenges += 1;
+                return;
+            }
             (Kind::Data, Stage::AwaitReply) if code == ReplyCode::START_MAIL_INPUT => {
                 front.intermediate = Some(detail);
                 front.stage = Stage::InBody;
@@ -1018,15 +1112,56 @@ impl State {
         }
         let starttls_ok = p.kind == Kind::Starttls && code == ReplyCode::READY;
         if starttls_ok {
-            p.tx.notes.push(Note::Encrypted);
+            // Held until the next bytes show whether TLS really started (see `tls_check`).
+            let mut held = Vec::new();
+            self.finish(p, Some((detail, b.bytes)), end_ts, &mut held);
+            self.abandon("STARTTLS", end_ts, &mut held);
+            self.tls_held = Some(held);
+            return;
         }
         self.finish(p, Some((detail, b.bytes)), end_ts, out);
-        if starttls_ok {
-            // Everything after this reply is TLS: report what is still pending and stop.
-            while let Some(p) = self.queue.pop_front() {
-                self.finish(p, None, end_ts, out);
+    }
+
+    /// After a `220` to STARTTLS: do the next bytes start a TLS handshake? Normally yes: the
+    /// held events get an `encrypted` note and the session detaches. Decrypted captures (TLS
+    /// stripped, plaintext SMTP continues) are parsed on, with a note saying so. Called with
+    /// the first bytes of either direction; `None` (close, gap) counts as encrypted.
+    fn tls_check(
+        &mut self,
+        dir: Direction,
+        first: Option<&[u8]>,
+        ts: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        let Some(held) = self.tls_held.take() else {
+            return;
+        };
+        let plaintext = match (dir, first) {
+            (C2S, Some(d)) => parser::looks_like_command(d),
+            (S2C, Some(d)) => parser::looks_like_reply(d),
+            _ => false,
+        };
+        for mut ev in held {
+            if let SessionEvent::Transaction(tx) = &mut ev {
+                if tx.command == "STARTTLS" {
+                    tx.notes.push(if plaintext {
+                        Note::Text {
+                            text: "plaintext SMTP continued after STARTTLS (decrypted capture?)"
+                                .into(),
+                        }
+                    } else {
+                        Note::Encrypted
+                    });
+                }
             }
-            self.abandon("STARTTLS", end_ts, out);
+            out.emit(ev);
+        }
+        if !plaintext {
+            // Everything from here is TLS: report what is still pending and stop.
+            while let Some(p) = self.queue.pop_front() {
+                self.finish(p, None, ts, out);
+            }
+            self.abandon("STARTTLS", ts, out);
             self.detached = true;
         }
     }
@@ -1079,7 +1214,6 @@ impl State {
         end_ts: Timestamp,
         out: &mut dyn EventSink,
     ) {
-        self.greeted = true;
         let mut final_reply = None;
         match &reply {
             Some((d, _)) => {
@@ -1101,12 +1235,20 @@ impl State {
             }
             None => {
                 p.tx.status = Status::NoResponse;
-                if let Some(i) = p.intermediate.take() {
-                    p.tx.response = serde_json::to_value(ReplyDetail {
-                        intermediate: Some(Box::new(i)),
-                        ..Default::default()
-                    })
-                    .unwrap_or_default();
+                let i = p.intermediate.take();
+                if i.is_some() || p.challenges > 0 {
+                    // Interim replies were seen, the final one was not.
+                    let mut partial = serde_json::Map::new();
+                    if let Some(i) = i {
+                        partial.insert(
+                            "intermediate".into(),
+                            serde_json::to_value(i).unwrap_or_default(),
+                        );
+                    }
+                    if p.challenges > 0 {
+                        partial.insert("challenges".into(), p.challenges.into());
+                    }
+                    p.tx.response = partial.into();
                 }
             }
         }

@@ -509,7 +509,8 @@ fn starttls_detaches_with_encrypted_note() {
     let mut h = H::new();
     greet(&mut h);
     h.c(b"STARTTLS\r\n");
-    assert_eq!(h.s(b"220 2.0.0 Ready to start TLS\r\n"), Flow::Detach);
+    // Detach once the next bytes show the TLS handshake.
+    assert_eq!(h.s(b"220 2.0.0 Ready to start TLS\r\n"), Flow::Continue);
     assert_eq!(
         h.c(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
         Flow::Detach
@@ -908,4 +909,90 @@ proptest! {
         }
         h.close();
     }
+}
+
+#[test]
+fn unterminated_multiline_reply_closed_by_new_code() {
+    let mut h = H::new();
+    h.s(b"220 mx\r\n");
+    h.c(b"EHLO c\r\n");
+    h.s(b"250-mx\r\n250-PIPELINING\r\n");
+    h.c(b"AUTH LOGIN\r\n");
+    h.s(b"334 VXNlcm5hbWU6\r\n");
+    h.c(b"dXNlcg==\r\n");
+    h.s(b"334 UGFzc3dvcmQ6\r\n");
+    h.c(b"cGFzcw==\r\n");
+    h.s(b"235 ok\r\n");
+    assert_eq!(h.commands(), ["GREETING", "EHLO", "AUTH"]);
+    assert_eq!(h.codes(), [Some(220), Some(250), Some(235)]);
+    assert_eq!(h.tx("AUTH").request["auth"]["user"], "user");
+    assert_eq!(h.anomalies(), 1);
+}
+
+#[test]
+fn client_that_does_not_wait_is_resynchronised() {
+    // The server's replies after AUTH were never captured; the client went on.
+    let mut h = H::new();
+    greet(&mut h);
+    h.c(b"AUTH LOGIN\r\n");
+    h.c(b"dXNlcg==\r\n");
+    h.c(b"cGFzcw==\r\n");
+    h.c(b"MAIL FROM:<a@x>\r\n");
+    h.c(&b"x".repeat(5000));
+    h.c(b"\r\nRCPT TO:<b@y>\r\n");
+    h.close();
+    assert_eq!(
+        h.commands(),
+        ["GREETING", "EHLO", "AUTH", "MAIL", "RCPT", "MESSAGE"]
+    );
+    assert!(!h.json().contains("cGFzcw"));
+}
+
+#[test]
+fn starttls_then_close_is_encrypted_and_plaintext_after_starttls_is_parsed() {
+    let mut h = H::new();
+    greet(&mut h);
+    h.c(b"MAIL FROM:<a@x>\r\n");
+    h.s(b"250 ok\r\n");
+    h.c(b"STARTTLS\r\n");
+    h.s(b"220 go ahead\r\n");
+    h.close();
+    assert_eq!(
+        h.commands(),
+        ["GREETING", "EHLO", "MAIL", "STARTTLS", "MESSAGE"]
+    );
+    assert!(h.tx("STARTTLS").notes.contains(&Note::Encrypted));
+    assert_eq!(h.tx("MESSAGE").request["abandoned_by"], "STARTTLS");
+
+    // A decrypted capture: plaintext SMTP follows the 220.
+    let mut h = H::new();
+    greet(&mut h);
+    h.c(b"STARTTLS\r\n");
+    h.s(b"220 go ahead\r\n");
+    assert_eq!(h.c(b"EHLO c\r\n"), Flow::Continue);
+    h.s(EHLO_REPLY);
+    h.c(b"QUIT\r\n");
+    h.s(b"221 bye\r\n");
+    assert_eq!(
+        h.commands(),
+        ["GREETING", "EHLO", "STARTTLS", "EHLO", "QUIT"]
+    );
+    let t = h.tx("STARTTLS");
+    assert!(!t.notes.contains(&Note::Encrypted));
+    assert!(matches!(&t.notes[0], Note::Text { text } if text.contains("plaintext")));
+}
+
+#[test]
+fn commands_before_greeting_pair_after_it() {
+    let mut h = H::new();
+    h.c(b"HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nSubject: early\r\n\r\nx\r\n.\r\nQUIT\r\n");
+    h.s(b"220 mx\r\n250 hello\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n");
+    assert_eq!(
+        h.commands(),
+        ["GREETING", "HELO", "MAIL", "RCPT", "DATA", "MESSAGE", "QUIT"]
+    );
+    assert_eq!(
+        h.tx("MESSAGE").request["body"]["headers"]["subject"],
+        "early"
+    );
 }
