@@ -109,6 +109,12 @@ pub struct DecodeStats {
     /// Informational: TCP segments whose payload was cut by the snap length (also counted in
     /// `tcp_segments`).
     pub truncated_payload: u64,
+    /// Informational: of `truncated_payload`, those where the frame was captured whole
+    /// (original length = captured length) and the IP header claims more than it holds
+    /// (payloads stripped by the capturing tool, or a lying header). `payload_len` still
+    /// follows the IP header, so sequence numbers stay consistent and the missing bytes become
+    /// a gap downstream; tshark instead reports such segments as empty.
+    pub ip_length_exceeds_frame: u64,
     /// Informational: TCP segments whose options were cut by the snap length (the 20-byte fixed
     /// header was captured; the segment is returned with an empty `payload`). Also counted in
     /// `tcp_segments`.
@@ -244,6 +250,9 @@ impl Decoder {
                 stats.tcp_segments += 1;
                 if (seg.payload.len() as u64) < u64::from(seg.payload_len) {
                     stats.truncated_payload += 1;
+                    if pkt.data.len() as u64 >= u64::from(pkt.orig_len) {
+                        stats.ip_length_exceeds_frame += 1;
+                    }
                 }
                 Some(seg)
             }
