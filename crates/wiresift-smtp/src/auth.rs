@@ -46,6 +46,22 @@ pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Could this client line be a base64 SASL response (rather than a command)? True for lines of
+/// base64 characters only that are not plain words: they carry a digit, `+`, `/` or `=`
+/// padding, or mix upper and lower case. Used to withhold such lines from output when the
+/// exchange they belong to was not seen.
+pub fn could_be_credential(line: &[u8]) -> bool {
+    let b64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    if line.len() < 4 || !line.iter().all(b64) {
+        return false;
+    }
+    let marked = line
+        .iter()
+        .any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='));
+    let mixed = line.iter().any(u8::is_ascii_lowercase) && line.iter().any(u8::is_ascii_uppercase);
+    marked || mixed
+}
+
 /// SASL mechanism names with specific handling; others are reported by name only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
@@ -180,5 +196,11 @@ mod tests {
         assert_eq!(login_prompt(b"VXNlcm5hbWU6"), LoginPrompt::User);
         assert_eq!(login_prompt(b"UGFzc3dvcmQ6"), LoginPrompt::Password);
         assert_eq!(login_prompt(b"???"), LoginPrompt::Unknown);
+        assert!(could_be_credential(b"cGFzcw=="));
+        assert!(could_be_credential(b"dXNlcg"));
+        assert!(could_be_credential(b"Z2FsdW50"));
+        assert!(!could_be_credential(b"QUIT"));
+        assert!(!could_be_credential(b"XYZZY"));
+        assert!(!could_be_credential(b"MAIL FROM:<a>"));
     }
 }

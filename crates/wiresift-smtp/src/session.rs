@@ -713,11 +713,20 @@ impl State {
         let cmd = match parser::command_line(line) {
             Ok(c) => c,
             Err(e) => {
-                self.anomaly(C2S, ts, Some(offset), e.to_string(), out);
+                let reason = if auth::could_be_credential(line) {
+                    // A SASL response whose challenge we did not see: never echo it.
+                    format!(
+                        "smtp client line of {} bytes is not a command (content withheld: it could be a credential)",
+                        line.len()
+                    )
+                } else {
+                    e.to_string()
+                };
+                self.anomaly(C2S, ts, Some(offset), reason, out);
                 return;
             }
         };
-        let verb_upper = String::from_utf8_lossy(cmd.verb).to_ascii_uppercase();
+        let mut verb_upper = String::from_utf8_lossy(cmd.verb).to_ascii_uppercase();
         let mut tx = Transaction::new(PROTOCOL, &self.conn, ts);
         tx.request_bytes = wire_len;
         tx.notes.append(&mut self.half[0].notes);
@@ -815,6 +824,11 @@ impl State {
             | Some(Verb::OtherKnown)
             | None => Kind::Other,
         };
+        if cmd.known.is_none() && cmd.args.is_empty() && auth::could_be_credential(line) {
+            // Looks like a base64 SASL response (its challenge was lost), not a command.
+            verb_upper = "UNKNOWN".into();
+            query = "(withheld: could be a credential)".into();
+        }
         tx.command = verb_upper;
         tx.query = query;
         let entry = Pending {

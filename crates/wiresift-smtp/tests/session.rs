@@ -996,3 +996,32 @@ fn commands_before_greeting_pair_after_it() {
         "early"
     );
 }
+
+#[test]
+fn credentials_after_a_lost_challenge_are_withheld() {
+    let mut h = H::new();
+    greet(&mut h);
+    h.c(b"AUTH LOGIN\r\n");
+    h.gap(S2C, Some(18)); // the 334 Username: was never captured
+    h.c(b"c2VjcmV0LXVzZXI=\r\n");
+    h.c(b"aHVudGVyMi1sb3N0\r\n");
+    h.c(b"NOOP\r\n");
+    h.s(b"250 ok\r\n");
+    // Without the resynchronisation (the client line follows immediately after the gap in a
+    // new segment) the lines would be read as commands: they must still not leak.
+    let mut h2 = H::new();
+    greet(&mut h2);
+    h2.c(b"Zm9vYmFyYmF6\r\nhunter2pw+/=\r\nc2VjcmV0LXVzZXI=\r\n");
+    h2.s(b"500 what\r\n500 what\r\n500 what\r\n");
+    for j in [h.json(), h2.json()] {
+        for secret in [
+            "c2VjcmV0LXVzZXI",
+            "aHVudGVyMi1sb3N0",
+            "Zm9vYmFyYmF6",
+            "hunter2pw",
+        ] {
+            assert!(!j.contains(secret), "{secret} leaked: {j}");
+        }
+    }
+    assert_eq!(h.tx("NOOP").status, Status::Ok);
+}
