@@ -291,7 +291,10 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                 self.out.data(conn, &chunk);
                 self.on_data(conn, &chunk);
             }
-            StreamEvent::Gap { conn, gap, .. } => self.on_gap(conn, &gap),
+            StreamEvent::Gap { conn, gap, .. } => {
+                self.out.gap(conn, &gap);
+                self.on_gap(conn, &gap);
+            }
             StreamEvent::Stall {
                 conn,
                 dir,

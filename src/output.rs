@@ -3,8 +3,8 @@
 use serde::Serialize;
 use std::io::Write;
 use wiresift_core::{
-    CloseReason, ConnectionId, ConnectionInfo, Message, ParseAnomaly, StreamChunk, Timestamp,
-    Transaction,
+    CloseReason, ConnectionId, ConnectionInfo, GapInfo, Message, ParseAnomaly, StreamChunk,
+    Timestamp, Transaction,
 };
 use wiresift_reassembly::{ConnStats, RoleSource};
 
@@ -35,6 +35,8 @@ pub trait Output {
     fn anomaly(&mut self, _a: &ParseAnomaly) {}
     /// In-order stream bytes of a connection (for dumping streams).
     fn data(&mut self, _conn: ConnectionId, _chunk: &StreamChunk<'_>) {}
+    /// Bytes of a connection that will never be delivered (after the data before them).
+    fn gap(&mut self, _conn: ConnectionId, _gap: &GapInfo) {}
     /// A connection ended.
     fn connection_closed(&mut self, _c: &ConnectionSummary<'_>) {}
 }

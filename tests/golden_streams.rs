@@ -4,21 +4,34 @@
 //! Captures include real loss (receiver- and sender-side), mid-stream pickup, port reuse, RST,
 //! IPv6 and Redis traffic.
 
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use wiresift::core::{ConnectionId, Registry, StreamChunk};
+use wiresift::core::{ConnectionId, Direction, GapInfo, Registry, StreamChunk};
 use wiresift::net::CaptureReader;
 use wiresift::{ConnectionSummary, Engine, EngineConfig, Output};
 
 #[derive(Default)]
 struct Collect {
     data: HashMap<ConnectionId, [Vec<u8>; 2]>,
+    /// (direction, offset in the delivered stream, length)
+    gaps: HashMap<ConnectionId, Vec<(Direction, u64, Option<u64>)>>,
     closed: Vec<(ConnectionId, String, String, u64)>, // id, client, server, gap_bytes
 }
 
 impl Output for Collect {
     fn data(&mut self, conn: ConnectionId, chunk: &StreamChunk<'_>) {
         self.data.entry(conn).or_default()[chunk.dir.index()].extend_from_slice(chunk.data);
+    }
+    fn gap(&mut self, conn: ConnectionId, gap: &GapInfo) {
+        let off = self
+            .data
+            .get(&conn)
+            .map_or(0, |d| d[gap.dir.index()].len() as u64);
+        self.gaps
+            .entry(conn)
+            .or_default()
+            .push((gap.dir, off, gap.len));
     }
     fn connection_closed(&mut self, c: &ConnectionSummary<'_>) {
         self.closed.push((
@@ -44,8 +57,68 @@ fn capture_for(group: &str, stem: &str) -> Option<PathBuf> {
 struct Stream {
     client: String,
     server: String,
-    c2s: Vec<u8>,
-    s2c: Vec<u8>,
+    /// The bytes, or (for streams over 512 KiB) only their SHA-256.
+    c2s: Golden,
+    s2c: Golden,
+    gaps: Vec<(Direction, u64, Option<u64>)>,
+}
+
+enum Golden {
+    Bytes(Vec<u8>),
+    Sha256(String),
+}
+
+impl Golden {
+    fn load(dir: &Path, n: &str, d: &str) -> Golden {
+        let p = dir.join(format!("{n}.{d}"));
+        if let Ok(b) = std::fs::read(&p) {
+            return Golden::Bytes(b);
+        }
+        let h = std::fs::read_to_string(dir.join(format!("{n}.{d}.sha256")))
+            .unwrap_or_else(|_| panic!("{} has neither bytes nor .sha256", p.display()));
+        Golden::Sha256(h.split_whitespace().next().unwrap_or("").to_lowercase())
+    }
+
+    fn check(&self, ours: &[u8], what: &str) {
+        match self {
+            Golden::Bytes(want) => assert!(
+                ours == want.as_slice(),
+                "{what}: ours {} bytes, tshark {} bytes, first difference at {:?}",
+                ours.len(),
+                want.len(),
+                ours.iter().zip(want).position(|(a, b)| a != b)
+            ),
+            Golden::Sha256(want) => {
+                let got: String = Sha256::digest(ours)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                assert_eq!(
+                    &got,
+                    want,
+                    "{what}: sha256 of our {} bytes differs",
+                    ours.len()
+                );
+            }
+        }
+    }
+}
+
+fn read_gaps(meta: &str) -> Vec<(Direction, u64, Option<u64>)> {
+    meta.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() != 4 || f[0] != "gap" {
+                return None;
+            }
+            let dir = if f[1] == "c2s" {
+                Direction::ClientToServer
+            } else {
+                Direction::ServerToClient
+            };
+            Some((dir, f[2].parse().ok()?, f[3].parse().ok()))
+        })
+        .collect()
 }
 
 fn read_golden(dir: &Path) -> Vec<Stream> {
@@ -59,11 +132,13 @@ fn read_golden(dir: &Path) -> Vec<Stream> {
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
             let n = f[ni];
+            let meta = std::fs::read_to_string(dir.join(format!("{n}.meta"))).unwrap_or_default();
             Stream {
                 client: f[ci].to_string(),
                 server: f[si].to_string(),
-                c2s: std::fs::read(dir.join(format!("{n}.c2s"))).unwrap_or_default(),
-                s2c: std::fs::read(dir.join(format!("{n}.s2c"))).unwrap_or_default(),
+                c2s: Golden::load(dir, n, "c2s"),
+                s2c: Golden::load(dir, n, "s2c"),
+                gaps: read_gaps(&meta),
             }
         })
         .collect()
@@ -89,6 +164,7 @@ fn reassembled_bytes_equal_tshark_follow() {
     let golden = root().join("testdata/golden");
     let mut checked_streams = 0;
     let mut checked_captures = 0;
+    let mut checked_gaps = 0;
     let mut groups: Vec<_> = std::fs::read_dir(&golden)
         .expect("testdata/golden")
         .flatten()
@@ -126,20 +202,16 @@ fn reassembled_bytes_equal_tshark_follow() {
                 used[j] = true;
                 let empty = [Vec::new(), Vec::new()];
                 let d = got.data.get(&ours[j].0).unwrap_or(&empty);
-                assert!(
-                    d[0] == w.c2s,
-                    "{group}/{stem} stream {i} c2s: ours {} bytes, tshark {} bytes, first difference at {:?}",
-                    d[0].len(),
-                    w.c2s.len(),
-                    d[0].iter().zip(&w.c2s).position(|(a, b)| a != b)
+                w.c2s
+                    .check(&d[0], &format!("{group}/{stem} stream {i} c2s"));
+                w.s2c
+                    .check(&d[1], &format!("{group}/{stem} stream {i} s2c"));
+                let gaps = got.gaps.get(&ours[j].0).cloned().unwrap_or_default();
+                assert_eq!(
+                    gaps, w.gaps,
+                    "{group}/{stem} stream {i}: gaps (dir, offset, len)"
                 );
-                assert!(
-                    d[1] == w.s2c,
-                    "{group}/{stem} stream {i} s2c: ours {} bytes, tshark {} bytes, first difference at {:?}",
-                    d[1].len(),
-                    w.s2c.len(),
-                    d[1].iter().zip(&w.s2c).position(|(a, b)| a != b)
-                );
+                checked_gaps += gaps.len();
                 checked_streams += 1;
             }
             // Any extra connection of ours must carry no data (e.g. a stray ACK after close).
@@ -157,8 +229,11 @@ fn reassembled_bytes_equal_tshark_follow() {
         }
     }
     assert!(
-        checked_captures >= 5,
+        checked_captures >= 30,
         "only {checked_captures} golden captures found"
     );
-    eprintln!("checked {checked_streams} streams in {checked_captures} captures");
+    assert!(checked_gaps >= 1, "no gap was checked against tshark");
+    eprintln!(
+        "checked {checked_streams} streams and {checked_gaps} gaps in {checked_captures} captures"
+    );
 }
