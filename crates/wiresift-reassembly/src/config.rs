@@ -22,7 +22,12 @@ pub struct ReassemblyConfig {
     /// ([`crate::GapReason::ReorderBudget`]).
     pub max_segments_per_direction: usize,
     /// A hole older than this (capture time, counted from the arrival of the oldest segment
-    /// waiting behind it) is declared a gap ([`crate::GapReason::HoleTimeout`]; default 2 s).
+    /// waiting behind it) is declared a gap ([`crate::GapReason::HoleTimeout`]; default 10 s).
+    /// Real losses are filled by a retransmission, which after a few RTO back-offs can take
+    /// seconds (a capture in `../shared/pcaps` waits 2.1 s for one), and bytes the capture
+    /// dropped but the receiver got are resolved at once by its ACK
+    /// ([`crate::GapReason::AckedUnseen`]); so this mostly bounds how long data waits in
+    /// one-directional captures. Memory is bounded by the byte budgets either way.
     pub hole_timeout: Duration,
     /// A connection with no packet for this long (capture time) is closed with
     /// [`wiresift_core::CloseReason::IdleTimeout`] (default 300 s).
@@ -42,7 +47,7 @@ impl Default for ReassemblyConfig {
             max_conn_buffer_bytes: 4 << 20,
             max_total_buffer_bytes: 32 << 20,
             max_segments_per_direction: 4096,
-            hole_timeout: Duration::from_secs(2),
+            hole_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             time_wait: Duration::from_secs(30),
             server_ports: Vec::new(),

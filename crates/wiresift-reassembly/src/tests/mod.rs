@@ -286,6 +286,14 @@ impl T {
         }
     }
 
+    /// Defaults, but holes time out after 2 s (the timing tests count from there).
+    pub fn two_second_holes() -> Self {
+        Self::with(ReassemblyConfig {
+            hole_timeout: Duration::from_secs(2),
+            ..ReassemblyConfig::default()
+        })
+    }
+
     /// Send a segment; `payload_len` defaults to the data length.
     #[allow(clippy::too_many_arguments)]
     pub fn seg_full(

@@ -186,7 +186,8 @@ fn run(p: &Plan) -> Run {
         t.seg_full(client, ms(end_t + d as u64), seq, Some(ack), FIN, b"", None);
     }
     // Holes left behind the FINs time out as FinWithHole and the connection closes by FIN.
-    t.r.advance_time(ms(end_t + 5000), &mut t.rec);
+    let later = ms(end_t).saturating_add(ReassemblyConfig::default().hole_timeout);
+    t.r.advance_time(later.saturating_add(Duration::from_secs(1)), &mut t.rec);
     t.finish();
     Run { t, covered }
 }

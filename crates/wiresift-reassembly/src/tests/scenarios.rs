@@ -361,7 +361,7 @@ fn fin_with_hole_waits_for_the_retransmission_even_after_both_fins() {
 
 #[test]
 fn fin_with_nothing_buffered_before_it_times_out() {
-    let mut t = T::new();
+    let mut t = T::two_second_holes();
     t.handshake(100, 900);
     t.c(10, 111, Some(901), FIN, b"");
     t.s(11, 901, Some(101), FIN, b"");
@@ -373,7 +373,7 @@ fn fin_with_nothing_buffered_before_it_times_out() {
 
 #[test]
 fn fin_with_hole_declared_at_hole_timeout() {
-    let mut t = T::new();
+    let mut t = T::two_second_holes();
     t.handshake(100, 900);
     t.c(10, 106, Some(901), 0, b"world");
     t.c(11, 111, Some(901), FIN, b"");
@@ -438,7 +438,7 @@ fn ack_of_fin_is_not_a_gap() {
 
 #[test]
 fn hole_timeout_declares_gap_then_delivers() {
-    let mut t = T::new();
+    let mut t = T::two_second_holes();
     t.handshake(100, 900);
     t.c(10, 106, Some(901), 0, b"world");
     t.r.advance_time(ms(2010), &mut t.rec);
@@ -463,7 +463,7 @@ fn hole_timeout_declares_gap_then_delivers() {
 
 #[test]
 fn several_holes_time_out_in_order() {
-    let mut t = T::new();
+    let mut t = T::two_second_holes();
     t.handshake(100, 900);
     t.c(10, 106, Some(901), 0, b"bb");
     t.c(20, 111, Some(901), 0, b"cc");
