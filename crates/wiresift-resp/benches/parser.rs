@@ -18,7 +18,12 @@ fn pipelined_sets(n: usize, value: usize) -> Vec<u8> {
     for i in 0..n {
         let k = format!("key:{i:08}");
         out.extend_from_slice(
-            format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n", k.len(), v.len()).as_bytes(),
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
+                k.len(),
+                v.len()
+            )
+            .as_bytes(),
         );
     }
     out
@@ -76,7 +81,7 @@ fn bench_parser(c: &mut Criterion) {
             let mut pos = 0;
             while let Ok(Parsed::Done(v, used)) = parse_value(&large[pos..], &limits) {
                 black_box(v);
-                pos = used + pos;
+                pos += used;
             }
             pos
         })
@@ -119,7 +124,10 @@ fn bench_session(c: &mut Criterion) {
                 if a.is_none() && b2.is_none() {
                     break;
                 }
-                for (dir, d) in [(Direction::ClientToServer, a), (Direction::ServerToClient, b2)] {
+                for (dir, d) in [
+                    (Direction::ClientToServer, a),
+                    (Direction::ServerToClient, b2),
+                ] {
                     if let Some(d) = d {
                         t += 1000;
                         let ch = StreamChunk {

@@ -13,6 +13,7 @@ mod command;
 pub mod event;
 pub mod parser;
 pub mod session;
+mod shapes;
 mod summary;
 
 pub use parser::Limits;

@@ -26,6 +26,9 @@ use crate::event::{
 use crate::parser::{
     parse_inline, parse_token, split_inline, AggKind, BlobKind, Parsed, RespError, Token,
 };
+use crate::shapes::{
+    blob_header, confirmation, find_sub, is_delivery, plausible_reply, plausible_request, Plaus,
+};
 use crate::summary::{item_json, item_line, AsmError, Assembler, Item, Keep, Step, StrKind};
 use crate::Config;
 use nom::Needed;
@@ -356,184 +359,6 @@ impl ProtocolSession for RespSession {
         }
         core.flush_pending(None, out);
     }
-}
-
-/// Plausibility of a boundary candidate.
-#[derive(Debug, PartialEq, Eq)]
-enum Plaus {
-    Yes,
-    No,
-    Undecided,
-}
-
-/// Digits (optionally `-`) then CRLF at `d[i..]`: (value, index after CRLF).
-fn num_crlf(d: &[u8], mut i: usize, max_digits: usize) -> Result<(i64, usize), Plaus> {
-    let s = i;
-    if d.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    while i < d.len() && d[i].is_ascii_digit() {
-        i += 1;
-        if i - s > max_digits {
-            return Err(Plaus::No);
-        }
-    }
-    if i + 2 > d.len() {
-        return Err(Plaus::Undecided);
-    }
-    if &d[i..i + 2] != b"\r\n" || i == s {
-        return Err(Plaus::No);
-    }
-    let v = crate::parser::parse_i64(&d[s..i]).ok_or(Plaus::No)?;
-    Ok((v, i + 2))
-}
-
-/// `*<n>\r\n$<m>\r\n<letter>`: the start of a command.
-fn plausible_request(d: &[u8]) -> Plaus {
-    if d.first() != Some(&b'*') {
-        return Plaus::No;
-    }
-    let (n, i) = match num_crlf(d, 1, 7) {
-        Ok(v) => v,
-        Err(p) => return p,
-    };
-    if n < 1 {
-        return Plaus::No;
-    }
-    match d.get(i) {
-        None => return Plaus::Undecided,
-        Some(b'$') => {}
-        Some(_) => return Plaus::No,
-    }
-    let (m, j) = match num_crlf(d, i + 1, 9) {
-        Ok(v) => v,
-        Err(p) => return p,
-    };
-    if !(1..=64).contains(&m) {
-        return Plaus::No;
-    }
-    match d.get(j) {
-        None => Plaus::Undecided,
-        Some(c) if c.is_ascii_alphabetic() => Plaus::Yes,
-        Some(_) => Plaus::No,
-    }
-}
-
-/// A reply header that parses, with a consistent body where it can be checked.
-fn plausible_reply(d: &[u8]) -> Plaus {
-    let Some(&t) = d.first() else {
-        return Plaus::Undecided;
-    };
-    let line_ok = |pred: fn(u8) -> bool| -> Plaus {
-        for (i, &c) in d.iter().enumerate().skip(1).take(512) {
-            if c == b'\r' {
-                return match d.get(i + 1) {
-                    None => Plaus::Undecided,
-                    Some(b'\n') => Plaus::Yes,
-                    Some(_) => Plaus::No,
-                };
-            }
-            if !pred(c) {
-                return Plaus::No;
-            }
-        }
-        if d.len() < 513 {
-            Plaus::Undecided
-        } else {
-            Plaus::No
-        }
-    };
-    match t {
-        b'+' | b'-' => line_ok(|c| c >= 0x20 && c != 0x7f),
-        b':' => match num_crlf(d, 1, 20) {
-            Ok(_) => Plaus::Yes,
-            Err(p) => p,
-        },
-        b'$' | b'!' | b'=' => match num_crlf(d, 1, 10) {
-            Ok((-1, _)) if t == b'$' => Plaus::Yes,
-            Ok((n, _)) if n < 0 => Plaus::No,
-            Ok((n, i)) if n <= 4096 => {
-                let end = i + n as usize;
-                match d.get(end..end + 2) {
-                    None => Plaus::Undecided,
-                    Some(b"\r\n") => Plaus::Yes,
-                    Some(_) => Plaus::No,
-                }
-            }
-            Ok(_) => Plaus::Yes,
-            Err(p) => p,
-        },
-        b'*' | b'%' | b'~' | b'>' | b'|' => match num_crlf(d, 1, 10) {
-            Ok((n, _)) if n <= 0 => {
-                if n == 0 || n == -1 {
-                    Plaus::Yes
-                } else {
-                    Plaus::No
-                }
-            }
-            Ok((_, i)) => match d.get(i) {
-                None => Plaus::Undecided,
-                Some(&c) if crate::parser::TypeByte(c).is_known() && c != b';' && c != b'.' => {
-                    Plaus::Yes
-                }
-                Some(_) => Plaus::No,
-            },
-            Err(p) => p,
-        },
-        b'_' => match d.get(1..3) {
-            None => Plaus::Undecided,
-            Some(b"\r\n") => Plaus::Yes,
-            Some(_) => Plaus::No,
-        },
-        b'#' => match d.get(1..4) {
-            None => Plaus::Undecided,
-            Some(b"t\r\n" | b"f\r\n") => Plaus::Yes,
-            Some(_) => Plaus::No,
-        },
-        b',' | b'(' => line_ok(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.')),
-        _ => Plaus::No,
-    }
-}
-
-/// `(kind, count)` of a subscription confirmation (`["subscribe", "ch", 1]`).
-fn confirmation(it: &Item) -> Option<(&'static str, i64)> {
-    let Item::Agg {
-        kind: AggKind::Array | AggKind::Push,
-        items,
-        count: 3,
-    } = it
-    else {
-        return None;
-    };
-    let kind = match items.first()?.str_bytes()? {
-        b"subscribe" => "subscribe",
-        b"psubscribe" => "psubscribe",
-        b"ssubscribe" => "ssubscribe",
-        b"unsubscribe" => "unsubscribe",
-        b"punsubscribe" => "punsubscribe",
-        b"sunsubscribe" => "sunsubscribe",
-        _ => return None,
-    };
-    match items.get(2)? {
-        Item::Int(n) => Some((kind, *n)),
-        _ => None,
-    }
-}
-
-/// A pub/sub delivery: `message`, `pmessage`, `smessage` arrays.
-fn is_delivery(it: &Item) -> bool {
-    let Item::Agg {
-        kind: AggKind::Array,
-        items,
-        count,
-    } = it
-    else {
-        return false;
-    };
-    matches!(
-        (items.first().and_then(Item::str_bytes), count),
-        (Some(b"message" | b"smessage"), 3) | (Some(b"pmessage"), 4)
-    )
 }
 
 fn response_detail(m: &Msg) -> ResponseDetail {
@@ -902,12 +727,22 @@ impl Core {
                     r.start = None;
                     return n;
                 }
-                let Some(args) = split_inline(line) else {
-                    let off = r.offset;
-                    r.start = None;
-                    self.anomaly(d, off, "inline command with unbalanced quotes".into(), out);
-                    return n;
+                let (args, bad_quotes) = match split_inline(line) {
+                    Some(a) => (a, false),
+                    // redis answers with a protocol error: still a request, split on blanks.
+                    None => (
+                        line.split(|b| b.is_ascii_whitespace())
+                            .filter(|w| !w.is_empty())
+                            .map(<[u8]>::to_vec)
+                            .collect(),
+                        true,
+                    ),
                 };
+                if bad_quotes {
+                    r.notes.push(Note::Text {
+                        text: "inline command with unbalanced quotes".into(),
+                    });
+                }
                 let keep = self.cfg.max_arg_bytes;
                 let count = args.len() as u64;
                 let items = args
@@ -1451,24 +1286,6 @@ impl Core {
         }
         out.transaction(p.tx);
     }
-}
-
-fn find_sub(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if hay.len() < needle.len() {
-        return None;
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// `(type byte, body length)` of a blob header at the start of `data`.
-fn blob_header(data: &[u8]) -> Option<(u8, u64)> {
-    let t = *data.first()?;
-    if !matches!(t, b'$' | b'!' | b'=' | b';') {
-        return None;
-    }
-    let eol = data.iter().take(24).position(|&b| b == b'\r')?;
-    let n = crate::parser::parse_i64(&data[1..eol])?;
-    u64::try_from(n).ok().map(|n| (t, n))
 }
 
 #[cfg(test)]

@@ -465,8 +465,12 @@ fn inline_commands() {
     h.c(b"set \"a b\" 'c d'\n").s(b"+OK\r\n");
     h.c(b"\r\n"); // keepalive, ignored
     h.c(b"GET \"a b\"\r\n").s(b"$3\r\nc d\r\n");
+    h.c(b"SET bad \"unclosed\r\n")
+        .s(b"-ERR Protocol error: unbalanced quotes in request\r\n");
     let t = h.txs();
-    assert_eq!(t.len(), 3);
+    assert_eq!(t.len(), 4);
+    assert_eq!(t[3].status, Status::Error);
+    assert_eq!(t[3].command, "SET");
     assert_eq!(t[0].command, "PING");
     assert_eq!(t[1].request, json!({"args": ["set", "a b", "c d"]}));
     assert_eq!(t[1].query, "set \"a b\" \"c d\"");
