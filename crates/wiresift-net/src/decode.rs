@@ -11,8 +11,9 @@
 //! - IPv4 with options; an IPv4 total length of 0 (TSO/GSO captures) means "the captured
 //!   bytes". IPv6 with hop-by-hop, routing, destination options, fragment and authentication
 //!   headers; a payload length of 0 (jumbogram, or TSO) likewise means "the captured bytes".
-//! - IPv4 and IPv6 fragments carrying TCP are reassembled (module `defrag`, bounded by [`DecoderConfig`]); fragments of
-//!   other protocols are counted as `non_tcp` without being buffered.
+//! - IPv4 and IPv6 fragments carrying TCP are reassembled (module `defrag`, bounded by
+//!   [`DecoderConfig`]); fragments of other protocols are counted as `non_tcp` without being
+//!   buffered.
 //!
 //! ## Truncation
 //! A packet cut by the snap length inside the TCP payload still yields a segment whose
@@ -24,8 +25,12 @@
 //!
 //! ## Cost
 //! The decoder is hand-written over byte slices with checked indexing: no allocation and no
-//! copy except for fragments. Measured against etherparse 0.21's `LaxSlicedPacket` on the same
-//! frames, see the `throughput` test in `tests/throughput.rs`.
+//! copy except for fragments. `tests/throughput.rs` measures it on a synthetic in-order
+//! Ethernet/IPv4/TCP pcap read from memory (thread CPU time, release build, a shared 2-core VM
+//! under load): with 64-byte payloads, reading alone costs 20–29 ns per packet, reading and
+//! decoding 60 ns (16.8 Mpkt/s, 2.4 GB/s), reading and slicing with etherparse 0.21's
+//! `LaxSlicedPacket` 77 ns (13.1 Mpkt/s); with 1448-byte payloads, reading and decoding runs at
+//! 9–11 GB/s (6–7 Mpkt/s), dominated by the copy into the read buffer.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -4,6 +4,9 @@
 //! comparison that decided to hand-write the decoder).
 //!
 //! `cargo test -p wiresift-net --release --test throughput -- --ignored --nocapture`
+//!
+//! `WIRESIFT_TP_ONLY=<name substring>` restricts the run to matching variants, e.g. to compare
+//! instruction counts with `perf stat -e instructions:u`.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -42,20 +45,39 @@ fn synthetic_pcap(n: usize, payload: usize) -> Vec<u8> {
     v
 }
 
+/// Nanoseconds this thread has run on a CPU (Linux `schedstat`), so that numbers taken on a
+/// busy shared machine reflect our work rather than the wait for a core. Wall-clock elsewhere.
+fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 fn measure(name: &str, bytes: usize, packets: u64, f: impl Fn() -> u64) {
-    // Best of three, after one warm-up.
-    let _ = f();
-    let mut best = f64::MAX;
-    let mut check = 0;
-    for _ in 0..3 {
-        let t = Instant::now();
-        check = f();
-        best = best.min(t.elapsed().as_secs_f64());
+    // WIRESIFT_TP_ONLY=<substring> runs only the matching variants.
+    if let Ok(only) = std::env::var("WIRESIFT_TP_ONLY") {
+        if !name.contains(only.as_str()) {
+            return;
+        }
     }
+    // Best of five, after one warm-up.
+    let _ = f();
+    let (mut wall, mut cpu) = (f64::MAX, f64::MAX);
+    let mut check = 0;
+    for _ in 0..5 {
+        let (t, c) = (Instant::now(), cpu_ns());
+        check = f();
+        wall = wall.min(t.elapsed().as_secs_f64());
+        if let (Some(c0), Some(c1)) = (c, cpu_ns()) {
+            cpu = cpu.min((c1 - c0) as f64 / 1e9);
+        }
+    }
+    let cpu = if cpu == f64::MAX { wall } else { cpu };
     println!(
-        "{name:<38} {:>8.0} MB/s {:>7.2} Mpkt/s  ({check} results, {packets} packets, {bytes} bytes)",
-        bytes as f64 / best / 1e6,
-        packets as f64 / best / 1e6,
+        "{name:<36} cpu {:>6.0} MB/s {:>6.2} Mpkt/s {:>5.0} ns/pkt | wall {:>6.0} MB/s  ({check})",
+        bytes as f64 / cpu / 1e6,
+        packets as f64 / cpu / 1e6,
+        cpu * 1e9 / packets as f64,
+        bytes as f64 / wall / 1e6,
     );
 }
 
