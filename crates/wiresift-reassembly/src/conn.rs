@@ -110,6 +110,16 @@ impl Conn {
         let flags = seg.flags;
 
         if flags.rst() {
+            if !rst_acceptable(me, peer, seg) {
+                // Injected, stale or garbled: the receiver would have dropped it too.
+                cx.g.rst_ignored += 1;
+                tracing::debug!(
+                    conn = cx.id.0,
+                    dir = dir.short(),
+                    "unacceptable RST ignored"
+                );
+                return None;
+            }
             // Whatever is buffered will never be completed: deliver it around its holes.
             for h in [&mut *me, &mut *peer] {
                 h.flush_all(GapReason::Closed, scratch, &mut cx);
@@ -207,6 +217,24 @@ impl Conn {
             h.clear();
         }
     }
+}
+
+/// How far (in sequence space) a RST may be from its sender's stream position and still be
+/// believed. Generous: the sender may have bytes in flight the capture has not shown yet.
+const RST_WINDOW: u64 = 64 << 20;
+
+/// Would the receiver accept this RST? A passive approximation of RFC 793 / RFC 5961: a side we
+/// have seen nothing from (typically refusing a SYN) must acknowledge at least the peer's SYN;
+/// otherwise its sequence number must be near the sender's stream position.
+fn rst_acceptable(me: &Half, peer: &Half, seg: &TcpSegment<'_>) -> bool {
+    if me.state() == HalfState::AwaitingFirst {
+        return seg.flags.ack()
+            && peer
+                .first_seq()
+                .is_some_and(|first| SeqNum(seg.ack).diff(first) >= 0);
+    }
+    let next = me.next_position();
+    unwrap_near(SeqNum(seg.seq), next).abs_diff(next) <= RST_WINDOW
 }
 
 /// Keep the connection within its reorder budgets by skipping its oldest holes.

@@ -275,6 +275,9 @@ pub struct ReassemblyStats {
     /// Segments starting more than 2^30 bytes (the largest scaled TCP window) ahead of the
     /// stream: ignored as not belonging to it.
     pub out_of_window_segments: u64,
+    /// RSTs a receiver would not accept (a reply to a SYN that does not acknowledge it, or a
+    /// sequence number far from the sender's stream): ignored, the connection goes on.
+    pub rst_ignored: u64,
     /// Connections opened.
     pub connections_opened: u64,
     /// Of which picked up mid-stream (no handshake captured).

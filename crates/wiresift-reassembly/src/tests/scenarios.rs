@@ -329,6 +329,34 @@ fn rst_delivers_buffered_bytes_around_the_hole() {
 }
 
 #[test]
+fn unacceptable_rsts_are_ignored() {
+    let mut t = T::new();
+    t.c(0, 100, None, SYN, b"");
+    // Injected: acknowledges the ISN itself, not the SYN.
+    t.s(1, 0, Some(100), RST, b"");
+    t.s(2, 900, Some(101), SYN, b"");
+    t.c(3, 101, Some(901), PSH, b"hello");
+    // Far from the server's stream position.
+    t.s(4, 901 + (200 << 20), Some(106), RST, b"");
+    t.c(5, 106, Some(901), PSH, b" world");
+    assert_eq!(t.rec.stream(1, C2S), b"hello world");
+    assert!(t.rec.closes().is_empty());
+    assert_eq!(t.r.stats().rst_ignored, 2);
+    // A RST at the right place is believed.
+    t.s(6, 901, Some(112), RST, b"");
+    assert_eq!(t.rec.closes()[0].1, CloseReason::Rst);
+}
+
+#[test]
+fn refused_connection_closes_by_rst() {
+    let mut t = T::new();
+    t.c(0, 100, None, SYN, b"");
+    t.s(1, 0, Some(101), RST, b"");
+    assert_eq!(t.rec.closes()[0].1, CloseReason::Rst);
+    assert_eq!(t.rec.ev[1], Ev::Rst { id: 1, dir: S2C });
+}
+
+#[test]
 fn stray_rst_opens_nothing() {
     let mut t = T::new();
     t.c(0, 1, None, RST, b"");
