@@ -225,7 +225,7 @@ impl Defragmenter {
         }
         insert_range(&mut d.data, &mut d.have, offset, data);
         d.packets += 1;
-        let complete = d.total.is_some_and(|t| d.have.as_slice() == [(0, t)]) || d.total == Some(0);
+        let complete = d.total.is_some_and(|t| d.have.as_slice() == [(0, t)]);
         if !complete {
             stats.fragments_buffered += 1;
             return Offer::Held;
