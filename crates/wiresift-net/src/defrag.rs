@@ -330,6 +330,59 @@ mod tests {
         assert_eq!(d.buffered_bytes(), 0);
     }
 
+    proptest::proptest! {
+        /// Any split into 8-byte-aligned pieces, delivered in any order with duplicates and
+        /// overlapping re-sends, reassembles to exactly the original once, and the fragment
+        /// packets are all accounted for.
+        #[test]
+        fn any_order_reassembles_exactly(
+            len in 1usize..600,
+            cuts in proptest::collection::vec(1usize..75, 0..12),
+            order in proptest::collection::vec(proptest::prelude::any::<u16>(), 0..30),
+            extra in proptest::collection::vec((0usize..75, 1usize..10), 0..4),
+        ) {
+            let orig: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            // Piece boundaries at multiples of 8.
+            let mut bounds: Vec<usize> = cuts.iter().map(|c| c * 8).filter(|&b| b < len).collect();
+            bounds.push(0);
+            bounds.push(len);
+            bounds.sort_unstable();
+            bounds.dedup();
+            let mut pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+            // Overlapping re-sends of existing bytes (same content).
+            for (start, n) in extra {
+                let s = (start * 8).min(len - 1);
+                pieces.push((s, (s + n * 8).min(len)));
+            }
+            // Shuffle by the random keys.
+            let mut keyed: Vec<(u16, (usize, usize))> = pieces
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (order.get(i).copied().unwrap_or(i as u16), *p))
+                .collect();
+            keyed.sort_by_key(|k| k.0);
+            let mut d = Defragmenter::new(8, 65535, 1 << 20, u64::MAX);
+            let mut st = DecodeStats::default();
+            let mut done = None;
+            let mut offered = 0;
+            for (_, (a, b)) in keyed {
+                if done.is_some() {
+                    break;
+                }
+                offered += 1;
+                match d.offer(key(9), a, b < len, &orig[a..b], 0, &mut st) {
+                    Offer::Complete(x) => done = Some(x.to_vec()),
+                    Offer::Held => {}
+                    Offer::Invalid => proptest::prop_assert!(false, "invalid piece {}..{}", a, b),
+                }
+            }
+            proptest::prop_assert_eq!(done, Some(orig));
+            proptest::prop_assert_eq!(st.fragments_reassembled, offered - 1);
+            proptest::prop_assert_eq!(st.fragments_buffered, 0);
+            proptest::prop_assert_eq!(d.buffered_bytes(), 0);
+        }
+    }
+
     #[test]
     fn timeout_and_eviction_are_counted() {
         let mut d = Defragmenter::new(2, 65535, 1 << 20, 1000);
