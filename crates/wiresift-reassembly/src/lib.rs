@@ -48,6 +48,17 @@
 //!   `Data` events with the same `held`.
 //! - Tuples closed by FIN/RST are remembered for `time_wait` so trailing packets do not open a
 //!   phantom connection; a SYN always opens a new one.
+//! - RSTs are checked like a receiver would (RFC 793 / 5961, loosely): a reply to a SYN must
+//!   acknowledge it, any other RST must carry a sequence number near its sender's stream
+//!   position; others are ignored and counted (`rst_ignored`). A RST's payload is not stream
+//!   data.
+//!
+//! Compared with `tshark -z follow,tcp,raw` (checked on every capture in the project's
+//! `testdata/` and `../shared/pcaps/tcp-edge`), the delivered bytes and the gap positions are
+//! identical except where the choices above differ on purpose: conflicting overlaps (first copy
+//! wins here; tshark keeps the copy that fills the hole), RST payload (tshark shows it), bytes
+//! buffered behind a never-filled hole at RST time (delivered here after a gap; tshark drops
+//! them), data sent after an acceptable RST (ignored here), and garbage far out of window.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
