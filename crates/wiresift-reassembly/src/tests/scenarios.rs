@@ -722,3 +722,18 @@ fn stats_serialize() {
     assert!(st.contains("\"max_retransmission_delay_us\":0"));
     assert!(st.contains("\"close_reason\":\"end_of_capture\""));
 }
+
+#[test]
+fn ipv6_connection() {
+    let mut t = T::new();
+    t.c = ep("[fd77::2]:40003");
+    t.s = ep("[fd77::1]:9000");
+    t.handshake(7, 9);
+    t.c(3, 8, Some(10), PSH, b"v6 hello");
+    t.s(4, 10, Some(16), PSH, b"v6 reply");
+    t.c(5, 16, Some(18), FIN, b"");
+    t.s(6, 18, Some(17), FIN, b"");
+    assert_eq!(t.rec.stream(1, C2S), b"v6 hello");
+    assert_eq!(t.rec.stream(1, S2C), b"v6 reply");
+    assert_eq!(t.rec.closes()[0].1, CloseReason::Fin);
+}
