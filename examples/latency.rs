@@ -8,7 +8,7 @@ mod common;
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wiresift::core::Transaction;
+use wiresift::core::{Detail, Transaction};
 use wiresift::latency::LatencyReport;
 use wiresift::{Engine, EngineConfig, Output};
 
@@ -27,6 +27,9 @@ struct Args {
 
 struct Sink(LatencyReport);
 impl Output for Sink {
+    fn detail(&self) -> Detail {
+        Detail::Summary
+    }
     fn transaction(&mut self, tx: &Transaction) {
         self.0.add(tx);
     }

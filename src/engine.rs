@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use wiresift_core::registry::{ProbeOutcome, Registry};
 use wiresift_core::{
-    ConnectionId, ConnectionInfo, Direction, Duration, EventSink, Flow, GapInfo, Note,
+    ConnectionId, ConnectionInfo, Detail, Direction, Duration, EventSink, Flow, GapInfo, Note,
     ProtocolSession, SessionEvent, StreamChunk, Timestamp,
 };
 use wiresift_net::TcpSegment;
@@ -121,6 +121,9 @@ struct Emitter<'a, O: Output> {
 }
 
 impl<O: Output> EventSink for Emitter<'_, O> {
+    fn detail(&self) -> Detail {
+        self.out.detail()
+    }
     fn emit(&mut self, ev: SessionEvent) {
         match ev {
             SessionEvent::Transaction(mut tx) => {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use std::io::Write;
 use wiresift_core::{
-    CloseReason, ConnectionId, ConnectionInfo, GapInfo, Message, ParseAnomaly, StreamChunk,
+    CloseReason, ConnectionId, ConnectionInfo, Detail, GapInfo, Message, ParseAnomaly, StreamChunk,
     Timestamp, Transaction,
 };
 use wiresift_reassembly::{ConnStats, RoleSource};
@@ -27,6 +27,11 @@ pub struct ConnectionSummary<'a> {
 
 /// Receives the engine's results. Every method has an empty default.
 pub trait Output {
+    /// How much transaction detail this output uses; with [`Detail::Summary`] sessions skip
+    /// building `query`, `request` and `response` (default: [`Detail::Full`]).
+    fn detail(&self) -> Detail {
+        Detail::Full
+    }
     /// A transaction (request/response pair or one side alone).
     fn transaction(&mut self, _tx: &Transaction) {}
     /// An unpaired protocol message.

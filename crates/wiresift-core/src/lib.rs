@@ -24,6 +24,6 @@ pub use plugin::{
 };
 pub use registry::Registry;
 pub use transaction::{
-    EventSink, Message, Note, ParseAnomaly, SessionEvent, Status, Transaction,
+    Detail, EventSink, Message, Note, ParseAnomaly, SessionEvent, Status, Transaction,
 };
 pub use types::{CloseReason, ConnectionId, Direction, Duration, Endpoint, Timestamp};

@@ -76,10 +76,12 @@ impl Registry {
 
     /// Route `port` to the plugin named `name`, overriding defaults.
     pub fn set_port(&mut self, name: &str, port: u16) -> Result<(), RegistryError> {
-        let idx = self.index_of(name).ok_or_else(|| RegistryError::UnknownProtocol {
-            name: name.to_string(),
-            known: self.names().join(","),
-        })?;
+        let idx = self
+            .index_of(name)
+            .ok_or_else(|| RegistryError::UnknownProtocol {
+                name: name.to_string(),
+                known: self.names().join(","),
+            })?;
         self.user_ports.insert(port, idx);
         Ok(())
     }
@@ -96,7 +98,9 @@ impl Registry {
 
     /// Index of the plugin named `name`.
     pub fn index_of(&self, name: &str) -> Option<PluginIndex> {
-        self.plugins.iter().position(|p| p.name().eq_ignore_ascii_case(name))
+        self.plugins
+            .iter()
+            .position(|p| p.name().eq_ignore_ascii_case(name))
     }
 
     /// Registered plugin names, in order.
@@ -180,7 +184,11 @@ mod tests {
         let mut r = Registry::new();
         r.register(Arc::new(Fake("a", &[1, 2], b'a')));
         r.register(Arc::new(Fake("b", &[2, 3], b'b')));
-        assert_eq!(r.by_port(2), Some(0), "first registered keeps a shared default port");
+        assert_eq!(
+            r.by_port(2),
+            Some(0),
+            "first registered keeps a shared default port"
+        );
         assert_eq!(r.by_port(3), Some(1));
         r.set_port("B", 2).unwrap();
         assert_eq!(r.by_port(2), Some(1), "user override wins");
@@ -188,8 +196,17 @@ mod tests {
             r.set_port("zz", 9),
             Err(RegistryError::UnknownProtocol { .. })
         ));
-        assert_eq!(r.probe(Direction::ClientToServer, b"bx"), ProbeOutcome::Match(1));
-        assert_eq!(r.probe(Direction::ClientToServer, b"zz"), ProbeOutcome::NoMatch);
-        assert_eq!(r.probe(Direction::ClientToServer, b""), ProbeOutcome::NeedMore);
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"bx"),
+            ProbeOutcome::Match(1)
+        );
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"zz"),
+            ProbeOutcome::NoMatch
+        );
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b""),
+            ProbeOutcome::NeedMore
+        );
     }
 }

@@ -50,9 +50,15 @@ mod tests {
 
     #[test]
     fn finds_first_plausible_line() {
-        assert_eq!(find_line_boundary(b"*1", Start::IncludeStart, star), Some(0));
+        assert_eq!(
+            find_line_boundary(b"*1", Start::IncludeStart, star),
+            Some(0)
+        );
         assert_eq!(find_line_boundary(b"*1", Start::AfterNewline, star), None);
-        assert_eq!(find_line_boundary(b"xx\r\nyy\n*2\r\n", Start::AfterNewline, star), Some(7));
+        assert_eq!(
+            find_line_boundary(b"xx\r\nyy\n*2\r\n", Start::AfterNewline, star),
+            Some(7)
+        );
         assert_eq!(find_line_boundary(b"xx\n", Start::IncludeStart, star), None);
         assert_eq!(find_line_boundary(b"", Start::IncludeStart, star), None);
     }

@@ -185,10 +185,27 @@ pub enum SessionEvent {
     Anomaly(Box<ParseAnomaly>),
 }
 
+/// How much of a transaction the consumer will look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// Everything, including `query`, `request` and `response` detail and messages.
+    #[default]
+    Full,
+    /// Only what a latency/error report needs: `command`, `status`, `error`, `latency_us`,
+    /// sizes, timestamps and notes. Sessions may leave `query`, `request` and `response` empty
+    /// and skip building them (this is the per-transaction cost that dominates on small
+    /// pipelined commands).
+    Summary,
+}
+
 /// Where sessions send events. Implemented by the engine and by `Vec<SessionEvent>` for tests.
 pub trait EventSink {
     /// Take one event.
     fn emit(&mut self, ev: SessionEvent);
+    /// How much detail the consumer wants (default: [`Detail::Full`]).
+    fn detail(&self) -> Detail {
+        Detail::Full
+    }
 }
 
 impl EventSink for Vec<SessionEvent> {

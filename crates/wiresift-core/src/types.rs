@@ -17,7 +17,10 @@ pub struct Duration(pub u64);
 impl Timestamp {
     /// Build from seconds and nanoseconds (saturating).
     pub fn from_secs_nanos(secs: u64, nanos: u32) -> Self {
-        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(u64::from(nanos)))
+        Timestamp(
+            secs.saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(nanos)),
+        )
     }
     /// Seconds part.
     pub fn secs(self) -> u64 {
