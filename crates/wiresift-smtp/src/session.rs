@@ -811,8 +811,10 @@ impl State {
                         login_next = LoginPrompt::Password;
                     }
                     query = format!("AUTH {mech_name} (redacted)");
-                } else {
+                } else if !mech_name.is_empty() {
                     query = format!("AUTH {mech_name}");
+                } else {
+                    query = "AUTH".into();
                 }
                 req.auth = Some(a);
                 Kind::Auth(mech)
