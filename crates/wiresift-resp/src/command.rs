@@ -1,7 +1,7 @@
 //! What a request is: command name, one-line query, JSON arguments, secrets redacted.
 
 use crate::event::REDACTED;
-use crate::summary::{bytes_json, Item};
+use crate::summary::{bytes_string, Item};
 use serde_json::{json, Value as Json};
 
 /// Commands whose first argument is a subcommand reported as part of the name.
@@ -59,7 +59,9 @@ pub(crate) struct Render {
 }
 
 fn upper(b: &[u8]) -> String {
-    bytes_json(b).to_ascii_uppercase()
+    let mut s = String::from_utf8_lossy(b).into_owned();
+    s.make_ascii_uppercase();
+    s
 }
 
 fn is_word(b: &[u8]) -> bool {
@@ -152,11 +154,11 @@ fn quote_arg(q: &mut String, a: &[u8], cut: bool) {
     }
 }
 
-/// Analyse a request given as a top-level item (an array of strings).
-pub(crate) fn analyse(item: &Item, r: &Render) -> Command {
+/// Analyse a request given as a top-level item (an array of strings), consuming it.
+pub(crate) fn analyse(item: Item, r: &Render) -> Command {
     let (items, count) = match item {
-        Item::Agg { items, count, .. } => (&items[..], *count),
-        other => (std::slice::from_ref(other), 1),
+        Item::Agg { items, count, .. } => (items, count),
+        other => (vec![other], 1),
     };
     let empty: &[u8] = b"";
     let args: Vec<&[u8]> = items
@@ -191,10 +193,10 @@ pub(crate) fn analyse(item: &Item, r: &Render) -> Command {
     };
 
     let mut query = String::with_capacity(64);
-    let mut json_args = Vec::with_capacity(items.len());
-    let mut lengths = Vec::new();
     let mut truncated = Vec::new();
     let mut gap = false;
+    let shown = items.len();
+    let mut lengths = Vec::with_capacity(shown);
     for (i, it) in items.iter().enumerate() {
         let (data, len, g) = match it {
             Item::Str { data, len, gap, .. } => (&data[..], *len, *gap),
@@ -216,15 +218,21 @@ pub(crate) fn analyse(item: &Item, r: &Render) -> Command {
                 quote_arg(&mut query, data, cut);
             }
         }
-        json_args.push(if secret {
-            Json::String(REDACTED.into())
-        } else {
-            Json::String(bytes_json(data))
-        });
-        lengths.push(if secret { Json::Null } else { json!(len) });
+        lengths.push(if secret { None } else { Some(len) });
     }
-    if (items.len() as u64) < count && query.len() < r.max_query {
-        query.push_str(&format!(" …(+{} args)", count - items.len() as u64));
+    drop(args);
+    // The kept bytes move into the JSON strings (no copy when they are UTF-8).
+    let json_args: Vec<Json> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, it)| match it {
+            _ if secrets.contains(&i) => Json::String(REDACTED.into()),
+            Item::Str { data, .. } => Json::String(bytes_string(data)),
+            _ => Json::String(String::new()),
+        })
+        .collect();
+    if (shown as u64) < count && query.len() < r.max_query {
+        query.push_str(&format!(" …(+{} args)", count - shown as u64));
     }
     if query.len() > r.max_query {
         let mut cut = r.max_query;
@@ -235,8 +243,8 @@ pub(crate) fn analyse(item: &Item, r: &Render) -> Command {
         query.push('…');
     }
     let mut request = json!({ "args": json_args });
-    if !truncated.is_empty() || (items.len() as u64) < count {
-        request["arg_lengths"] = Json::Array(lengths);
+    if !truncated.is_empty() || (shown as u64) < count {
+        request["arg_lengths"] = Json::Array(lengths.into_iter().map(|l| json!(l)).collect());
         request["argc"] = json!(count);
     }
     Command {

@@ -982,7 +982,7 @@ impl Core {
     }
 
     fn on_request(&mut self, m: Msg, closing: bool, out: &mut dyn EventSink) {
-        let cmd: Command = analyse(&m.item, &self.render);
+        let cmd: Command = analyse(m.item, &self.render);
         if self.replicating || cmd.special == Special::ReplconfAck {
             self.replicating = true;
             let detail = json!({"command": cmd.name, "request": cmd.request});
@@ -1093,7 +1093,7 @@ impl Core {
 
     fn on_reply(&mut self, m: Msg, out: &mut dyn EventSink) {
         if self.replicating {
-            let cmd = analyse(&m.item, &self.render);
+            let cmd = analyse(m.item, &self.render);
             let detail = json!({"command": cmd.name, "request": cmd.request});
             self.message(S2C, KIND_REPLICATION, cmd.query, detail, m.start, out);
             return;
