@@ -116,7 +116,8 @@ fn bench_session(c: &mut Criterion) {
             let mut sink = Count(0);
             // Interleave request and reply segments the way a capture would.
             let mut ci = reqs.chunks(1448);
-            let mut si = reps.chunks(1448 / 4);
+            // Reply segments sized so that replies keep pace with requests.
+            let mut si = reps.chunks((1448 * reps.len() / reqs.len()).max(1));
             let mut t = 0;
             loop {
                 let a = ci.next();

@@ -298,6 +298,12 @@ impl ProtocolSession for RespSession {
                     *left -= g;
                     return Flow::Continue;
                 }
+                // Keep looking for the end mark after the hole.
+                Mode::RdbEof { tail, len, .. } => {
+                    tail.clear();
+                    *len += g;
+                    return Flow::Continue;
+                }
                 Mode::Normal => {
                     if let Some((ty, len, need)) = r.carry_blob {
                         if g < need {

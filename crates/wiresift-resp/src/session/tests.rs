@@ -824,6 +824,44 @@ proptest! {
     }
 
     #[test]
+    fn mutated_streams_stay_bounded(
+        n in 1usize..10,
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..8),
+        cuts in proptest::collection::vec(any::<usize>(), 0..20),
+        gap_at in proptest::option::of(any::<usize>()),
+    ) {
+        let (mut c, mut s) = sample_streams(n, 70_000);
+        for (i, &(pos, b, op)) in edits.iter().enumerate() {
+            let v = if i % 2 == 0 { &mut c } else { &mut s };
+            let p = pos % v.len();
+            match op {
+                0 => v[p] = b,
+                1 => v.insert(p, b),
+                _ => { v.remove(p); }
+            }
+        }
+        let mut h = H::new();
+        let mut cuts: Vec<usize> = cuts.iter().map(|x| x % (c.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.push(c.len());
+        let mut prev = 0;
+        for (k, &x) in cuts.iter().enumerate() {
+            if gap_at.is_some_and(|g| g % cuts.len() == k) {
+                h.gap(C2S, Some((x - prev) as u64));
+            } else {
+                h.c(&c[prev..x]);
+            }
+            prev = x;
+            prop_assert!(h.s.bufs[0].len() <= 64 * 1024 + 64);
+        }
+        h.s(&s).close();
+        for e in &h.out {
+            // Every event is bounded whatever the input.
+            prop_assert!(serde_json::to_string(e).unwrap().len() < 200_000);
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(
         c in proptest::collection::vec(any::<u8>(), 0..300),
         s in proptest::collection::vec(any::<u8>(), 0..300),
