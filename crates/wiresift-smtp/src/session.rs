@@ -1003,6 +1003,7 @@ impl State {
             }
         }
         let max_lines = self.cfg.max_reply_lines;
+        let max_text = self.cfg.max_text;
         let b = self.reply.get_or_insert_with(|| ReplyBuilder {
             ts: start_ts,
             code: rl.code.0,
@@ -1017,7 +1018,9 @@ impl State {
             b.truncated = truncated;
         }
         if b.lines.len() < max_lines {
-            b.lines.push(rl.text.to_vec());
+            // Only `max_text` bytes of a line are ever shown: keep no more.
+            b.lines
+                .push(rl.text[..rl.text.len().min(max_text + 4)].to_vec());
         } else {
             b.dropped += 1;
         }
