@@ -617,6 +617,7 @@ impl Core {
                     if r.asm.is_idle() {
                         if d == S2C
                             && !self.replicating
+                            && matches!(data[0], b'$' | b'\n')
                             && self
                                 .front_expecting()
                                 .is_some_and(|p| p.special == Special::Sync)
@@ -678,6 +679,12 @@ impl Core {
                                     return n;
                                 }
                             }
+                            if let Token::Unknown { ty, .. } = tok {
+                                let off = r.offset;
+                                let why = format!("unknown RESP type byte 0x{:02x}", ty.0);
+                                self.anomaly(d, off, why, out);
+                            }
+                            let r = &mut self.rd[i];
                             r.bytes += n as u64;
                             r.offset += n as u64;
                             match r.asm.token(&tok) {

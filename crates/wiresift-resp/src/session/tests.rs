@@ -413,6 +413,13 @@ fn replication_diskless_eof_mark_and_sync() {
     h.s(b"\n$4\r\nREDI").s(&cmd(&["PING"]));
     let t = h.txs();
     assert_eq!(t[0].command, "SYNC");
+    // A refused SYNC is an ordinary error reply.
+    let mut h2 = H::new();
+    h2.c(&cmd(&["SYNC"])).s(b"-NOPERM no\r\n");
+    h2.c(&cmd(&["PING"])).s(b"+PONG\r\n");
+    assert_eq!(h2.pairs()[0].1, Status::Error);
+    assert_eq!(h2.pairs()[1].0, "PING");
+    assert!(h2.msgs().is_empty());
     assert_eq!(t[0].response["type"], "rdb");
     assert_eq!(h.msgs()[0].summary, "PING");
 }
