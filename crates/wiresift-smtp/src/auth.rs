@@ -62,6 +62,13 @@ pub fn could_be_credential(line: &[u8]) -> bool {
     marked || mixed
 }
 
+/// Does `line` hold a token that [`could_be_credential`] (8 or more base64 characters)? Client
+/// lines with such a token are never echoed in anomaly text.
+pub fn contains_credential_like(line: &[u8]) -> bool {
+    line.split(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')))
+        .any(|tok| tok.len() >= 8 && could_be_credential(tok))
+}
+
 /// SASL mechanism names with specific handling; others are reported by name only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
@@ -202,5 +209,7 @@ mod tests {
         assert!(!could_be_credential(b"QUIT"));
         assert!(!could_be_credential(b"XYZZY"));
         assert!(!could_be_credential(b"MAIL FROM:<a>"));
+        assert!(contains_credential_like(b"\x16\x03hellodXNlcg=="));
+        assert!(!contains_credential_like(b"Subject: hello world"));
     }
 }

@@ -713,7 +713,7 @@ impl State {
         let cmd = match parser::command_line(line) {
             Ok(c) => c,
             Err(e) => {
-                let reason = if auth::could_be_credential(line) {
+                let reason = if auth::contains_credential_like(line) {
                     // A SASL response whose challenge we did not see: never echo it.
                     format!(
                         "smtp client line of {} bytes is not a command (content withheld: it could be a credential)",
