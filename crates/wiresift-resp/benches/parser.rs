@@ -5,8 +5,8 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use wiresift_core::{
-    ConnectionId, ConnectionInfo, Direction, Duration, Endpoint, EventSink, ProtocolSession,
-    SessionEvent, StreamChunk, Timestamp,
+    ConnectionId, ConnectionInfo, Detail, Direction, Duration, Endpoint, EventSink,
+    ProtocolSession, SessionEvent, StreamChunk, Timestamp,
 };
 use wiresift_resp::parser::{parse_request, parse_token, parse_value, Limits, Parsed};
 use wiresift_resp::{Config, RespSession};
@@ -89,11 +89,14 @@ fn bench_parser(c: &mut Criterion) {
     g.finish();
 }
 
-struct Count(u64);
+struct Count(u64, Detail);
 impl EventSink for Count {
     fn emit(&mut self, ev: SessionEvent) {
         self.0 += 1;
         black_box(ev);
+    }
+    fn detail(&self) -> Detail {
+        self.1
     }
 }
 
@@ -110,40 +113,42 @@ fn bench_session(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("session");
     g.throughput(Throughput::Bytes((reqs.len() + reps.len()) as u64));
-    g.bench_function("pipelined_small_set_1448b_segments", |b| {
-        b.iter(|| {
-            let mut s = RespSession::new(&conn, Config::default());
-            let mut sink = Count(0);
-            // Interleave request and reply segments the way a capture would.
-            let mut ci = reqs.chunks(1448);
-            // Reply segments sized so that replies keep pace with requests.
-            let mut si = reps.chunks((1448 * reps.len() / reqs.len()).max(1));
-            let mut t = 0;
-            loop {
-                let a = ci.next();
-                let b2 = si.next();
-                if a.is_none() && b2.is_none() {
-                    break;
-                }
-                for (dir, d) in [
-                    (Direction::ClientToServer, a),
-                    (Direction::ServerToClient, b2),
-                ] {
-                    if let Some(d) = d {
-                        t += 1000;
-                        let ch = StreamChunk {
-                            dir,
-                            ts: Timestamp(t),
-                            data: d,
-                            held: Duration(0),
-                        };
-                        s.on_data(&ch, &mut sink);
+    for (name, detail) in [("full", Detail::Full), ("summary", Detail::Summary)] {
+        g.bench_function(format!("pipelined_small_set_1448b_segments/{name}"), |b| {
+            b.iter(|| {
+                let mut s = RespSession::new(&conn, Config::default());
+                let mut sink = Count(0, detail);
+                // Interleave request and reply segments the way a capture would.
+                let mut ci = reqs.chunks(1448);
+                // Reply segments sized so that replies keep pace with requests.
+                let mut si = reps.chunks((1448 * reps.len() / reqs.len()).max(1));
+                let mut t = 0;
+                loop {
+                    let a = ci.next();
+                    let b2 = si.next();
+                    if a.is_none() && b2.is_none() {
+                        break;
+                    }
+                    for (dir, d) in [
+                        (Direction::ClientToServer, a),
+                        (Direction::ServerToClient, b2),
+                    ] {
+                        if let Some(d) = d {
+                            t += 1000;
+                            let ch = StreamChunk {
+                                dir,
+                                ts: Timestamp(t),
+                                data: d,
+                                held: Duration(0),
+                            };
+                            s.on_data(&ch, &mut sink);
+                        }
                     }
                 }
-            }
-            sink.0
-        })
-    });
+                sink.0
+            })
+        });
+    }
     g.finish();
 }
 

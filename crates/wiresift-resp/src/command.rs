@@ -56,6 +56,9 @@ pub(crate) struct Command {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Render {
     pub max_query: usize,
+    /// Build `query` and the JSON arguments (false: name and flags only, see
+    /// `wiresift_core::Detail::Summary`).
+    pub full: bool,
 }
 
 fn upper(b: &[u8]) -> String {
@@ -192,6 +195,30 @@ pub(crate) fn analyse(item: Item, r: &Render) -> Command {
         n => sub_kind(n).map_or(Special::None, Special::Sub),
     };
 
+    if !r.full {
+        let mut truncated = Vec::new();
+        let mut gap = false;
+        for it in &items {
+            if let Item::Str {
+                data, len, gap: g, ..
+            } = it
+            {
+                gap |= *g;
+                if (data.len() as u64) < *len {
+                    truncated.push(*len);
+                }
+            }
+        }
+        return Command {
+            name,
+            query: String::new(),
+            request: Json::Null,
+            special,
+            argc: count.saturating_sub(1),
+            truncated,
+            gap,
+        };
+    }
     let mut query = String::with_capacity(64);
     let mut truncated = Vec::new();
     let mut gap = false;

@@ -36,8 +36,9 @@ use serde_json::{json, Value as Json};
 use std::collections::VecDeque;
 use wiresift_core::resync::{find_line_boundary, Start};
 use wiresift_core::{
-    BufferOverflow, CloseReason, ConnectionInfo, Direction, EventSink, Flow, GapInfo, Message,
-    Note, ParseAnomaly, ProtocolSession, Status, StreamBuf, StreamChunk, Timestamp, Transaction,
+    BufferOverflow, CloseReason, ConnectionInfo, Detail, Direction, EventSink, Flow, GapInfo,
+    Message, Note, ParseAnomaly, ProtocolSession, Status, StreamBuf, StreamChunk, Timestamp,
+    Transaction,
 };
 
 /// Plugin name used in events.
@@ -183,6 +184,11 @@ struct Core {
     rd: [Reader; 2],
     pending: VecDeque<Slot>,
     ts: Timestamp,
+    /// Arrival time of the oldest byte of the chunk being parsed (`ts` minus the time it was
+    /// held behind a lost segment): the start of a message that begins in it.
+    arrival: Timestamp,
+    /// The consumer wants `query` / `request` / `response` and messages ([`Detail::Full`]).
+    full: bool,
     // Request-time (client side) state.
     reply_mode: ReplyMode,
     in_multi: bool,
@@ -224,6 +230,7 @@ impl RespSession {
             conn: *conn,
             render: Render {
                 max_query: cfg.max_query,
+                full: true,
             },
             cfg,
             rd: [
@@ -232,6 +239,8 @@ impl RespSession {
             ],
             pending: VecDeque::new(),
             ts: conn.start,
+            arrival: conn.start,
+            full: true,
             reply_mode: ReplyMode::On,
             in_multi: false,
             subs: 0,
@@ -258,6 +267,9 @@ impl ProtocolSession for RespSession {
         let d = chunk.dir;
         let core = &mut self.core;
         core.ts = chunk.ts;
+        core.arrival = chunk.arrival();
+        core.full = out.detail() == Detail::Full;
+        core.render.full = core.full;
         let r = self.bufs[d.index()].feed(chunk.data, |b| core.step(d, b, out));
         if let Err(BufferOverflow { limit, have }) = r {
             let rd = &core.rd[d.index()];
@@ -276,6 +288,9 @@ impl ProtocolSession for RespSession {
         let d = gap.dir;
         let core = &mut self.core;
         core.ts = gap.ts;
+        core.arrival = gap.ts;
+        core.full = out.detail() == Detail::Full;
+        core.render.full = core.full;
         let i = d.index();
         let note = Note::Gap {
             direction: d,
@@ -345,6 +360,9 @@ impl ProtocolSession for RespSession {
     fn on_close(&mut self, ts: Timestamp, _reason: CloseReason, out: &mut dyn EventSink) {
         let core = &mut self.core;
         core.ts = ts;
+        core.arrival = ts;
+        core.full = out.detail() == Detail::Full;
+        core.render.full = core.full;
         for d in Direction::BOTH {
             if core.rd[d.index()].in_message() && !core.replicating {
                 let r = &mut core.rd[d.index()];
@@ -412,6 +430,9 @@ impl Core {
         ts: Timestamp,
         out: &mut dyn EventSink,
     ) {
+        if !self.full {
+            return;
+        }
         out.message(Message {
             ts,
             protocol: PROTOCOL,
@@ -442,7 +463,6 @@ impl Core {
     fn step(&mut self, d: Direction, data: &[u8], out: &mut dyn EventSink) -> usize {
         let i = d.index();
         loop {
-            let ts = self.ts;
             let r = &mut self.rd[i];
             match &mut r.mode {
                 Mode::Skip { left } => {
@@ -631,7 +651,7 @@ impl Core {
                             return self.inline(d, data, out);
                         }
                         if r.start.is_none() {
-                            r.start = Some(ts);
+                            r.start = Some(self.arrival);
                         }
                     }
                     let r = &mut self.rd[i];
@@ -782,7 +802,7 @@ impl Core {
                         count,
                     },
                     attrs: None,
-                    start: r.start.take().unwrap_or(ts),
+                    start: r.start.take().unwrap_or(self.arrival),
                     end: ts,
                     bytes: n as u64,
                     notes: std::mem::take(&mut r.notes),
@@ -794,7 +814,7 @@ impl Core {
             }
             Ok(Parsed::Incomplete(_)) => {
                 if r.start.is_none() {
-                    r.start = Some(ts);
+                    r.start = Some(self.arrival);
                 }
                 0
             }
@@ -1196,7 +1216,11 @@ impl Core {
                     if let Expect::Confirm { kind, left } = p.expect {
                         match confirmation(&m.item) {
                             Some((k, n)) if k == kind => {
-                                p.confirms.push(item_json(&m.item));
+                                p.confirms.push(if self.full {
+                                    item_json(&m.item)
+                                } else {
+                                    Json::Null
+                                });
                                 p.tx.response_bytes += m.bytes;
                                 p.tx.complete_at(m.end);
                                 let left = left.map(|l| l.saturating_sub(1));
@@ -1231,7 +1255,9 @@ impl Core {
         let mut tx = Transaction::new(PROTOCOL, &self.conn, m.start);
         tx.status = Status::NoRequest;
         tx.response_bytes = m.bytes;
-        tx.response = serde_json::to_value(response_detail(&m)).unwrap_or(Json::Null);
+        if self.full {
+            tx.response = serde_json::to_value(response_detail(&m)).unwrap_or(Json::Null);
+        }
         if m.item.is_error() {
             tx.error = Some(crate::summary::bytes_json(
                 m.item.str_bytes().unwrap_or_default(),
@@ -1258,7 +1284,9 @@ impl Core {
 
     fn complete(&mut self, mut p: Box<Pending>, m: &Msg, out: &mut dyn EventSink) {
         let tx = &mut p.tx;
-        tx.response = serde_json::to_value(response_detail(m)).unwrap_or(Json::Null);
+        if self.full {
+            tx.response = serde_json::to_value(response_detail(m)).unwrap_or(Json::Null);
+        }
         tx.response_bytes += m.bytes;
         tx.complete_at(m.end);
         tx.notes.extend(m.notes.iter().cloned());

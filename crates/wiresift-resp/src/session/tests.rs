@@ -1,6 +1,6 @@
 use super::*;
 use proptest::prelude::*;
-use wiresift_core::{ConnectionId, Duration, Endpoint, SessionEvent};
+use wiresift_core::{ConnectionId, Detail, Duration, Endpoint, SessionEvent};
 
 fn conn(midstream: bool) -> ConnectionInfo {
     ConnectionInfo {
@@ -707,6 +707,48 @@ fn close_reports_pending_and_anomalies_are_not_fatal() {
     let mut h = H::new();
     h.c(&cmd(&["X"])).s(&b"*1\r\n".repeat(40));
     assert_eq!(h.anomalies(), 1);
+}
+
+#[test]
+fn summary_detail_skips_rendering_and_held_data_counts_in_latency() {
+    struct Summary(Vec<SessionEvent>);
+    impl EventSink for Summary {
+        fn emit(&mut self, ev: SessionEvent) {
+            self.0.push(ev);
+        }
+        fn detail(&self) -> Detail {
+            Detail::Summary
+        }
+    }
+    let mut s = RespSession::new(&conn(false), Config::default());
+    let mut out = Summary(Vec::new());
+    // The request was held 5 ms behind a lost segment: its start is its arrival.
+    let req = cmd(&["AUTH", "pw"]);
+    let chunk = |dir, ts, data, held| StreamChunk {
+        dir,
+        ts: Timestamp(ts),
+        data,
+        held: Duration(held),
+    };
+    s.on_data(&chunk(C2S, 10_000_000, &req, 5_000_000), &mut out);
+    s.on_data(&chunk(S2C, 11_000_000, b"-WRONGPASS no\r\n", 0), &mut out);
+    s.on_data(
+        &chunk(S2C, 12_000_000, b">2\r\n$10\r\ninvalidate\r\n_\r\n", 0),
+        &mut out,
+    );
+    assert_eq!(out.0.len(), 1, "no messages in summary mode");
+    let SessionEvent::Transaction(t) = &out.0[0] else {
+        panic!()
+    };
+    assert_eq!(t.command, "AUTH");
+    assert_eq!(t.status, Status::Error);
+    assert_eq!(t.error.as_deref(), Some("WRONGPASS no"));
+    assert_eq!(
+        (t.query.as_str(), &t.request, &t.response),
+        ("", &Json::Null, &Json::Null)
+    );
+    assert_eq!(t.ts, Timestamp(5_000_000));
+    assert_eq!(t.latency_us, Some(6_000));
 }
 
 #[test]
