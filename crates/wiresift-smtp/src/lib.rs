@@ -18,7 +18,17 @@
 //!   abandoned before its data was accepted (RSET, QUIT, a new MAIL, …) is reported with status
 //!   `no_response` (`error` if MAIL itself was refused) and `abandoned_by`.
 //! - STARTTLS answered with `220`: the STARTTLS transaction carries an `encrypted` note and the
-//!   session detaches; the rest of the connection is not parsed.
+//!   session detaches (returns [`wiresift_core::Flow::Detach`]) as soon as the next bytes of
+//!   either side arrive and are not SMTP (a TLS handshake); the rest of the connection is not
+//!   parsed. If plaintext SMTP follows instead (decrypted captures), parsing goes on and the
+//!   STARTTLS transaction says so in a text note.
+//! - Client bytes that the session must not interpret before the server answers (after DATA,
+//!   AUTH, STARTTLS) are held, bounded by [`SmtpConfig::max_line`]; if the answer is overdue
+//!   the session stops waiting and resynchronises on the held bytes.
+//! - Secrets: AUTH initial responses and SASL response lines are never copied to output. A
+//!   client line that looks like base64 where a command was expected (a SASL response whose
+//!   challenge was lost) is reported as command `UNKNOWN` with a withheld query, and anomaly
+//!   text never quotes a client line holding a base64-like token.
 //! - Gaps: resynchronisation at the next line starting with a known verb (client) or a reply
 //!   code (server). A gap inside a body only shortens it (`body.gap_bytes`, a `gap` note).
 //!   Server-side gaps report every pending command as `no_response` rather than risk pairing

@@ -5,7 +5,9 @@ use super::{lossy, BodyProgress, ClientMode, Kind, Stage};
 use super::{LoginPrompt, MailTx, Pending, ReplyBuilder, State, C2S, S2C};
 use crate::auth::{self, Mechanism};
 use crate::body::HeaderCollector;
-use crate::event::{MessageDetail, Recipient, ReplyDetail, GREETING_COMMAND, MESSAGE_COMMAND};
+use crate::event::{
+    MessageDetail, Recipient, ReplyDetail, RequestDetail, GREETING_COMMAND, MESSAGE_COMMAND,
+};
 use crate::parser::{self, ReplyCode};
 use crate::PROTOCOL;
 use wiresift_core::{Direction, EventSink, Note, SessionEvent, Status, Timestamp, Transaction};
@@ -322,7 +324,9 @@ impl State {
                 text: "end of body not seen".into(),
             });
         }
-        p.tx.request = serde_json::to_value(&p.req).unwrap_or_default();
+        if p.req != RequestDetail::default() {
+            p.tx.request = serde_json::to_value(&p.req).unwrap_or_default();
+        }
         let code = final_reply.as_ref().map(|d| ReplyCode(d.code));
         let reply_bytes = reply.as_ref().map_or(0, |r| r.1);
         let kind = p.kind;
