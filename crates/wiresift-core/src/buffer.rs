@@ -58,6 +58,9 @@ impl StreamBuf {
     /// consumed; it is called again while it makes progress and input remains. What is left is
     /// kept for the next call.
     ///
+    /// Feeding an empty slice is supported: it re-runs `parse` over the carried-over bytes (for
+    /// a session that held input until the peer answered and can now make progress).
+    ///
     /// On overflow nothing is kept, the buffer is empty, and the error says how many bytes the
     /// caller lost: the caller must report them (and resynchronise).
     pub fn feed<F>(&mut self, data: &[u8], mut parse: F) -> Result<(), BufferOverflow>

@@ -84,6 +84,10 @@ impl StreamChunk<'_> {
 }
 
 /// Bytes of one direction that will never be delivered.
+///
+/// A gap always ends where a captured segment begins (or at the end of the connection): the next
+/// byte delivered in that direction is the first byte of a segment the sender sent, so a parser
+/// may try to resume exactly there before scanning for a later boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GapInfo {
     /// Which direction lost bytes.
