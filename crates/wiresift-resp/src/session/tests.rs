@@ -647,6 +647,36 @@ fn request_gap_never_cascades() {
 }
 
 #[test]
+fn pipelined_request_gap_damage_is_bounded_and_marked() {
+    // One request lost inside a pipelined burst: which reply is its cannot be known; pairing
+    // resumes correctly once the burst is answered (no lasting cascade), and the first pairing
+    // after the hole carries the gap note.
+    let mut h = H::new();
+    let mut burst = cmd(&["GET", "r1"]);
+    burst.extend(cmd(&["GET", "r2"]));
+    h.c(&burst).gap(C2S, Some(22));
+    let mut rest = cmd(&["GET", "r3"]);
+    rest.extend(cmd(&["GET", "r4"]));
+    h.c(&rest);
+    h.s(&[bulk("1"), bulk("2"), bulk("L"), bulk("3"), bulk("4")].concat());
+    h.c(&cmd(&["GET", "r5"])).s(&bulk("5"));
+    h.c(&cmd(&["GET", "r6"])).s(&bulk("6"));
+    let t = h.txs();
+    assert_eq!(t[0].response["value"], "1");
+    assert_eq!(t[1].response["value"], "2");
+    assert!(t[2].notes.iter().any(|n| matches!(n, Note::Gap { .. })));
+    let n = t.len();
+    assert_eq!(
+        (t[n - 2].query.as_str(), &t[n - 2].response["value"]),
+        ("GET r5", &json!("5"))
+    );
+    assert_eq!(
+        (t[n - 1].query.as_str(), &t[n - 1].response["value"]),
+        ("GET r6", &json!("6"))
+    );
+}
+
+#[test]
 fn reply_gap_marks_pending_and_realigns() {
     let mut h = H::new();
     let mut r = cmd(&["GET", "a"]);
