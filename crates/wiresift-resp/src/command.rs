@@ -142,15 +142,36 @@ fn sub_kind(name: &str) -> Option<&'static str> {
 /// Append one argument to a query line in redis-cli style: bare when it is plain printable
 /// text, otherwise double-quoted with escapes.
 fn quote_arg(q: &mut String, a: &[u8], cut: bool) {
-    let plain = !a.is_empty()
-        && a.iter()
-            .all(|&c| c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\');
-    if plain {
-        q.push_str(std::str::from_utf8(a).unwrap_or_default());
-    } else {
-        q.push('"');
-        crate::parser::escape_into(q, a);
-        q.push('"');
+    match std::str::from_utf8(a) {
+        // Text stays text (non-ASCII included); only what breaks the line or the quoting is
+        // escaped.
+        Ok(s) if !s.is_empty() => {
+            let bare = s
+                .chars()
+                .all(|c| !c.is_control() && !c.is_whitespace() && !matches!(c, '"' | '\'' | '\\'));
+            if bare {
+                q.push_str(s);
+            } else {
+                q.push('"');
+                for c in s.chars() {
+                    match c {
+                        '"' => q.push_str("\\\""),
+                        '\\' => q.push_str("\\\\"),
+                        '\n' => q.push_str("\\n"),
+                        '\r' => q.push_str("\\r"),
+                        '\t' => q.push_str("\\t"),
+                        c if c.is_control() => q.push_str(&format!("\\x{:02x}", c as u32)),
+                        c => q.push(c),
+                    }
+                }
+                q.push('"');
+            }
+        }
+        _ => {
+            q.push('"');
+            crate::parser::escape_into(q, a);
+            q.push('"');
+        }
     }
     if cut {
         q.push('…');
@@ -282,5 +303,114 @@ pub(crate) fn analyse(item: Item, r: &Render) -> Command {
         argc: count.saturating_sub(1),
         truncated,
         gap,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::AggKind;
+    use crate::summary::StrKind;
+
+    fn req(args: &[&[u8]]) -> Item {
+        Item::Agg {
+            kind: AggKind::Array,
+            items: args
+                .iter()
+                .map(|a| Item::Str {
+                    kind: StrKind::Bulk,
+                    data: a.to_vec(),
+                    len: a.len() as u64,
+                    gap: false,
+                })
+                .collect(),
+            count: args.len() as u64,
+        }
+    }
+
+    const R: Render = Render {
+        max_query: 40,
+        full: true,
+    };
+
+    #[test]
+    fn names_and_specials() {
+        let c = analyse(req(&[b"xinfo", b"stream", b"s"]), &R);
+        assert_eq!(c.name, "XINFO STREAM");
+        let c = analyse(req(&[b"client", b"\xff"]), &R);
+        assert_eq!(c.name, "CLIENT");
+        assert_eq!(analyse(req(&[b"get", b"k"]), &R).name, "GET");
+        assert_eq!(
+            analyse(req(&[b"CLIENT", b"reply", b"skip"]), &R).special,
+            Special::ClientReply(ReplyArg::Skip)
+        );
+        assert_eq!(
+            analyse(req(&[b"replconf", b"ack", b"1"]), &R).special,
+            Special::ReplconfAck
+        );
+        let c = analyse(req(&[b"SUBSCRIBE", b"a", b"b"]), &R);
+        assert_eq!((c.special, c.argc), (Special::Sub("subscribe"), 2));
+    }
+
+    #[test]
+    fn query_json_and_bounds() {
+        let c = analyse(req(&[b"SET", b"a b", b"\x00\xffz", "é".as_bytes()]), &R);
+        assert_eq!(c.query, r#"SET "a b" "\x00\xffz" é"#);
+        assert_eq!(
+            c.request,
+            json!({"args": ["SET", "a b", "\u{0}\\xffz", "é"]})
+        );
+        let long = vec![b'x'; 100];
+        let c = analyse(req(&[b"SET", b"k", &long]), &R);
+        assert!(
+            c.query.ends_with('…') && c.query.chars().count() <= 41,
+            "{}",
+            c.query
+        );
+        // A truncated argument: kept prefix, full length given.
+        let mut it = req(&[b"SET", b"k", b"abc"]);
+        if let Item::Agg { items, .. } = &mut it {
+            if let Item::Str { len, .. } = &mut items[2] {
+                *len = 1000;
+            }
+        }
+        let c = analyse(it, &R);
+        assert_eq!(c.request["arg_lengths"], json!([3, 1, 1000]));
+        assert_eq!(c.truncated, vec![1000]);
+        let summary = Render {
+            max_query: 40,
+            full: false,
+        };
+        let c = analyse(req(&[b"AUTH", b"pw"]), &summary);
+        assert_eq!((c.name.as_str(), c.query.as_str()), ("AUTH", ""));
+        assert!(c.request.is_null());
+    }
+
+    #[test]
+    fn secrets() {
+        let p = |a: &[&[u8]]| {
+            let c = analyse(req(a), &R);
+            secret_positions(&c.name, a)
+        };
+        assert_eq!(p(&[b"AUTH", b"pw"]), vec![1]);
+        assert_eq!(p(&[b"auth", b"user", b"pw"]), vec![2]);
+        assert_eq!(
+            p(&[b"HELLO", b"3", b"auth", b"u", b"pw", b"SETNAME", b"n"]),
+            vec![4]
+        );
+        assert_eq!(
+            p(&[b"MIGRATE", b"h", b"1", b"k", b"0", b"5", b"AUTH", b"pw"]),
+            vec![7]
+        );
+        assert_eq!(
+            p(&[b"MIGRATE", b"h", b"1", b"", b"0", b"5", b"AUTH2", b"u", b"pw"]),
+            vec![8]
+        );
+        assert_eq!(p(&[b"CONFIG", b"SET", b"masterauth", b"pw"]), vec![3]);
+        assert_eq!(
+            p(&[b"ACL", b"SETUSER", b"u", b"on", b">pw", b"~*"]),
+            vec![4]
+        );
+        assert!(p(&[b"GET", b"AUTH"]).is_empty());
     }
 }

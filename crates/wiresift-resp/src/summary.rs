@@ -585,3 +585,111 @@ fn frame_item(f: Frame) -> Item {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keep() -> Keep {
+        Keep {
+            str_bytes: 4,
+            top_items: 3,
+            nested_items: 2,
+            nodes: 100,
+            max_depth: 4,
+        }
+    }
+
+    #[test]
+    fn bounded_tree_and_json() {
+        let mut a = Assembler::new(keep());
+        let toks = [
+            Token::Aggregate {
+                kind: AggKind::Array,
+                len: Some(5),
+            },
+            Token::Blob {
+                kind: BlobKind::Bulk,
+                body: b"abcdefgh",
+            },
+            Token::Aggregate {
+                kind: AggKind::Set,
+                len: Some(3),
+            },
+            Token::Integer(1),
+            Token::Integer(2),
+            Token::Integer(3),
+            Token::Null,
+            Token::Boolean(true),
+        ];
+        for t in &toks {
+            assert_eq!(a.token(t), Ok(Step::More));
+        }
+        assert_eq!(a.token(&Token::Double(b"1.5")), Ok(Step::Done));
+        let (v, attrs) = a.take().unwrap();
+        assert!(attrs.is_none());
+        assert_eq!(
+            item_json(&v),
+            json!([{"len": 8, "prefix": "abcd"}, [1, 2, {"more": 1}], null, {"more": 2}])
+        );
+        assert_eq!(a.truncated, vec![8]);
+        let mut line = String::new();
+        item_line(&v, &mut line, 100);
+        assert_eq!(line, "[abcd… [1 2 …] (nil) …]");
+    }
+
+    #[test]
+    fn skips_streams_attributes_and_depth() {
+        let mut a = Assembler::new(keep());
+        let hdr = Token::BlobHeader {
+            kind: BlobKind::Bulk,
+            len: 10,
+        };
+        assert_eq!(a.token(&hdr), Ok(Step::Skip(12)));
+        assert_eq!(a.skipped(b"0123456", 5), Step::More);
+        assert_eq!(a.skipped(b"789\r\n", 0), Step::Done);
+        let (v, _) = a.take().unwrap();
+        assert_eq!(item_json(&v), json!({"len": 10, "prefix": "0123"}));
+        // Attribute before a value.
+        for t in [
+            Token::Aggregate {
+                kind: AggKind::Attribute,
+                len: Some(1),
+            },
+            Token::SimpleString(b"ttl"),
+            Token::Integer(5),
+        ] {
+            assert_eq!(a.token(&t), Ok(Step::More));
+        }
+        assert!(!a.is_idle());
+        assert_eq!(a.token(&Token::SimpleString(b"OK")), Ok(Step::Done));
+        let (v, attrs) = a.take().unwrap();
+        assert_eq!(item_json(&v), json!("OK"));
+        assert_eq!(item_json(&attrs.unwrap()), json!({"ttl": 5}));
+        // Streamed string.
+        assert_eq!(
+            a.token(&Token::StreamedBlob(BlobKind::Bulk)),
+            Ok(Step::More)
+        );
+        assert_eq!(a.token(&Token::Chunk(b"ab")), Ok(Step::More));
+        assert_eq!(a.token(&Token::Chunk(b"cd")), Ok(Step::More));
+        assert_eq!(a.token(&Token::ChunkEnd), Ok(Step::Done));
+        assert_eq!(item_json(&a.take().unwrap().0), json!("abcd"));
+        // Depth.
+        let agg = Token::Aggregate {
+            kind: AggKind::Array,
+            len: Some(1),
+        };
+        for _ in 0..4 {
+            assert_eq!(a.token(&agg), Ok(Step::More));
+        }
+        assert_eq!(a.token(&agg), Err(AsmError::TooDeep));
+        a.reset();
+        assert!(a.is_idle());
+        assert_eq!(
+            a.token(&Token::End),
+            Err(AsmError::Unexpected("a value, not '.'"))
+        );
+        assert_eq!(bytes_json(b"a\xffb"), "a\\xffb");
+    }
+}
