@@ -41,6 +41,11 @@ use wiresift_core::{
     Transaction,
 };
 
+/// A TLS ClientHello record header (`rediss://`).
+fn is_tls_hello(d: &[u8]) -> bool {
+    d.len() >= 3 && d[0] == 0x16 && d[1] == 0x03 && d[2] <= 0x04
+}
+
 /// Plugin name used in events.
 pub const PROTOCOL: &str = "resp";
 
@@ -180,6 +185,7 @@ enum ReplyMode {
 struct Core {
     conn: ConnectionInfo,
     cfg: Config,
+    keep: Keep,
     render: Render,
     rd: [Reader; 2],
     pending: VecDeque<Slot>,
@@ -233,6 +239,7 @@ impl RespSession {
                 full: true,
             },
             cfg,
+            keep,
             rd: [
                 Reader::new(C2S, keep, conn.midstream),
                 Reader::new(S2C, keep, conn.midstream),
@@ -270,6 +277,11 @@ impl ProtocolSession for RespSession {
         core.arrival = chunk.arrival();
         core.full = out.detail() == Detail::Full;
         core.render.full = core.full;
+        core.rd[d.index()].asm.set_light(!core.full, core.keep);
+        if core.rd[d.index()].offset == 0 && d == C2S && is_tls_hello(chunk.data) {
+            core.anomaly(d, 0, "TLS handshake (rediss): not dissected".into(), out);
+            return Flow::Detach;
+        }
         let r = self.bufs[d.index()].feed(chunk.data, |b| core.step(d, b, out));
         if let Err(BufferOverflow { limit, have }) = r {
             let rd = &core.rd[d.index()];

@@ -277,6 +277,20 @@ pub(crate) struct Assembler {
 }
 
 impl Assembler {
+    /// Keep only what pairing needs (the first elements of the top level, nothing nested),
+    /// or everything the limits allow.
+    pub(crate) fn set_light(&mut self, light: bool, full: Keep) {
+        self.keep = if light {
+            Keep {
+                top_items: full.top_items.min(4),
+                nested_items: 0,
+                ..full
+            }
+        } else {
+            full
+        };
+    }
+
     pub(crate) fn new(keep: Keep) -> Self {
         Assembler {
             keep,

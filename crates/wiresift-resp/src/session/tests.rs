@@ -782,6 +782,19 @@ fn summary_detail_skips_rendering_and_held_data_counts_in_latency() {
 }
 
 #[test]
+fn tls_is_detached() {
+    let mut h = H::new();
+    let chunk = StreamChunk {
+        dir: C2S,
+        ts: Timestamp(5),
+        data: b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        held: Duration(0),
+    };
+    assert_eq!(h.s.on_data(&chunk, &mut h.out), Flow::Detach);
+    assert_eq!(h.anomalies(), 1);
+}
+
+#[test]
 fn pending_queue_is_bounded() {
     let cfg = Config {
         max_pending: 3,
