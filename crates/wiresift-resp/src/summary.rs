@@ -407,6 +407,22 @@ impl Assembler {
                 _ => Err(AsmError::Unexpected("a ';' chunk")),
             };
         }
+        // A scalar that will only be counted (its aggregate already shows all it may): no
+        // copy. This is most elements of long replies (LRANGE 0 99, KEYS, …).
+        if self.full_here()
+            && !matches!(
+                t,
+                Token::BlobHeader { .. }
+                    | Token::StreamedBlob(_)
+                    | Token::Aggregate { .. }
+                    | Token::End
+                    | Token::Chunk(_)
+                    | Token::ChunkHeader(_)
+                    | Token::ChunkEnd
+            )
+        {
+            return Ok(self.push_item(Item::Null));
+        }
         let item = match *t {
             Token::SimpleString(s) => self.str_item(StrKind::Simple, s),
             Token::SimpleError(s) => self.str_item(StrKind::Error, s),
@@ -518,6 +534,20 @@ impl Assembler {
                 *len += full;
             }
         }
+    }
+
+    /// The innermost aggregate keeps no more elements.
+    #[inline]
+    fn full_here(&self) -> bool {
+        let Some(top) = self.stack.last() else {
+            return false;
+        };
+        let cap = if self.stack.len() == 1 {
+            self.keep.top_items
+        } else {
+            self.keep.nested_items
+        };
+        top.items.len() >= cap || self.nodes >= self.keep.nodes
     }
 
     fn push_frame(&mut self, kind: FrameKind, left: Option<u64>) -> Result<(), AsmError> {
