@@ -6,6 +6,23 @@
 //!   pub/sub, RESP3 pushes, `CLIENT REPLY`, replication, MONITOR, gaps);
 //! - [`event`]: the RESP-specific shapes inside transactions and messages;
 //! - [`RespPlugin`]: the [`TcpProtocolPlugin`] (name `resp`, port 6379).
+//!
+//! Output fields are described in [`event`]; budgets (all finite) in [`Config`]; how gaps are
+//! handled, and why they cannot start a cascade of mispaired transactions, in [`session`].
+//!
+//! Known limits:
+//! - after a request-side gap inside a *pipelined* burst, which of the following replies belong
+//!   to the lost requests cannot be known: up to the rest of that burst may be paired off by
+//!   the number of lost requests (the first such pairing carries the gap note); pairing is exact
+//!   again once the burst is answered. Non-pipelined traffic is paired exactly.
+//! - `request.args` renders non-UTF-8 bytes as `\xNN`, so such an argument cannot be told from
+//!   UTF-8 text containing a literal `\xNN` (compare `arg_lengths` when it matters).
+//! - an error nested inside an aggregate (e.g. one command failing inside EXEC) does not make
+//!   the transaction an error: only an error reply does.
+//!
+//! Parser throughput (criterion, `benches/parser.rs`, 2-core AMD EPYC VM): about 2.4 GiB/s
+//! (76 M commands/s) for whole requests and 1.1 GiB/s token by token on pipelined
+//! `SET key:<8 digits> xxx`; values larger than the buffering limit are skipped by length.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
