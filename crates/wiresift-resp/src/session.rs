@@ -1,7 +1,7 @@
 //! Per-connection state: framing of both directions and request/reply pairing.
 //!
-//! Each direction has a [`Reader`] whose [`Mode`] says how its bytes are framed now; tokens go
-//! into an [`Assembler`] that keeps a bounded copy of the message. Complete requests are queued
+//! Each direction has a `Reader` whose `Mode` says how its bytes are framed now; tokens go
+//! into an `Assembler` that keeps a bounded copy of the message. Complete requests are queued
 //! (FIFO, bounded); complete replies are paired with the oldest request that expects one, unless
 //! they are pushes, MONITOR lines or pub/sub deliveries (reported as messages).
 //!
