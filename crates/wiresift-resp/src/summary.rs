@@ -146,7 +146,9 @@ pub(crate) fn item_json(it: &Item) -> Json {
         Item::Agg { kind, items, count } => {
             if matches!(kind, AggKind::Map | AggKind::Attribute) {
                 let mut m = Map::new();
-                for pair in items.chunks(2) {
+                // A key whose value was not kept is not shown (it is counted in "(more)").
+                let shown = items.len() / 2;
+                for pair in items[..shown * 2].chunks(2) {
                     let k = match &pair[0] {
                         Item::Str { data, .. } => bytes_json(data),
                         other => item_json(other).to_string(),
@@ -154,8 +156,8 @@ pub(crate) fn item_json(it: &Item) -> Json {
                     let v = pair.get(1).map_or(Json::Null, item_json);
                     m.insert(k, v);
                 }
-                if (items.len() as u64) < *count {
-                    m.insert("(more)".into(), json!((count - items.len() as u64) / 2));
+                if (shown as u64) < count / 2 {
+                    m.insert("(more)".into(), json!(count / 2 - shown as u64));
                 }
                 Json::Object(m)
             } else {
@@ -735,5 +737,12 @@ mod tests {
             Err(AsmError::Unexpected("a value, not '.'"))
         );
         assert_eq!(bytes_json(b"a\xffb"), "a\\xffb");
+        // A map cut between a key and its value shows whole pairs only.
+        let m = Item::Agg {
+            kind: AggKind::Map,
+            items: vec![Item::Int(1), Item::Int(2), Item::Int(3)],
+            count: 6,
+        };
+        assert_eq!(item_json(&m), json!({"1": 2, "(more)": 2}));
     }
 }
