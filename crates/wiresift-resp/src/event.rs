@@ -37,8 +37,10 @@ pub struct ResponseDetail {
     /// `unknown`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// Bounded rendering of the value (strings cut to the display limit become
-    /// `{"len": N, "prefix": "…"}`, aggregates cut short end with `{"more": K}`).
+    /// Bounded rendering of the value: strings as JSON strings (cut ones become
+    /// `{"len": N, "prefix": "…"}`), arrays/sets/pushes as arrays (cut ones end with
+    /// `{"more": K}`), maps as objects with string keys (cut ones get a `"(more)": K` entry),
+    /// integers, doubles and booleans as JSON numbers/booleans, nulls as null.
     pub value: serde_json::Value,
     /// Full length of a string or element count of an aggregate.
     #[serde(skip_serializing_if = "Option::is_none")]
