@@ -7,9 +7,9 @@
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write;
-use wiresift_core::{Note, Status, Transaction};
+use wiresift_core::{Endpoint, Note, Status, Transaction};
 
 /// Upper bounds (µs, inclusive) of the fixed buckets; a last bucket holds everything above.
 /// tcpkit's bounds (0.1 ms … 20 s) are all present, with 50 µs and 2 ms added.
@@ -96,7 +96,9 @@ pub struct Row {
 /// The report: add transactions, then render.
 #[derive(Debug, Clone, Default)]
 pub struct LatencyReport {
-    keys: BTreeMap<(String, &'static str, String), CommandStats>,
+    // Keyed without formatting or allocating per transaction: endpoint and protocol, then the
+    // command looked up by `&str` (a new String only for a command not seen before).
+    keys: HashMap<(Endpoint, &'static str), HashMap<String, CommandStats>>,
 }
 
 impl LatencyReport {
@@ -105,8 +107,13 @@ impl LatencyReport {
         if tx.status == Status::NoRequest {
             return;
         }
-        let key = (tx.server.to_string(), tx.protocol, tx.command.clone());
-        let s = self.keys.entry(key).or_default();
+        let cmds = self.keys.entry((tx.server, tx.protocol)).or_default();
+        if !cmds.contains_key(tx.command.as_str()) {
+            cmds.insert(tx.command.clone(), CommandStats::default());
+        }
+        let Some(s) = cmds.get_mut(tx.command.as_str()) else {
+            return;
+        };
         s.count += 1;
         match tx.status {
             Status::Error => s.errors += 1,
@@ -134,9 +141,17 @@ impl LatencyReport {
 
     /// Rows, sorted by server, protocol, command.
     pub fn rows(&self) -> Vec<Row> {
-        self.keys
+        let mut keys: Vec<_> = self
+            .keys
             .iter()
-            .map(|((server, protocol, command), s)| {
+            .flat_map(|((server, protocol), cmds)| {
+                cmds.iter()
+                    .map(move |(command, s)| (server, *protocol, command, s))
+            })
+            .collect();
+        keys.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        keys.into_iter()
+            .map(|(server, protocol, command, s)| {
                 let q = |p: f64| {
                     if s.hist.is_empty() {
                         0
@@ -145,7 +160,7 @@ impl LatencyReport {
                     }
                 };
                 Row {
-                    server: server.clone(),
+                    server: server.to_string(),
                     protocol,
                     command: command.clone(),
                     count: s.count,
@@ -240,7 +255,7 @@ fn fmt_us(us: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wiresift_core::{ConnectionId, ConnectionInfo, Direction, Endpoint, Timestamp};
+    use wiresift_core::{ConnectionId, ConnectionInfo, Direction, Timestamp};
 
     fn tx(cmd: &str, lat: u64, status: Status, delay: Option<u64>) -> Transaction {
         let info = ConnectionInfo {
@@ -274,7 +289,8 @@ mod tests {
         assert_eq!(rows.len(), 1);
         let g = &rows[0];
         assert_eq!((g.count, g.errors), (101, 1));
-        assert!((495..=505).contains(&g.p50_us), "p50 {}", g.p50_us);
+        // 101 samples: the 51st smallest is 510 µs.
+        assert!((505..=515).contains(&g.p50_us), "p50 {}", g.p50_us);
         assert!((199_000..=201_000).contains(&g.max_us));
         assert_eq!(
             (g.retransmission_delayed, g.retransmission_delay_us),

@@ -16,7 +16,8 @@ struct Rec {
 impl Output for Rec {
     fn data(&mut self, _c: ConnectionId, chunk: &StreamChunk<'_>) {
         if chunk.held.0 > 0 {
-            self.held_chunks.push((chunk.data.len(), chunk.held.as_micros()));
+            self.held_chunks
+                .push((chunk.data.len(), chunk.held.as_micros()));
         }
     }
     fn connection_closed(&mut self, c: &ConnectionSummary<'_>) {
@@ -33,7 +34,11 @@ fn one_lost_heartbeat_shows_a_200ms_retransmission_delay() {
     let rec = engine.into_output();
     assert_eq!(rec.flows.len(), 1);
     let f = &rec.flows[0];
-    assert_eq!((f.gaps, f.gap_bytes), (0, 0), "the retransmission filled the hole");
+    assert_eq!(
+        (f.gaps, f.gap_bytes),
+        (0, 0),
+        "the retransmission filled the hole"
+    );
     // The lost message was sent ~211 ms before its retransmission; the first held message
     // arrived 60 ms after it, so it waited ~150 ms (see testdata/README.md for the timings).
     assert!(

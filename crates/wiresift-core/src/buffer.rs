@@ -63,41 +63,39 @@ impl StreamBuf {
     ///
     /// On overflow nothing is kept, the buffer is empty, and the error says how many bytes the
     /// caller lost: the caller must report them (and resynchronise).
-    pub fn feed<F>(&mut self, data: &[u8], mut parse: F) -> Result<(), BufferOverflow>
+    pub fn feed<F>(&mut self, mut data: &[u8], mut parse: F) -> Result<(), BufferOverflow>
     where
         F: FnMut(&[u8]) -> usize,
     {
-        if self.buf.is_empty() {
-            let used = drive(data, &mut parse);
-            return self.keep(&data[used..]);
-        }
-        // Carried-over bytes: append only what is needed to make progress would be ideal, but
-        // message boundaries are unknown here; append all and parse from the buffer.
-        if self.buf.len() + data.len() > self.limit {
-            // Try to complete the carried message with the smallest possible copy first.
+        // While bytes are carried over, append `data` in doubling steps (1 KiB, 2 KiB, …) and
+        // re-parse: the carried message usually completes within the first step, the buffer
+        // empties, and the rest of `data` is parsed in place without being copied.
+        let mut step = 1024usize;
+        loop {
+            if self.buf.is_empty() {
+                let used = drive(data, &mut parse);
+                return self.keep(&data[used..]);
+            }
             let room = self.limit.saturating_sub(self.buf.len());
-            self.buf.extend_from_slice(&data[..room.min(data.len())]);
+            let take = room.min(data.len()).min(step);
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            step = step.saturating_mul(2);
             let used = drive(&self.buf, &mut parse);
-            if used == 0 {
-                let have = self.buf.len() + data.len() - room.min(data.len());
+            self.buf.drain(..used);
+            if data.is_empty() {
+                return Ok(());
+            }
+            if used == 0 && take == 0 {
+                // Full, and the parser cannot progress: the caller loses these bytes.
+                let have = self.buf.len() + data.len();
                 self.buf.clear();
                 return Err(BufferOverflow {
                     limit: self.limit,
                     have,
                 });
             }
-            // Some progress: figure out how much of `data` was consumed.
-            let carried = self.buf.len() - room.min(data.len());
-            self.buf.clear();
-            let from_data = used.saturating_sub(carried);
-            let rest = &data[from_data..];
-            let used2 = drive(rest, &mut parse);
-            return self.keep(&rest[used2..]);
         }
-        self.buf.extend_from_slice(data);
-        let used = drive(&self.buf, &mut parse);
-        self.buf.drain(..used);
-        Ok(())
     }
 
     fn keep(&mut self, rest: &[u8]) -> Result<(), BufferOverflow> {
@@ -164,6 +162,37 @@ mod tests {
         b.feed(b"abc", lines(&mut out)).unwrap();
         b.feed(b"\nxyz\n123456789", lines(&mut out)).unwrap_err();
         assert_eq!(out, vec![b"abc".to_vec(), b"xyz".to_vec()]);
+    }
+
+    #[test]
+    fn progress_inside_carried_bytes_loses_nothing() {
+        // Carried "abc" completes with the first byte of the next feed; the following line is
+        // longer than the limit. "abc" must still be parsed before the overflow is reported.
+        let mut b = StreamBuf::new(8);
+        let mut out = Vec::new();
+        b.feed(b"abc", lines(&mut out)).unwrap();
+        let e = b.feed(b"\nxyzw12345\n", lines(&mut out)).unwrap_err();
+        assert_eq!(out, vec![b"abc".to_vec()]);
+        assert_eq!(e.have, 10);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn empty_feed_reruns_parser() {
+        let mut b = StreamBuf::new(16);
+        let mut out = Vec::new();
+        let mut ready = false;
+        b.feed(
+            b"ab\n",
+            |d: &[u8]| if ready { lines(&mut out)(d) } else { 0 },
+        )
+        .unwrap();
+        assert_eq!(b.len(), 3);
+        ready = true;
+        b.feed(b"", |d: &[u8]| if ready { lines(&mut out)(d) } else { 0 })
+            .unwrap();
+        assert_eq!(out, vec![b"ab".to_vec()]);
+        assert!(b.is_empty());
     }
 
     proptest! {

@@ -376,7 +376,7 @@ impl Half {
         let missing = end - cap_end;
         if start == self.next {
             let first_buffered = self.ooo.keys().next().copied();
-            if first_buffered.map_or(true, |k| end < k) {
+            if first_buffered.is_none_or(|k| end < k) {
                 // Fast path: in order, not touching buffered bytes: straight from the segment.
                 if dup > 0 {
                     cx.retransmitted(dup);

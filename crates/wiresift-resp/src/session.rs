@@ -607,7 +607,7 @@ impl Core {
                         p == Plaus::Yes
                     });
                     match found {
-                        Some(k) if undecided.map_or(true, |u| k < u) => {
+                        Some(k) if undecided.is_none_or(|u| k < u) => {
                             let total = *skipped + k as u64;
                             r.offset += k as u64;
                             if total > 0 {
