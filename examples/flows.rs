@@ -6,6 +6,7 @@
 mod common;
 
 use clap::Parser;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -34,20 +35,20 @@ struct Flows {
 impl Flows {
     fn file(&mut self, conn: ConnectionId, dir: Direction) -> Option<&mut BufWriter<File>> {
         let base = self.dump.as_ref()?;
-        if !self.open.contains_key(&(conn, dir)) {
-            let p = base.join(format!("{conn}.{}", dir.short()));
-            match File::create(&p) {
-                Ok(f) => {
-                    self.open.insert((conn, dir), BufWriter::new(f));
-                }
-                Err(e) => {
-                    self.dump_error
-                        .get_or_insert(format!("{}: {e}", p.display()));
-                    return None;
+        match self.open.entry((conn, dir)) {
+            Entry::Occupied(e) => Some(e.into_mut()),
+            Entry::Vacant(v) => {
+                let p = base.join(format!("{conn}.{}", dir.short()));
+                match File::create(&p) {
+                    Ok(f) => Some(v.insert(BufWriter::new(f))),
+                    Err(e) => {
+                        self.dump_error
+                            .get_or_insert(format!("{}: {e}", p.display()));
+                        None
+                    }
                 }
             }
         }
-        self.open.get_mut(&(conn, dir))
     }
 }
 

@@ -72,7 +72,7 @@ fn bench_parser(c: &mut Criterion) {
     let mut large = Vec::new();
     for _ in 0..16 {
         large.extend_from_slice(format!("${}\r\n", 1 << 20).as_bytes());
-        large.extend(std::iter::repeat(b'v').take(1 << 20));
+        large.extend(std::iter::repeat_n(b'v', 1 << 20));
         large.extend_from_slice(b"\r\n");
     }
     g.throughput(Throughput::Bytes(large.len() as u64));
