@@ -26,7 +26,8 @@ command -v taskset >/dev/null && pin="taskset -c 1"
 measure() { # name file cmd...
   local name=$1 file=$2; shift 2
   local size; size=$(stat -c %s "$file")
-  local out; out=$( { /usr/bin/time -f "%e %M" $pin "$@" >/dev/null 2>/tmp/e2e.err; } 2>&1 | tail -n1 )
+  /usr/bin/time -o /tmp/e2e.time -f "%e %M" $pin "$@" >/dev/null 2>/tmp/e2e.err || true
+  local out; out=$(tail -n1 /tmp/e2e.time)
   local secs=${out% *} kb=${out#* }
   awk -v n="$name" -v f="$(basename "$file")" -v s="$size" -v t="$secs" -v k="$kb" \
     'BEGIN { printf "%-28s %-28s %8.1f MB %8.2f s %9.1f MB/s %8.1f MB peak RSS\n", f, n, s/1e6, t, (t>0? s/1e6/t : 0), k/1024 }'

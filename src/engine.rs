@@ -9,6 +9,7 @@
 //! other than through the [`CaptureReader`] handed to [`Engine::run`].
 
 use crate::output::{ConnectionSummary, Output};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use wiresift_core::registry::{ProbeOutcome, Registry};
@@ -105,8 +106,13 @@ struct Conn {
 
 /// Routes reassembly events to sessions and sessions' events to the output.
 pub struct Dispatcher<O: Output> {
+    conns: FxHashMap<ConnectionId, Conn>,
+    ctx: Ctx<O>,
+}
+
+/// Everything but the connection map, so a connection and the context can be borrowed at once.
+struct Ctx<O: Output> {
     registry: Registry,
-    conns: HashMap<ConnectionId, Conn>,
     out: O,
     stats: DissectStats,
     probe_budget: usize,
@@ -176,28 +182,24 @@ fn attribute_stalls(
 impl<O: Output> Dispatcher<O> {
     fn new(registry: Registry, out: O, cfg: &EngineConfig) -> Self {
         Dispatcher {
-            registry,
-            conns: HashMap::new(),
-            out,
-            stats: DissectStats::default(),
-            probe_budget: cfg.probe_budget,
-            stall_memory: cfg.stall_memory,
+            conns: FxHashMap::default(),
+            ctx: Ctx {
+                registry,
+                out,
+                stats: DissectStats::default(),
+                probe_budget: cfg.probe_budget,
+                stall_memory: cfg.stall_memory,
+            },
         }
     }
+}
 
+impl<O: Output> Ctx<O> {
     fn start_session(&mut self, idx: usize, conn: &mut Conn) {
         let plugin = self.registry.plugin(idx);
         let name = plugin.name();
         *self.stats.dissected_connections.entry(name).or_default() += 1;
         conn.slot = Slot::Session(plugin.new_session(&conn.info), name);
-    }
-
-    fn on_data(&mut self, id: ConnectionId, chunk: &StreamChunk<'_>) {
-        let Some(mut conn) = self.conns.remove(&id) else {
-            return;
-        };
-        self.data_for(&mut conn, chunk);
-        self.conns.insert(id, conn);
     }
 
     fn data_for(&mut self, conn: &mut Conn, chunk: &StreamChunk<'_>) {
@@ -277,25 +279,27 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                     slot: Slot::Idle,
                     stalls: VecDeque::new(),
                 };
-                match self.registry.by_port(info.server.port()) {
-                    Some(idx) => self.start_session(idx, &mut conn),
-                    None if self.registry.probing() => {
+                match self.ctx.registry.by_port(info.server.port()) {
+                    Some(idx) => self.ctx.start_session(idx, &mut conn),
+                    None if self.ctx.registry.probing() => {
                         conn.slot = Slot::Probing {
                             chunks: Vec::new(),
                             bytes: 0,
                             no_match: [false; 2],
                         }
                     }
-                    None => self.stats.unidentified_connections += 1,
+                    None => self.ctx.stats.unidentified_connections += 1,
                 }
                 self.conns.insert(info.id, conn);
             }
             StreamEvent::Data { conn, chunk } => {
-                self.out.data(conn, &chunk);
-                self.on_data(conn, &chunk);
+                self.ctx.out.data(conn, &chunk);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    self.ctx.data_for(c, &chunk);
+                }
             }
             StreamEvent::Gap { conn, gap, .. } => {
-                self.out.gap(conn, &gap);
+                self.ctx.out.gap(conn, &gap);
                 self.on_gap(conn, &gap);
             }
             StreamEvent::Stall {
@@ -305,7 +309,7 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                 delay,
             } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    if c.stalls.len() >= self.stall_memory {
+                    if c.stalls.len() >= self.ctx.stall_memory {
                         c.stalls.pop_front();
                     }
                     c.stalls.push_back((ts, dir, delay));
@@ -329,21 +333,21 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                 let protocol = match &mut c.slot {
                     Slot::Session(s, name) => {
                         let mut em = Emitter {
-                            out: &mut self.out,
-                            stats: &mut self.stats,
+                            out: &mut self.ctx.out,
+                            stats: &mut self.ctx.stats,
                             stalls: &c.stalls,
                         };
                         s.on_close(ts, reason, &mut em);
                         Some(*name)
                     }
                     Slot::Probing { bytes, .. } => {
-                        self.stats.unidentified_connections += 1;
-                        self.stats.undissected_bytes += *bytes as u64;
+                        self.ctx.stats.unidentified_connections += 1;
+                        self.ctx.stats.undissected_bytes += *bytes as u64;
                         None
                     }
                     Slot::Idle => None,
                 };
-                self.out.connection_closed(&ConnectionSummary {
+                self.ctx.out.connection_closed(&ConnectionSummary {
                     info: &c.info,
                     role: c.role,
                     protocol,
@@ -356,20 +360,26 @@ impl<O: Output> StreamSink for Dispatcher<O> {
     }
 
     fn classify(&mut self, seg: &TcpSegment<'_>) -> RoleHint {
-        if self.registry.is_server_port(seg.dst.port()) {
+        if self.ctx.registry.is_server_port(seg.dst.port()) {
             return RoleHint::SrcIsClient;
         }
-        if self.registry.is_server_port(seg.src.port()) {
+        if self.ctx.registry.is_server_port(seg.src.port()) {
             return RoleHint::SrcIsServer;
         }
-        if seg.payload.is_empty() || !self.registry.probing() {
+        if seg.payload.is_empty() || !self.ctx.registry.probing() {
             return RoleHint::Unknown;
         }
-        if let ProbeOutcome::Match(_) = self.registry.probe(Direction::ClientToServer, seg.payload)
+        if let ProbeOutcome::Match(_) = self
+            .ctx
+            .registry
+            .probe(Direction::ClientToServer, seg.payload)
         {
             return RoleHint::SrcIsClient;
         }
-        if let ProbeOutcome::Match(_) = self.registry.probe(Direction::ServerToClient, seg.payload)
+        if let ProbeOutcome::Match(_) = self
+            .ctx
+            .registry
+            .probe(Direction::ServerToClient, seg.payload)
         {
             return RoleHint::SrcIsServer;
         }
@@ -388,8 +398,8 @@ impl<O: Output> Dispatcher<O> {
         };
         if let Slot::Session(s, _) = &mut c.slot {
             let mut em = Emitter {
-                out: &mut self.out,
-                stats: &mut self.stats,
+                out: &mut self.ctx.out,
+                stats: &mut self.ctx.stats,
                 stalls: &c.stalls,
             };
             f(s.as_mut(), &mut em);
@@ -403,8 +413,8 @@ impl<O: Output> Dispatcher<O> {
         match &mut c.slot {
             Slot::Session(s, _) => {
                 let mut em = Emitter {
-                    out: &mut self.out,
-                    stats: &mut self.stats,
+                    out: &mut self.ctx.out,
+                    stats: &mut self.ctx.stats,
                     stalls: &c.stalls,
                 };
                 if s.on_gap(gap, &mut em) == Flow::Detach {
@@ -413,8 +423,8 @@ impl<O: Output> Dispatcher<O> {
             }
             // A gap while probing: what was kept can no longer be replayed as one stream.
             Slot::Probing { bytes, .. } => {
-                self.stats.undissected_bytes += *bytes as u64;
-                self.stats.unidentified_connections += 1;
+                self.ctx.stats.undissected_bytes += *bytes as u64;
+                self.ctx.stats.unidentified_connections += 1;
                 c.slot = Slot::Idle;
             }
             Slot::Idle => {}
@@ -492,12 +502,12 @@ impl<O: Output> Engine<O> {
 
     /// The output sink.
     pub fn output(&mut self) -> &mut O {
-        &mut self.dispatcher.out
+        &mut self.dispatcher.ctx.out
     }
 
     /// Consume the engine, returning the output.
     pub fn into_output(self) -> O {
-        self.dispatcher.out
+        self.dispatcher.ctx.out
     }
 
     /// Counters so far.
@@ -506,7 +516,7 @@ impl<O: Output> Engine<O> {
             capture_bytes: self.capture_bytes,
             decode: self.decoder.stats().clone(),
             reassembly: self.reassembler.stats().clone(),
-            dissect: self.dispatcher.stats.clone(),
+            dissect: self.dispatcher.ctx.stats.clone(),
             capture_error: self.capture_error.clone(),
         }
     }

@@ -6,8 +6,8 @@
 //! latency was spent waiting for TCP retransmissions (the engine's `retransmission_delay` notes).
 
 use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt::Write;
 use wiresift_core::{Endpoint, Note, Status, Transaction};
 
