@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Second reference for RESP (tshark 4.0 cannot decode RESP3, and its RESP dissector miscounts
+large and pipelined values): redis-py's own RESP2/RESP3 parsers over the TCP streams as tshark
+reassembles them (`tshark -q -z follow,tcp,raw,N`). Uses the readers in
+crates/wiresift-resp/tools/crosscheck.py.
+
+    python3 testdata/gen/resp-redispy.py        # needs tshark and `pip install redis` (8.1 used)
+
+Writes testdata/golden/resp-redispy/<stem>.tsv for every testdata/resp/<stem>.pcap, one row per
+TCP stream: stream, client (tshark's node 0), command names in order (upper-cased, comma-joined;
+up to and including PSYNC/SYNC on a replication link), number of error replies (on a replication
+link, among the replies to those commands).
+"""
+import os
+import sys
+
+root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(root, "crates", "wiresift-resp", "tools"))
+from crosscheck import read_all, streams, ResponseError, _RESP2Parser, _RESP3Parser  # noqa: E402
+
+out_dir = os.path.join(root, "testdata", "golden", "resp-redispy")
+os.makedirs(out_dir, exist_ok=True)
+resp_dir = os.path.join(root, "testdata", "resp")
+for name in sorted(os.listdir(resp_dir)):
+    if not name.endswith(".pcap"):
+        continue
+    rows = []
+    for n, (node0, node1, c2s, s2c) in enumerate(streams(os.path.join(resp_dir, name))):
+        reqs, _ = read_all(c2s, requests=True)
+        cmds = []
+        for r in reqs:
+            if isinstance(r, list) and r and isinstance(r[0], bytes):
+                cmds.append(r[0].decode("utf-8", "replace").upper())
+                if cmds[-1] in ("PSYNC", "SYNC"):
+                    break
+        replies, _ = max((read_all(s2c, parser=k) for k in (_RESP2Parser, _RESP3Parser)),
+                         key=lambda r: (r[1] is None, len(r[0])))
+        if "PSYNC" in cmds or "SYNC" in cmds:
+            replies = replies[:len(cmds)]
+        errs = sum(isinstance(x, ResponseError) for x in replies)
+        rows.append(f"{n}\t{node0}\t{','.join(cmds)}\t{errs}")
+    with open(os.path.join(out_dir, name[:-5] + ".tsv"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+    print(name, len(rows), "streams")
