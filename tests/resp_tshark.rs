@@ -13,6 +13,8 @@
 //! `testdata/golden/resp-redispy/`). Against it, every capture must agree ≥ 99.5% on commands
 //! and exactly on the number of error replies.
 
+mod common;
+use common::lcs;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use wiresift::core::{Direction, Message, Status, Transaction};
@@ -98,22 +100,6 @@ impl Output for Collect {
             }
         }
     }
-}
-
-fn lcs<T: PartialEq>(a: &[T], b: &[T]) -> usize {
-    let mut prev = vec![0usize; b.len() + 1];
-    for x in a {
-        let mut cur = vec![0usize; b.len() + 1];
-        for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = if x == y {
-                prev[j] + 1
-            } else {
-                prev[j + 1].max(cur[j])
-            };
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[test]

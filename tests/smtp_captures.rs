@@ -16,6 +16,8 @@
 //! both sides are compared with runs of equal consecutive codes collapsed. Agreement is the
 //! longest common subsequence over the longer sequence, summed over all files.
 
+mod common;
+use common::lcs;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -102,22 +104,6 @@ fn collapse(v: &[u16]) -> Vec<u16> {
         }
     }
     out
-}
-
-fn lcs<T: PartialEq>(a: &[T], b: &[T]) -> usize {
-    let mut prev = vec![0usize; b.len() + 1];
-    for x in a {
-        let mut cur = vec![0usize; b.len() + 1];
-        for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = if x == y {
-                prev[j] + 1
-            } else {
-                prev[j + 1].max(cur[j])
-            };
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Verbs and codes from tshark field rows `stream \t frame \t commands \t codes`, in
