@@ -153,6 +153,9 @@ impl Conn {
         let data_seq = SeqNum(seg.seq).add(u32::from(flags.syn()));
         if seg.payload_len > 0 {
             me.on_data(data_seq, seg.payload, seg.payload_len, scratch, &mut cx);
+        } else if !flags.syn() && !flags.fin() {
+            // A pure ACK's sequence number says how far the sender has sent.
+            me.on_empty_seq(data_seq);
         }
         if flags.fin() && me.state() != HalfState::AwaitingFirst {
             let fin = unwrap_near(data_seq, me.next_position()) + u64::from(seg.payload_len);

@@ -90,6 +90,12 @@ impl Ring {
         }
     }
 
+    /// Arrival of the most recently delivered segment.
+    fn last_ts(&self) -> Option<Timestamp> {
+        let d = self.items[(self.pos + RING_LEN - 1) % RING_LEN];
+        (d.end > d.start).then_some(d.ts)
+    }
+
     fn original_ts(&self, pos: u64) -> Option<Timestamp> {
         self.items
             .iter()
@@ -171,6 +177,11 @@ pub(crate) struct Half {
     /// is a hole even when nothing is buffered.
     fin_ts: Timestamp,
     ring: Ring,
+    /// Evidence of bytes sent but not captured with nothing buffered after them: a segment of
+    /// this direction (typically a pure ACK) whose sequence number is past `next`. Holds that
+    /// position and the arrival of the last segment delivered before it (about when the lost
+    /// bytes were sent). When the retransmission fills the hole, the wait is a stall.
+    ahead: Option<(u64, Timestamp)>,
 }
 
 impl Half {
@@ -186,6 +197,7 @@ impl Half {
             hole_registered: None,
             fin_ts: Timestamp(0),
             ring: Ring::default(),
+            ahead: None,
         }
     }
 
@@ -309,6 +321,9 @@ impl Half {
             return;
         }
         self.next += len;
+        if self.ahead.is_some_and(|(p, _)| self.next >= p) {
+            self.ahead = None; // the hole it revealed is declared lost, not waited for
+        }
         cx.stats.gaps += 1;
         cx.stats.gap_bytes += len;
         cx.g.gaps += 1;
@@ -330,6 +345,35 @@ impl Half {
             },
             reason,
         });
+    }
+
+    /// A segment of this direction without payload whose sequence number is `seq`: if it is past
+    /// the delivered stream with nothing buffered in between, bytes were sent that the capture
+    /// has not seen (yet). Remember it to time their retransmission.
+    pub(crate) fn on_empty_seq(&mut self, seq: SeqNum) {
+        if self.state == HalfState::AwaitingFirst || self.ahead.is_some() || !self.ooo.is_empty() {
+            return;
+        }
+        let pos = unwrap_near(seq, self.next);
+        if pos > self.next && pos - self.next <= MAX_WINDOW && self.fin().is_none_or(|f| pos <= f) {
+            if let Some(sent) = self.ring.last_ts() {
+                self.ahead = Some((pos, sent));
+            }
+        }
+    }
+
+    /// In-order bytes up to `end` arrived: if they fill a hole that a later sequence number had
+    /// revealed, report how long it stayed open.
+    fn ahead_filled<S: StreamSink>(&mut self, end: u64, cx: &mut Cx<'_, S>) {
+        if let Some((pos, since)) = self.ahead {
+            cx.stall(self.dir, cx.now.saturating_since(since));
+            if end >= pos {
+                self.ahead = None;
+            } else {
+                // Partly filled: the rest of the hole is timed from now on.
+                self.ahead = Some((pos, cx.now));
+            }
+        }
     }
 
     /// Payload of a segment of this direction whose first byte has sequence number `seq`.
@@ -380,6 +424,9 @@ impl Half {
                 // Fast path: in order, not touching buffered bytes: straight from the segment.
                 if dup > 0 {
                     cx.retransmitted(dup);
+                }
+                if self.ahead.is_some() {
+                    self.ahead_filled(cap_end, cx);
                 }
                 cx.data(self.dir, payload, Duration(0));
                 self.ring.push(start, cap_end, cx.now);
@@ -488,6 +535,8 @@ impl Half {
 
     /// Deliver every buffered byte now contiguous with `next`, as few chunks as possible.
     fn drain<S: StreamSink>(&mut self, scratch: &mut Vec<u8>, cx: &mut Cx<'_, S>) {
+        // Buffered data after the hole is the stronger evidence: its stall is timed below.
+        self.ahead = None;
         // How long the bytes about to be delivered waited: from the oldest arrival among them.
         let mut reach = self.next;
         let mut oldest: Option<Timestamp> = None;
@@ -618,6 +667,7 @@ impl Half {
         self.ooo.clear();
         self.ooo_bytes = 0;
         self.hole_since = None;
+        self.ahead = None;
     }
 }
 

@@ -117,6 +117,31 @@ fn lost_heartbeat_holds_three_segments_200ms() {
 }
 
 #[test]
+fn hole_revealed_by_a_pure_ack_is_timed_when_filled() {
+    // Captured at the receiver: the client's second request segment is lost on the wire and
+    // nothing follows it (the client waits for replies), so nothing is buffered; only the
+    // client's next pure ACK, whose sequence number is past the stream, shows that bytes are
+    // missing. The retransmission 200 ms after the last delivered segment is a stall.
+    let mut t = T::new();
+    t.handshake(100, 900);
+    t.c(1000, 101, Some(901), PSH, b"first part ");
+    t.s(1001, 901, Some(112), PSH, b"ack");
+    t.c(1040, 122, Some(904), ACK, b""); // seq 122 > next 112: 10 bytes unseen
+    assert!(t.rec.stalls().is_empty());
+    t.c(1200, 112, Some(904), PSH, b"0123456789");
+    assert_eq!(t.rec.stream(1, C2S), b"first part 0123456789");
+    assert_eq!(t.rec.stalls(), vec![Duration::from_millis(200)]);
+    // An ordinary pure ACK at the stream's edge reveals nothing.
+    t.c(1300, 122, Some(904), ACK, b"");
+    t.c(1400, 122, Some(904), PSH, b"next");
+    assert_eq!(t.rec.stalls(), vec![Duration::from_millis(200)]);
+    t.finish();
+    let (_, _, st) = &t.rec.closes()[0];
+    assert_eq!(st.max_retransmission_delay, Duration::from_millis(200));
+    assert_eq!(st.gaps, 0);
+}
+
+#[test]
 fn retransmission_of_delivered_bytes_is_timed() {
     let mut t = T::new();
     t.handshake(100, 900);
