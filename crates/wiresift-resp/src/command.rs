@@ -1,7 +1,7 @@
 //! What a request is: command name, one-line query, JSON arguments, secrets redacted.
 
 use crate::event::REDACTED;
-use crate::summary::{bytes_string, Item};
+use crate::summary::{bytes_json, Item};
 use serde_json::{json, Value as Json};
 
 /// Commands whose first argument is a subcommand reported as part of the name.
@@ -75,10 +75,10 @@ fn is_word(b: &[u8]) -> bool {
 }
 
 /// Indices of arguments holding secrets.
-fn secret_positions(name: &str, args: &[&[u8]]) -> Vec<usize> {
+fn secret_positions<A: AsRef<[u8]>>(name: &str, args: &[A]) -> Vec<usize> {
     let eq = |i: usize, w: &str| {
         args.get(i)
-            .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
+            .is_some_and(|a| a.as_ref().eq_ignore_ascii_case(w.as_bytes()))
     };
     let mut v = Vec::new();
     match name {
@@ -117,7 +117,7 @@ fn secret_positions(name: &str, args: &[&[u8]]) -> Vec<usize> {
         }
         "ACL SETUSER" => {
             for (i, a) in args.iter().enumerate().skip(3) {
-                if matches!(a.first(), Some(b'>' | b'<' | b'#' | b'!')) {
+                if matches!(a.as_ref().first(), Some(b'>' | b'<' | b'#' | b'!')) {
                     v.push(i);
                 }
             }
@@ -178,24 +178,58 @@ fn quote_arg(q: &mut String, a: &[u8], cut: bool) {
     }
 }
 
+/// One request argument as kept: its bytes (at most the display limit), full length, and
+/// whether a gap took part of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arg<'a> {
+    pub data: &'a [u8],
+    pub len: u64,
+    pub gap: bool,
+}
+
+impl Arg<'_> {
+    pub(crate) const EMPTY: Arg<'static> = Arg {
+        data: b"",
+        len: 0,
+        gap: false,
+    };
+}
+
+impl AsRef<[u8]> for Arg<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.data
+    }
+}
+
 /// Analyse a request given as a top-level item (an array of strings), consuming it.
 pub(crate) fn analyse(item: Item, r: &Render) -> Command {
     let (items, count) = match item {
         Item::Agg { items, count, .. } => (items, count),
         other => (vec![other], 1),
     };
-    let empty: &[u8] = b"";
-    let args: Vec<&[u8]> = items
+    let args: Vec<Arg<'_>> = items
         .iter()
-        .map(|i| i.str_bytes().unwrap_or(empty))
+        .map(|i| match i {
+            Item::Str { data, len, gap, .. } => Arg {
+                data,
+                len: *len,
+                gap: *gap,
+            },
+            _ => Arg::EMPTY,
+        })
         .collect();
-    let base = args.first().map(|a| upper(a)).unwrap_or_default();
-    let name = if CONTAINERS.contains(&base.as_str()) && args.len() > 1 && is_word(args[1]) {
-        format!("{base} {}", upper(args[1]))
+    analyse_args(&args, count, r)
+}
+
+/// Analyse a request from its kept arguments (`args`, the first ones of `count`).
+pub(crate) fn analyse_args(args: &[Arg<'_>], count: u64, r: &Render) -> Command {
+    let base = args.first().map(|a| upper(a.data)).unwrap_or_default();
+    let name = if CONTAINERS.contains(&base.as_str()) && args.len() > 1 && is_word(args[1].data) {
+        format!("{base} {}", upper(args[1].data))
     } else {
-        base.clone()
+        base
     };
-    let secrets = secret_positions(&name, &args);
+    let secrets = secret_positions(&name, args);
     let special = match name.as_str() {
         "MULTI" => Special::Multi,
         "EXEC" => Special::Exec,
@@ -204,30 +238,31 @@ pub(crate) fn analyse(item: Item, r: &Render) -> Command {
         "PSYNC" => Special::Psync,
         "SYNC" => Special::Sync,
         "RESET" => Special::Reset,
-        "REPLCONF" if args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"ACK")) => {
+        "REPLCONF"
+            if args
+                .get(1)
+                .is_some_and(|a| a.data.eq_ignore_ascii_case(b"ACK")) =>
+        {
             Special::ReplconfAck
         }
-        "CLIENT REPLY" => Special::ClientReply(match args.get(2).map(|a| a.to_ascii_uppercase()) {
-            Some(a) if a == b"ON" => ReplyArg::On,
-            Some(a) if a == b"OFF" => ReplyArg::Off,
-            Some(a) if a == b"SKIP" => ReplyArg::Skip,
-            _ => ReplyArg::Other,
-        }),
+        "CLIENT REPLY" => {
+            Special::ClientReply(match args.get(2).map(|a| a.data.to_ascii_uppercase()) {
+                Some(a) if a == b"ON" => ReplyArg::On,
+                Some(a) if a == b"OFF" => ReplyArg::Off,
+                Some(a) if a == b"SKIP" => ReplyArg::Skip,
+                _ => ReplyArg::Other,
+            })
+        }
         n => sub_kind(n).map_or(Special::None, Special::Sub),
     };
 
     if !r.full {
         let mut truncated = Vec::new();
         let mut gap = false;
-        for it in &items {
-            if let Item::Str {
-                data, len, gap: g, ..
-            } = it
-            {
-                gap |= *g;
-                if (data.len() as u64) < *len {
-                    truncated.push(*len);
-                }
+        for a in args {
+            gap |= a.gap;
+            if (a.data.len() as u64) < a.len {
+                truncated.push(a.len);
             }
         }
         return Command {
@@ -243,14 +278,10 @@ pub(crate) fn analyse(item: Item, r: &Render) -> Command {
     let mut query = String::with_capacity(64);
     let mut truncated = Vec::new();
     let mut gap = false;
-    let shown = items.len();
-    let mut lengths = Vec::with_capacity(shown);
-    for (i, it) in items.iter().enumerate() {
-        let (data, len, g) = match it {
-            Item::Str { data, len, gap, .. } => (&data[..], *len, *gap),
-            _ => (empty, 0, false),
-        };
-        gap |= g;
+    let shown = args.len();
+    for (i, a) in args.iter().enumerate() {
+        let (data, len) = (a.data, a.len);
+        gap |= a.gap;
         let secret = secrets.contains(&i);
         let cut = !secret && (data.len() as u64) < len;
         if cut {
@@ -266,17 +297,16 @@ pub(crate) fn analyse(item: Item, r: &Render) -> Command {
                 quote_arg(&mut query, data, cut);
             }
         }
-        lengths.push(if secret { None } else { Some(len) });
     }
-    drop(args);
-    // The kept bytes move into the JSON strings (no copy when they are UTF-8).
-    let json_args: Vec<Json> = items
-        .into_iter()
+    let json_args: Vec<Json> = args
+        .iter()
         .enumerate()
-        .map(|(i, it)| match it {
-            _ if secrets.contains(&i) => Json::String(REDACTED.into()),
-            Item::Str { data, .. } => Json::String(bytes_string(data)),
-            _ => Json::String(String::new()),
+        .map(|(i, a)| {
+            if secrets.contains(&i) {
+                Json::String(REDACTED.into())
+            } else {
+                Json::String(bytes_json(a.data))
+            }
         })
         .collect();
     if (shown as u64) < count && query.len() < r.max_query {
@@ -290,15 +320,27 @@ pub(crate) fn analyse(item: Item, r: &Render) -> Command {
         query.truncate(cut);
         query.push('…');
     }
-    let mut request = json!({ "args": json_args });
+    let mut m = serde_json::Map::new();
+    m.insert("args".into(), Json::Array(json_args));
     if !truncated.is_empty() || (shown as u64) < count {
-        request["arg_lengths"] = Json::Array(lengths.into_iter().map(|l| json!(l)).collect());
-        request["argc"] = json!(count);
+        let lengths = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if secrets.contains(&i) {
+                    Json::Null
+                } else {
+                    json!(a.len)
+                }
+            })
+            .collect();
+        m.insert("arg_lengths".into(), Json::Array(lengths));
+        m.insert("argc".into(), json!(count));
     }
     Command {
         name,
         query,
-        request,
+        request: Json::Object(m),
         special,
         argc: count.saturating_sub(1),
         truncated,

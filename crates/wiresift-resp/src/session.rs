@@ -19,10 +19,9 @@
 //!   with nothing queued are `no_request`. No reply is ever paired across a gap by guesswork,
 //!   so a gap cannot start a cascade of mispaired transactions.
 
-use crate::command::{analyse, Command, Render, ReplyArg, Special};
-use crate::event::{
-    ErrorDetail, MonitorLine, ResponseDetail, KIND_MONITOR, KIND_PUSH, KIND_REPLICATION,
-};
+use crate::command::{analyse, analyse_args, Arg, Command, Render, ReplyArg, Special};
+#[allow(unused_imports)] // `ResponseDetail` is named in the docs.
+use crate::event::{ErrorDetail, MonitorLine, KIND_MONITOR, KIND_PUSH, KIND_REPLICATION};
 use crate::parser::{
     parse_inline, parse_token, split_inline, AggKind, BlobKind, Parsed, RespError, Token,
 };
@@ -397,7 +396,9 @@ impl ProtocolSession for RespSession {
     }
 }
 
-fn response_detail(m: &Msg) -> ResponseDetail {
+/// The `response` JSON of a reply: the [`crate::event::ResponseDetail`] shape, built as a value directly
+/// (serializing a `ResponseDetail` would deep-copy the value tree).
+fn response_json(m: &Msg) -> Json {
     let len = match &m.item {
         Item::Str {
             len,
@@ -407,18 +408,77 @@ fn response_detail(m: &Msg) -> ResponseDetail {
         Item::Agg { count, .. } => Some(*count),
         _ => None,
     };
-    let error = m.item.is_error().then(|| {
-        ErrorDetail::parse(&crate::summary::bytes_json(
-            m.item.str_bytes().unwrap_or_default(),
-        ))
-    });
-    ResponseDetail {
-        kind: m.item.type_name(),
-        value: item_json(&m.item),
-        len,
-        attributes: m.attrs.as_ref().map(item_json),
-        error,
+    let mut o = serde_json::Map::new();
+    o.insert("type".into(), Json::String(m.item.type_name().into()));
+    o.insert("value".into(), item_json(&m.item));
+    if let Some(len) = len {
+        o.insert("len".into(), Json::from(len));
     }
+    if let Some(a) = &m.attrs {
+        o.insert("attributes".into(), item_json(a));
+    }
+    if m.item.is_error() {
+        let e = ErrorDetail::parse(&crate::summary::bytes_json(
+            m.item.str_bytes().unwrap_or_default(),
+        ));
+        o.insert(
+            "error".into(),
+            serde_json::to_value(e).unwrap_or(Json::Null),
+        );
+    }
+    Json::Object(o)
+}
+
+/// A token the reply fast path takes as a whole element (no anomaly, no skipping, no nesting).
+fn is_scalar(t: &Token<'_>) -> bool {
+    matches!(
+        t,
+        Token::SimpleString(_)
+            | Token::SimpleError(_)
+            | Token::Integer(_)
+            | Token::Null
+            | Token::NullBlob
+            | Token::NullAggregate(_)
+            | Token::Boolean(_)
+            | Token::Double(_)
+            | Token::BigNumber(_)
+            | Token::Blob { .. }
+    )
+}
+
+/// The item the assembler keeps for a scalar token (strings cut to `keep` bytes, their full
+/// length pushed on `truncated`); `None` for any other token.
+fn scalar_item(t: &Token<'_>, keep: usize, truncated: &mut Vec<u64>) -> Option<Item> {
+    let mut s = |kind: StrKind, b: &[u8]| {
+        let n = b.len().min(keep);
+        if n < b.len() {
+            truncated.push(b.len() as u64);
+        }
+        Item::Str {
+            kind,
+            data: b[..n].to_vec(),
+            len: b.len() as u64,
+            gap: false,
+        }
+    };
+    Some(match *t {
+        Token::SimpleString(b) => s(StrKind::Simple, b),
+        Token::SimpleError(b) => s(StrKind::Error, b),
+        Token::Integer(i) => Item::Int(i),
+        Token::Null | Token::NullBlob | Token::NullAggregate(_) => Item::Null,
+        Token::Boolean(b) => Item::Bool(b),
+        Token::Double(b) => s(StrKind::Double, b),
+        Token::BigNumber(b) => s(StrKind::BigNumber, b),
+        Token::Blob { kind, body } => s(
+            match kind {
+                BlobKind::Bulk => StrKind::Bulk,
+                BlobKind::Error => StrKind::BlobError,
+                BlobKind::Verbatim => StrKind::Verbatim,
+            },
+            body,
+        ),
+        _ => return None,
+    })
 }
 
 impl Core {
@@ -665,6 +725,16 @@ impl Core {
                         if r.start.is_none() {
                             r.start = Some(self.arrival);
                         }
+                        if !self.replicating {
+                            let fast = if d == C2S {
+                                self.whole_request(data, out)
+                            } else {
+                                self.whole_reply(data, out)
+                            };
+                            if let Some(n) = fast {
+                                return n;
+                            }
+                        }
                     }
                     let r = &mut self.rd[i];
                     match parse_token(data, &self.cfg.limits) {
@@ -759,6 +829,145 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// Fast path: a request whose every argument is a bulk string within the blob limit, all
+    /// present in `data`, is framed and analysed straight from the slice (no token-by-token
+    /// assembly, no value tree). Anything else (`None`) takes the general path, which sees
+    /// exactly the same bytes and produces the same events.
+    fn whole_request(&mut self, data: &[u8], out: &mut dyn EventSink) -> Option<usize> {
+        /// Arguments kept on the stack; more go to the heap.
+        const STACK: usize = 8;
+        /// Longer arrays take the general path rather than being scanned twice.
+        const MAX_ARGS: u64 = 4096;
+        let Ok(Parsed::Done(
+            Token::Aggregate {
+                kind: AggKind::Array,
+                len: Some(count),
+            },
+            mut at,
+        )) = parse_token(data, &self.cfg.limits)
+        else {
+            return None;
+        };
+        if count == 0 || count > MAX_ARGS {
+            return None;
+        }
+        let keep = self.rd[C2S.index()].asm.keep();
+        // As the assembler: the first `cap` elements are kept, each cut to `str_bytes`.
+        let cap = keep.top_items.min(keep.nodes);
+        let mut small = [Arg::EMPTY; STACK];
+        let mut big: Vec<Arg<'_>> = Vec::new();
+        let mut kept = 0usize;
+        for _ in 0..count {
+            let Ok(Parsed::Done(
+                Token::Blob {
+                    kind: BlobKind::Bulk,
+                    body,
+                },
+                n,
+            )) = parse_token(&data[at..], &self.cfg.limits)
+            else {
+                return None;
+            };
+            at += n;
+            if kept < cap {
+                let a = Arg {
+                    data: &body[..body.len().min(keep.str_bytes)],
+                    len: body.len() as u64,
+                    gap: false,
+                };
+                if kept < STACK {
+                    small[kept] = a;
+                } else {
+                    if kept == STACK {
+                        big.extend_from_slice(&small);
+                    }
+                    big.push(a);
+                }
+                kept += 1;
+            }
+        }
+        let args = if kept <= STACK {
+            &small[..kept]
+        } else {
+            &big[..]
+        };
+        let cmd = analyse_args(args, count, &self.render);
+        let r = &mut self.rd[C2S.index()];
+        r.carry_blob = None;
+        r.offset += at as u64;
+        let bytes = std::mem::take(&mut r.bytes) + at as u64;
+        let msg = Msg {
+            item: Item::Null,
+            attrs: None,
+            start: r.start.take().unwrap_or(self.arrival),
+            end: self.ts,
+            bytes,
+            notes: std::mem::take(&mut r.notes),
+            truncated: std::mem::take(&mut r.asm.truncated),
+            gap: std::mem::take(&mut r.gap),
+        };
+        self.on_command(cmd, msg, false, out);
+        Some(at)
+    }
+
+    /// Fast path: a reply that is one scalar, or a flat aggregate of scalars, all present in
+    /// `data`, is framed and kept straight from the slice, producing the same value the
+    /// token-by-token assembler would. Anything else (`None`) takes the general path.
+    fn whole_reply(&mut self, data: &[u8], out: &mut dyn EventSink) -> Option<usize> {
+        /// Longer aggregates take the general path rather than being scanned twice.
+        const MAX_ELEMENTS: u64 = 1 << 16;
+        let lim = self.cfg.limits;
+        let keep = self.rd[S2C.index()].asm.keep();
+        let mut truncated = Vec::new();
+        let (item, at) = match parse_token(data, &lim) {
+            Ok(Parsed::Done(tok, n)) => match tok {
+                Token::Aggregate {
+                    kind: kind @ (AggKind::Array | AggKind::Set | AggKind::Push | AggKind::Map),
+                    len: Some(len),
+                } if len > 0 => {
+                    let count = kind.elements(len);
+                    if count > MAX_ELEMENTS {
+                        return None;
+                    }
+                    // As the assembler: the first `cap` elements are kept.
+                    let cap = keep.top_items.min(keep.nodes);
+                    let mut items = Vec::new();
+                    let mut at = n;
+                    for _ in 0..count {
+                        let Ok(Parsed::Done(t, n)) = parse_token(&data[at..], &lim) else {
+                            return None;
+                        };
+                        at += n;
+                        if items.len() < cap {
+                            items.push(scalar_item(&t, keep.str_bytes, &mut truncated)?);
+                        } else if !is_scalar(&t) {
+                            return None;
+                        }
+                    }
+                    (Item::Agg { kind, items, count }, at)
+                }
+                t => (scalar_item(&t, keep.str_bytes, &mut truncated)?, n),
+            },
+            _ => return None,
+        };
+        let r = &mut self.rd[S2C.index()];
+        r.carry_blob = None;
+        r.offset += at as u64;
+        r.asm.truncated.extend_from_slice(&truncated);
+        let msg = Msg {
+            item,
+            attrs: None,
+            start: r.start.take().unwrap_or(self.ts),
+            end: self.ts,
+            bytes: std::mem::take(&mut r.bytes) + at as u64,
+            notes: std::mem::take(&mut r.notes),
+            truncated: std::mem::take(&mut r.asm.truncated),
+            gap: std::mem::take(&mut r.gap),
+        };
+        self.on_reply(msg, out);
+        Some(at)
     }
 
     /// An inline command (or a keepalive newline).
@@ -1026,8 +1235,14 @@ impl Core {
         self.flush_pending(None, out);
     }
 
-    fn on_request(&mut self, m: Msg, closing: bool, out: &mut dyn EventSink) {
-        let cmd: Command = analyse(m.item, &self.render);
+    fn on_request(&mut self, mut m: Msg, closing: bool, out: &mut dyn EventSink) {
+        let item = std::mem::replace(&mut m.item, Item::Null);
+        let cmd: Command = analyse(item, &self.render);
+        self.on_command(cmd, m, closing, out);
+    }
+
+    /// A request, analysed (`m.item` is not used).
+    fn on_command(&mut self, cmd: Command, m: Msg, closing: bool, out: &mut dyn EventSink) {
         if self.replicating || cmd.special == Special::ReplconfAck {
             self.replicating = true;
             let detail = json!({"command": cmd.name, "request": cmd.request});
@@ -1197,7 +1412,7 @@ impl Core {
     fn push_message(&self, m: &Msg, out: &mut dyn EventSink) {
         let mut s = String::new();
         item_line(&m.item, &mut s, self.cfg.max_query);
-        let detail = serde_json::to_value(response_detail(m)).unwrap_or(Json::Null);
+        let detail = response_json(m);
         self.message(S2C, KIND_PUSH, s, detail, m.start, out);
     }
 
@@ -1268,7 +1483,7 @@ impl Core {
         tx.status = Status::NoRequest;
         tx.response_bytes = m.bytes;
         if self.full {
-            tx.response = serde_json::to_value(response_detail(&m)).unwrap_or(Json::Null);
+            tx.response = response_json(&m);
         }
         if m.item.is_error() {
             tx.error = Some(crate::summary::bytes_json(
@@ -1297,7 +1512,7 @@ impl Core {
     fn complete(&mut self, mut p: Box<Pending>, m: &Msg, out: &mut dyn EventSink) {
         let tx = &mut p.tx;
         if self.full {
-            tx.response = serde_json::to_value(response_detail(m)).unwrap_or(Json::Null);
+            tx.response = response_json(m);
         }
         tx.response_bytes += m.bytes;
         tx.complete_at(m.end);

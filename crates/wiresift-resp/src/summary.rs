@@ -81,11 +81,6 @@ impl Item {
     }
 }
 
-/// [`bytes_json`] taking ownership: no copy when the bytes are UTF-8.
-pub(crate) fn bytes_string(v: Vec<u8>) -> String {
-    String::from_utf8(v).unwrap_or_else(|e| bytes_json(e.as_bytes()))
-}
-
 /// Render bytes as a JSON string: valid UTF-8 as is, other bytes as `\xNN`.
 pub(crate) fn bytes_json(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
@@ -303,6 +298,11 @@ impl Assembler {
             attrs: None,
             truncated: Vec::new(),
         }
+    }
+
+    /// What is kept now (see [`Assembler::set_light`]).
+    pub(crate) fn keep(&self) -> Keep {
+        self.keep
     }
 
     /// Nothing of a message has been seen.
