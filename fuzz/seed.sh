@@ -8,19 +8,17 @@ for f in ../testdata/*/*.pcap ../testdata/*/*.pcapng ../../shared/pcaps/*/*.pcap
   sz=$(stat -c %s "$f")
   [ "$sz" -le 200000 ] && cp "$f" "corpus/decode/$(basename "$f")"
 done
-# Session targets take raw stream bytes: use the tshark-derived golden streams.
-for d in ../testdata/golden/*/; do
-  [ -d "$d" ] || continue
-  stem=$(basename "$d")
-  case "$stem" in
-    resp-*|*redis*) t=resp ;;
-    smtp-*) t=smtp ;;
-    *) continue ;;
-  esac
-  for c in "$d"*.c2s; do
-    [ -f "$c" ] || continue
-    s="${c%.c2s}.s2c"
-    { head -c 4096 "$c"; [ -f "$s" ] && head -c 4096 "$s"; } > "corpus/$t/$stem-$(basename "${c%.c2s}")"
+# Session targets take stream bytes: use the tshark-derived golden streams (client bytes then
+# server bytes, 4 KiB of each), whatever framing a target puts on its input.
+for t in resp smtp; do
+  for d in ../testdata/golden/$t/*/; do
+    [ -d "$d" ] || continue
+    stem=$(basename "$d")
+    for c in "$d"*.c2s; do
+      [ -f "$c" ] || continue
+      s="${c%.c2s}.s2c"
+      { head -c 4096 "$c"; [ -f "$s" ] && head -c 4096 "$s"; } > "corpus/$t/$stem-$(basename "${c%.c2s}")"
+    done
   done
 done
 echo "seeded: $(ls corpus/decode | wc -l) decode, $(ls corpus/resp | wc -l) resp, $(ls corpus/smtp | wc -l) smtp"
