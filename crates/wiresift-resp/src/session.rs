@@ -28,7 +28,9 @@ use crate::parser::{
 use crate::shapes::{
     blob_header, confirmation, find_sub, is_delivery, plausible_reply, plausible_request, Plaus,
 };
-use crate::summary::{item_json, item_line, AsmError, Assembler, Item, Keep, Step, StrKind};
+use crate::summary::{
+    item_into_json, item_json, item_line, AsmError, Assembler, Item, Keep, Step, StrKind,
+};
 use crate::Config;
 use nom::Needed;
 use serde_json::{json, Value as Json};
@@ -399,7 +401,23 @@ impl ProtocolSession for RespSession {
 /// The `response` JSON of a reply: the [`crate::event::ResponseDetail`] shape, built as a value directly
 /// (serializing a `ResponseDetail` would deep-copy the value tree).
 fn response_json(m: &Msg) -> Json {
-    let len = match &m.item {
+    response_parts(&m.item, m.attrs.as_ref(), item_json(&m.item))
+}
+
+/// [`response_json`] taking the reply apart: its strings move into the JSON uncopied.
+fn response_json_owned(item: Item, attrs: Option<Item>) -> Json {
+    let attrs = attrs.map(item_into_json);
+    let mut o = response_parts(&item, None, Json::Null);
+    o["value"] = item_into_json(item);
+    if let Some(a) = attrs {
+        o["attributes"] = a;
+    }
+    o
+}
+
+/// The response object with `value` as given.
+fn response_parts(item: &Item, attrs: Option<&Item>, value: Json) -> Json {
+    let len = match item {
         Item::Str {
             len,
             kind: StrKind::Bulk | StrKind::BlobError | StrKind::Verbatim,
@@ -409,17 +427,17 @@ fn response_json(m: &Msg) -> Json {
         _ => None,
     };
     let mut o = serde_json::Map::new();
-    o.insert("type".into(), Json::String(m.item.type_name().into()));
-    o.insert("value".into(), item_json(&m.item));
+    o.insert("type".into(), Json::String(item.type_name().into()));
+    o.insert("value".into(), value);
     if let Some(len) = len {
         o.insert("len".into(), Json::from(len));
     }
-    if let Some(a) = &m.attrs {
+    if let Some(a) = attrs {
         o.insert("attributes".into(), item_json(a));
     }
-    if m.item.is_error() {
+    if item.is_error() {
         let e = ErrorDetail::parse(&crate::summary::bytes_json(
-            m.item.str_bytes().unwrap_or_default(),
+            item.str_bytes().unwrap_or_default(),
         ));
         o.insert(
             "error".into(),
@@ -933,7 +951,7 @@ impl Core {
                     }
                     // As the assembler: the first `cap` elements are kept.
                     let cap = keep.top_items.min(keep.nodes);
-                    let mut items = Vec::new();
+                    let mut items = Vec::with_capacity(cap.min(count as usize));
                     let mut at = n;
                     for _ in 0..count {
                         let Ok(Parsed::Done(t, n)) = parse_token(&data[at..], &lim) else {
@@ -1179,7 +1197,7 @@ impl Core {
         self.drain_noreply(out);
         if let Some(Slot::Req(_)) = self.pending.front() {
             if let Some(Slot::Req(p)) = self.pending.pop_front() {
-                self.complete(p, &m, out);
+                self.complete(p, m, out);
             }
         }
     }
@@ -1470,7 +1488,7 @@ impl Core {
                         }
                     }
                     if let Some(Slot::Req(p)) = self.pending.pop_front() {
-                        self.complete(p, &m, out);
+                        self.complete(p, m, out);
                     }
                     return;
                 }
@@ -1509,14 +1527,24 @@ impl Core {
         out.transaction(p.tx);
     }
 
-    fn complete(&mut self, mut p: Box<Pending>, m: &Msg, out: &mut dyn EventSink) {
+    fn complete(&mut self, mut p: Box<Pending>, mut m: Msg, out: &mut dyn EventSink) {
         let tx = &mut p.tx;
+        let is_error = m.item.is_error();
+        // What pairing needs from the reply, before its value moves into the JSON.
+        let psync = match m.item.str_bytes() {
+            Some(s) if s.starts_with(b"FULLRESYNC") => Some(true),
+            Some(s) if s.starts_with(b"CONTINUE") => Some(false),
+            _ => None,
+        };
+        let error =
+            is_error.then(|| crate::summary::bytes_json(m.item.str_bytes().unwrap_or_default()));
         if self.full {
-            tx.response = response_json(m);
+            tx.response =
+                response_json_owned(std::mem::replace(&mut m.item, Item::Null), m.attrs.take());
         }
         tx.response_bytes += m.bytes;
         tx.complete_at(m.end);
-        tx.notes.extend(m.notes.iter().cloned());
+        tx.notes.append(&mut m.notes);
         for &len in &m.truncated {
             tx.notes.push(Note::Truncated {
                 field: "value",
@@ -1525,11 +1553,9 @@ impl Core {
         }
         tx.notes.extend(self.marker_note.take());
         self.reply_gap_note = None;
-        if m.item.is_error() {
+        if is_error {
             tx.status = Status::Error;
-            tx.error = Some(crate::summary::bytes_json(
-                m.item.str_bytes().unwrap_or_default(),
-            ));
+            tx.error = error;
         } else if p.partial || m.gap {
             tx.status = Status::Partial;
         } else {
@@ -1543,12 +1569,12 @@ impl Core {
                 self.subs = 0;
                 self.ssubs = 0;
             }
-            Special::Psync if ok => match m.item.str_bytes() {
-                Some(s) if s.starts_with(b"FULLRESYNC") => {
+            Special::Psync if ok => match psync {
+                Some(true) => {
                     self.rd[S2C.index()].set_mode(Mode::RdbWait, "FULLRESYNC");
                 }
-                Some(s) if s.starts_with(b"CONTINUE") => self.replicating = true,
-                _ => {}
+                Some(false) => self.replicating = true,
+                None => {}
             },
             _ => {}
         }

@@ -156,13 +156,49 @@ pub(crate) fn item_json(it: &Item) -> Json {
                 }
                 Json::Object(m)
             } else {
-                let mut v: Vec<Json> = items.iter().map(item_json).collect();
-                if (items.len() as u64) < *count {
+                let more = (items.len() as u64) < *count;
+                let mut v: Vec<Json> = Vec::with_capacity(items.len() + usize::from(more));
+                v.extend(items.iter().map(item_json));
+                if more {
                     v.push(json!({"more": count - items.len() as u64}));
                 }
                 Json::Array(v)
             }
         }
+    }
+}
+
+/// [`item_json`] consuming the item: kept bytes that are UTF-8 become the JSON strings without
+/// a copy.
+pub(crate) fn item_into_json(it: Item) -> Json {
+    match it {
+        Item::Str {
+            kind, data, len, ..
+        } if !(kind == StrKind::Verbatim && data.len() >= 4 && data[3] == b':') => {
+            let cut = (data.len() as u64) < len;
+            let s = String::from_utf8(data).unwrap_or_else(|e| bytes_json(e.as_bytes()));
+            if cut {
+                json!({"len": len, "prefix": s})
+            } else if kind == StrKind::Double {
+                s.parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(Json::String(s), Json::Number)
+            } else {
+                Json::String(s)
+            }
+        }
+        Item::Agg { kind, items, count } if !matches!(kind, AggKind::Map | AggKind::Attribute) => {
+            let n = items.len();
+            let more = (n as u64) < count;
+            let mut v: Vec<Json> = Vec::with_capacity(n + usize::from(more));
+            v.extend(items.into_iter().map(item_into_json));
+            if more {
+                v.push(json!({"more": count - n as u64}));
+            }
+            Json::Array(v)
+        }
+        other => item_json(&other),
     }
 }
 
