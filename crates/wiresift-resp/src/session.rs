@@ -808,7 +808,7 @@ impl Core {
                             r.bytes += n as u64;
                             r.offset += n as u64;
                             match r.asm.token(&tok) {
-                                Ok(Step::More) => {}
+                                Ok(Step::More) => return self.more_scalars(d, data, n, out),
                                 Ok(Step::Skip(len)) => {
                                     r.set_mode(Mode::Skip { left: len }, "large blob")
                                 }
@@ -928,6 +928,55 @@ impl Core {
         };
         self.on_command(cmd, msg, false, out);
         Some(at)
+    }
+
+    /// After a token that left a message open (`data[..used]` consumed): feed the complete
+    /// scalar tokens that follow in this call, exactly as the general path would one call at a
+    /// time. Stops (returning the bytes consumed) at anything else, which the general path
+    /// then sees: an incomplete or non-scalar token, one the assembler rejects, a request
+    /// element that is not a bulk string.
+    fn more_scalars(
+        &mut self,
+        d: Direction,
+        data: &[u8],
+        mut used: usize,
+        out: &mut dyn EventSink,
+    ) -> usize {
+        let req = d == C2S || self.replicating;
+        let lim = self.cfg.limits;
+        let r = &mut self.rd[d.index()];
+        while used < data.len() {
+            let Ok(Parsed::Done(t, k)) = parse_token(&data[used..], &lim) else {
+                break;
+            };
+            if !is_scalar(&t)
+                || (req
+                    && !(matches!(
+                        t,
+                        Token::Blob {
+                            kind: BlobKind::Bulk,
+                            ..
+                        }
+                    ) && r.asm.depth() == 1
+                        && r.asm.in_top_array()))
+            {
+                break;
+            }
+            // A scalar is either taken whole or rejected without side effects.
+            let step = r.asm.token(&t);
+            if !matches!(step, Ok(Step::More | Step::Done)) {
+                debug_assert!(step.is_err(), "scalars are never skipped");
+                break;
+            }
+            r.bytes += k as u64;
+            r.offset += k as u64;
+            used += k;
+            if step == Ok(Step::Done) {
+                self.message_done(d, out);
+                break;
+            }
+        }
+        used
     }
 
     /// Fast path: a reply that is one scalar, or a flat aggregate of scalars, all present in
