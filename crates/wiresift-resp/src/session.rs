@@ -23,7 +23,7 @@ use crate::command::{analyse, analyse_args, Arg, Command, Render, ReplyArg, Spec
 #[allow(unused_imports)] // `ResponseDetail` is named in the docs.
 use crate::event::{ErrorDetail, MonitorLine, KIND_MONITOR, KIND_PUSH, KIND_REPLICATION};
 use crate::parser::{
-    parse_inline, parse_token, split_inline, AggKind, BlobKind, Parsed, RespError, Token,
+    fast_bulk, parse_inline, parse_token, split_inline, AggKind, BlobKind, Parsed, RespError, Token,
 };
 use crate::shapes::{
     blob_header, confirmation, find_sub, is_delivery, plausible_reply, plausible_request, Plaus,
@@ -877,16 +877,20 @@ impl Core {
         let mut small = [Arg::EMPTY; STACK];
         let mut big: Vec<Arg<'_>> = Vec::new();
         let mut kept = 0usize;
+        let max_bulk = self.cfg.limits.max_bulk;
         for _ in 0..count {
-            let Ok(Parsed::Done(
-                Token::Blob {
-                    kind: BlobKind::Bulk,
-                    body,
+            let (body, n) = match fast_bulk(&data[at..], max_bulk) {
+                Some(b) => b,
+                None => match parse_token(&data[at..], &self.cfg.limits) {
+                    Ok(Parsed::Done(
+                        Token::Blob {
+                            kind: BlobKind::Bulk,
+                            body,
+                        },
+                        n,
+                    )) => (body, n),
+                    _ => return None,
                 },
-                n,
-            )) = parse_token(&data[at..], &self.cfg.limits)
-            else {
-                return None;
             };
             at += n;
             if kept < cap {
@@ -946,8 +950,18 @@ impl Core {
         let lim = self.cfg.limits;
         let r = &mut self.rd[d.index()];
         while used < data.len() {
-            let Ok(Parsed::Done(t, k)) = parse_token(&data[used..], &lim) else {
-                break;
+            let (t, k) = match fast_bulk(&data[used..], lim.max_bulk) {
+                Some((body, k)) => (
+                    Token::Blob {
+                        kind: BlobKind::Bulk,
+                        body,
+                    },
+                    k,
+                ),
+                None => match parse_token(&data[used..], &lim) {
+                    Ok(Parsed::Done(t, k)) => (t, k),
+                    _ => break,
+                },
             };
             if !is_scalar(&t)
                 || (req
@@ -1003,8 +1017,18 @@ impl Core {
                     let mut items = Vec::with_capacity(cap.min(count as usize));
                     let mut at = n;
                     for _ in 0..count {
-                        let Ok(Parsed::Done(t, n)) = parse_token(&data[at..], &lim) else {
-                            return None;
+                        let (t, n) = match fast_bulk(&data[at..], lim.max_bulk) {
+                            Some((body, n)) => (
+                                Token::Blob {
+                                    kind: BlobKind::Bulk,
+                                    body,
+                                },
+                                n,
+                            ),
+                            None => match parse_token(&data[at..], &lim) {
+                                Ok(Parsed::Done(t, n)) => (t, n),
+                                _ => return None,
+                            },
                         };
                         at += n;
                         if items.len() < cap {
