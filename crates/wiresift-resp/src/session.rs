@@ -950,6 +950,48 @@ impl Core {
         let lim = self.cfg.limits;
         let r = &mut self.rd[d.index()];
         while used < data.len() {
+            // Elements that will only be counted: scan them in a tight loop.
+            if let Some(left) = r.asm.counting_left() {
+                let in_request = req && r.asm.depth() == 1 && r.asm.in_top_array();
+                let (mut k, mut at) = (0u64, used);
+                while k < left && at < data.len() {
+                    let n = match fast_bulk(&data[at..], lim.max_bulk) {
+                        Some((_, n)) => n,
+                        None => match parse_token(&data[at..], &lim) {
+                            Ok(Parsed::Done(t, n))
+                                if is_scalar(&t)
+                                    && (!req
+                                        || matches!(
+                                            t,
+                                            Token::Blob {
+                                                kind: BlobKind::Bulk,
+                                                ..
+                                            }
+                                        )) =>
+                            {
+                                n
+                            }
+                            _ => break,
+                        },
+                    };
+                    k += 1;
+                    at += n;
+                }
+                if req && !in_request {
+                    k = 0;
+                }
+                if k > 0 {
+                    let b = (at - used) as u64;
+                    r.bytes += b;
+                    r.offset += b;
+                    used = at;
+                    if r.asm.count_scalars(k) == Step::Done {
+                        self.message_done(d, out);
+                        break;
+                    }
+                    continue;
+                }
+            }
             let (t, k) = match fast_bulk(&data[used..], lim.max_bulk) {
                 Some((body, k)) => (
                     Token::Blob {

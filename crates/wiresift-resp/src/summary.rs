@@ -574,6 +574,33 @@ impl Assembler {
         }
     }
 
+    /// Elements the innermost aggregate still expects when it keeps no more of them (each
+    /// scalar among them would only be counted, see [`Assembler::count_scalars`]).
+    pub(crate) fn counting_left(&self) -> Option<u64> {
+        let top = self.stack.last()?;
+        if !matches!(top.kind, FrameKind::Agg(_)) || !self.full_here() {
+            return None;
+        }
+        top.left
+    }
+
+    /// `k` scalar tokens (at most [`Assembler::counting_left`]): the same as feeding each to
+    /// [`Assembler::token`], which would only count them.
+    pub(crate) fn count_scalars(&mut self, k: u64) -> Step {
+        let Some(top) = self.stack.last_mut() else {
+            return Step::More;
+        };
+        top.count += k;
+        if let Some(l) = &mut top.left {
+            *l -= k;
+            if *l == 0 {
+                let f = self.stack.pop().expect("frame");
+                return self.finish_frame(f);
+            }
+        }
+        Step::More
+    }
+
     /// The innermost aggregate keeps no more elements.
     #[inline]
     fn full_here(&self) -> bool {
