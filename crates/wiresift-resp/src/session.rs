@@ -162,8 +162,11 @@ struct Pending {
 }
 
 #[derive(Debug)]
+// Requests are stored inline: one queue slot per request and no allocation for it (a boxed
+// `Pending` cost a malloc/free per transaction); the small `Gap` variant is rare.
+#[allow(clippy::large_enum_variant)]
 enum Slot {
-    Req(Box<Pending>),
+    Req(Pending),
     /// Requests lost in a request-side gap (unknown number).
     Gap(Option<u64>),
 }
@@ -536,7 +539,7 @@ impl Core {
 
     fn front_expecting(&self) -> Option<&Pending> {
         self.pending.iter().find_map(|s| match s {
-            Slot::Req(p) if !matches!(p.expect, Expect::NoReply(_)) => Some(&**p),
+            Slot::Req(p) if !matches!(p.expect, Expect::NoReply(_)) => Some(p),
             Slot::Gap(_) => None,
             Slot::Req(_) => None,
         })
@@ -1443,13 +1446,13 @@ impl Core {
             });
         }
         let _ = closing;
-        let p = Box::new(Pending {
+        let p = Pending {
             tx,
             special: cmd.special,
             expect,
             confirms: Vec::new(),
             partial,
-        });
+        };
         if self.pending.len() >= self.cfg.max_pending {
             if let Some(Slot::Req(mut old)) = self.pending.pop_front() {
                 if !matches!(old.expect, Expect::NoReply(_)) {
@@ -1630,7 +1633,7 @@ impl Core {
         out.transaction(tx);
     }
 
-    fn complete_confirms(&mut self, mut p: Box<Pending>, out: &mut dyn EventSink) {
+    fn complete_confirms(&mut self, mut p: Pending, out: &mut dyn EventSink) {
         let n = p.confirms.len();
         p.tx.response =
             json!({"type": "confirmations", "value": std::mem::take(&mut p.confirms), "len": n});
@@ -1642,7 +1645,7 @@ impl Core {
         out.transaction(p.tx);
     }
 
-    fn complete(&mut self, mut p: Box<Pending>, mut m: Msg, out: &mut dyn EventSink) {
+    fn complete(&mut self, mut p: Pending, mut m: Msg, out: &mut dyn EventSink) {
         let tx = &mut p.tx;
         let is_error = m.item.is_error();
         // What pairing needs from the reply, before its value moves into the JSON.
