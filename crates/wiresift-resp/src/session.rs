@@ -1385,16 +1385,6 @@ impl Core {
             self.message(C2S, KIND_REPLICATION, cmd.query, detail, m.start, out);
             return;
         }
-        let mut tx = Transaction::new(PROTOCOL, &self.conn, m.start);
-        tx.command = cmd.name;
-        tx.query = cmd.query;
-        tx.request = cmd.request;
-        tx.request_bytes = m.bytes;
-        tx.end_ts = m.end.max(m.start);
-        tx.notes = m.notes;
-        for &len in cmd.truncated.iter().chain(m.truncated.iter().take(0)) {
-            tx.notes.push(Note::Truncated { field: "arg", len });
-        }
         let partial = m.gap || cmd.gap;
         // What the server will send back, decided by the state before this request.
         let expect = match (self.reply_mode, cmd.special) {
@@ -1440,19 +1430,8 @@ impl Core {
             }
             _ => {}
         }
-        if self.in_multi && cmd.special != Special::Multi {
-            tx.notes.push(Note::Text {
-                text: "queued in MULTI".into(),
-            });
-        }
+        let queued = self.in_multi && cmd.special != Special::Multi;
         let _ = closing;
-        let p = Pending {
-            tx,
-            special: cmd.special,
-            expect,
-            confirms: Vec::new(),
-            partial,
-        };
         if self.pending.len() >= self.cfg.max_pending {
             if let Some(Slot::Req(mut old)) = self.pending.pop_front() {
                 if !matches!(old.expect, Expect::NoReply(_)) {
@@ -1467,7 +1446,31 @@ impl Core {
                 out.transaction(old.tx);
             }
         }
-        self.pending.push_back(Slot::Req(p));
+        // Built in its queue slot: a transaction is large, moving it around costs memcpys.
+        self.pending.push_back(Slot::Req(Pending {
+            tx: Transaction::new(PROTOCOL, &self.conn, m.start),
+            special: cmd.special,
+            expect,
+            confirms: Vec::new(),
+            partial,
+        }));
+        if let Some(Slot::Req(p)) = self.pending.back_mut() {
+            let tx = &mut p.tx;
+            tx.command = cmd.name;
+            tx.query = cmd.query;
+            tx.request = cmd.request;
+            tx.request_bytes = m.bytes;
+            tx.end_ts = m.end.max(m.start);
+            tx.notes = m.notes;
+            for &len in &cmd.truncated {
+                tx.notes.push(Note::Truncated { field: "arg", len });
+            }
+            if queued {
+                tx.notes.push(Note::Text {
+                    text: "queued in MULTI".into(),
+                });
+            }
+        }
         self.drain_noreply(out);
     }
 
