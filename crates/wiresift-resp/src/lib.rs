@@ -47,8 +47,13 @@ pub struct Config {
     pub max_pending: usize,
     /// Bytes of each argument / string value kept for output (default 256).
     pub max_arg_bytes: usize,
-    /// Arguments of a request (elements of a top-level reply) kept for output (default 128).
+    /// Arguments of a request kept for output (default 128).
     pub max_args: usize,
+    /// Elements of a top-level reply (or of a command in the master's replication stream)
+    /// kept for output (default 16; the reply's full element count is always given). A
+    /// `LRANGE 0 99` reply is summarised, not reproduced: building and writing 100 JSON strings
+    /// per reply was the largest cost of `dissect` on real traffic.
+    pub max_reply_items: usize,
     /// Elements kept per nested aggregate (default 16).
     pub max_nested_items: usize,
     /// Values kept per message in total (default 1,024).
@@ -64,6 +69,7 @@ impl Default for Config {
             max_pending: 10_000,
             max_arg_bytes: 256,
             max_args: 128,
+            max_reply_items: 16,
             max_nested_items: 16,
             max_nodes: 1024,
             max_query: 256,

@@ -235,6 +235,10 @@ impl RespSession {
             nodes: cfg.max_nodes,
             max_depth: cfg.limits.max_depth,
         };
+        let reply_keep = Keep {
+            top_items: cfg.max_reply_items,
+            ..keep
+        };
         let carry = cfg.limits.max_bulk.max(cfg.limits.max_line) + 64;
         let mut core = Core {
             conn: *conn,
@@ -246,7 +250,7 @@ impl RespSession {
             keep,
             rd: [
                 Reader::new(C2S, keep, conn.midstream),
-                Reader::new(S2C, keep, conn.midstream),
+                Reader::new(S2C, reply_keep, conn.midstream),
             ],
             pending: VecDeque::new(),
             ts: conn.start,
@@ -281,7 +285,14 @@ impl ProtocolSession for RespSession {
         core.arrival = chunk.arrival();
         core.full = out.detail() == Detail::Full;
         core.render.full = core.full;
-        core.rd[d.index()].asm.set_light(!core.full, core.keep);
+        let keep = match d {
+            C2S => core.keep,
+            _ => Keep {
+                top_items: core.cfg.max_reply_items,
+                ..core.keep
+            },
+        };
+        core.rd[d.index()].asm.set_light(!core.full, keep);
         if core.rd[d.index()].offset == 0 && d == C2S && is_tls_hello(chunk.data) {
             core.anomaly(d, 0, "TLS handshake (rediss): not dissected".into(), out);
             return Flow::Detach;

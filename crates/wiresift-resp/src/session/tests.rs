@@ -963,3 +963,34 @@ proptest! {
         h.c(&c).s(&s).gap(C2S, Some(3)).c(&c).gap(S2C, None).s(&s).close();
     }
 }
+
+#[test]
+fn long_replies_are_summarised_requests_keep_their_arguments() {
+    // A 100-element reply keeps `max_reply_items` (16) elements and says how many there were;
+    // a 100-argument request keeps all of them (up to `max_args`, 128).
+    let mut h = H::new();
+    let keys: Vec<String> = (0..99).map(|i| format!("k{i}")).collect();
+    let mut args = vec!["DEL"];
+    args.extend(keys.iter().map(String::as_str));
+    h.c(&cmd(&args));
+    h.s(b":99\r\n");
+    h.c(&cmd(&["LRANGE", "l", "0", "99"]));
+    let mut reply = b"*100\r\n".to_vec();
+    for i in 0..100 {
+        reply.extend_from_slice(&bulk(&format!("v{i}")));
+    }
+    h.s(&reply);
+    let txs = h.txs();
+    assert_eq!(txs.len(), 2);
+    assert_eq!(txs[0].request["args"].as_array().unwrap().len(), 100);
+    let r = &txs[1].response;
+    assert_eq!(r["len"], 100);
+    let shown = r["value"].as_array().unwrap();
+    assert!(
+        (16..=17).contains(&shown.len()),
+        "16 elements (+ an elision marker), got {}",
+        shown.len()
+    );
+    assert_eq!(shown[0], "v0");
+    assert_eq!(txs[1].response_bytes, reply.len() as u64);
+}
