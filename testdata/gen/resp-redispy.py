@@ -16,7 +16,7 @@ import sys
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(root, "crates", "wiresift-resp", "tools"))
-from crosscheck import read_all, streams, ResponseError, _RESP2Parser, _RESP3Parser  # noqa: E402
+from crosscheck import reference, streams  # noqa: E402
 
 out_dir = os.path.join(root, "testdata", "golden", "resp-redispy")
 os.makedirs(out_dir, exist_ok=True)
@@ -26,18 +26,7 @@ for name in sorted(os.listdir(resp_dir)):
         continue
     rows = []
     for n, (node0, node1, c2s, s2c) in enumerate(streams(os.path.join(resp_dir, name))):
-        reqs, _ = read_all(c2s, requests=True)
-        cmds = []
-        for r in reqs:
-            if isinstance(r, list) and r and isinstance(r[0], bytes):
-                cmds.append(r[0].decode("utf-8", "replace").upper())
-                if cmds[-1] in ("PSYNC", "SYNC"):
-                    break
-        replies, _ = max((read_all(s2c, parser=k) for k in (_RESP2Parser, _RESP3Parser)),
-                         key=lambda r: (r[1] is None, len(r[0])))
-        if "PSYNC" in cmds or "SYNC" in cmds:
-            replies = replies[:len(cmds)]
-        errs = sum(isinstance(x, ResponseError) for x in replies)
+        cmds, errs, _, _ = reference(c2s, s2c)
         rows.append(f"{n}\t{node0}\t{','.join(cmds)}\t{errs}")
     with open(os.path.join(out_dir, name[:-5] + ".tsv"), "w") as f:
         f.write("\n".join(rows) + "\n")

@@ -82,6 +82,27 @@ def read_all(data, requests=False, parser=_RESP3Parser):
     return out, stop
 
 
+def reference(c2s, s2c):
+    """redis-py's reading of one connection: (command names in order, up to and including
+    PSYNC/SYNC; number of error replies among the replies; where requests stopped; where
+    replies stopped)."""
+    reqs, rstop = read_all(c2s, requests=True)
+    cmds = []
+    for r in reqs:
+        if isinstance(r, list) and r and isinstance(r[0], bytes):
+            cmds.append(r[0].decode("utf-8", "replace").upper())
+            if cmds[-1] in ("PSYNC", "SYNC"):
+                break
+    # redis-py's RESP3 reader does not take RESP2 nulls and vice versa: keep the reading that
+    # gets further.
+    replies, pstop = max((read_all(s2c, parser=k) for k in (_RESP2Parser, _RESP3Parser)),
+                         key=lambda r: (r[1] is None, len(r[0])))
+    if "PSYNC" in cmds or "SYNC" in cmds:
+        replies = replies[:len(cmds)]
+    errs = sum(isinstance(x, ResponseError) for x in replies)
+    return cmds, errs, rstop, pstop
+
+
 def streams(cap):
     n = 0
     while True:
@@ -117,20 +138,7 @@ def main():
         req_all = req_same = err_all = err_same = 0
         for node0, node1, c2s, s2c in streams(cap):
             # Node 0 is the side that sent first: the client on every capture here.
-            reqs, rstop = read_all(c2s, requests=True)
-            cmds = []
-            for r in reqs:
-                if isinstance(r, list) and r and isinstance(r[0], bytes):
-                    cmds.append(r[0].decode("utf-8", "replace").upper())
-                    if cmds[-1] in ("PSYNC", "SYNC"):
-                        break
-            # redis-py's RESP3 reader does not take RESP2 nulls and vice versa: keep the
-            # reading that gets further.
-            replies, pstop = max((read_all(s2c, parser=k) for k in (_RESP2Parser, _RESP3Parser)),
-                                 key=lambda r: (r[1] is None, len(r[0])))
-            if "PSYNC" in cmds or "SYNC" in cmds:
-                replies = replies[:len(cmds)]
-            errs = sum(isinstance(x, ResponseError) for x in replies)
+            cmds, errs, rstop, pstop = reference(c2s, s2c)
             key = node0 if node0 in ws_cmds or node0 in ws_errs else node1
             a, b = cmds, ws_cmds.get(key, [])
             n = max(len(a), len(b))
