@@ -359,13 +359,8 @@ impl<O: Output> StreamSink for Dispatcher<O> {
         }
     }
 
+    /// Server ports were already tried by the reassembler (`server_ports`); probe the payload.
     fn classify(&mut self, seg: &TcpSegment<'_>) -> RoleHint {
-        if self.ctx.registry.is_server_port(seg.dst.port()) {
-            return RoleHint::SrcIsClient;
-        }
-        if self.ctx.registry.is_server_port(seg.src.port()) {
-            return RoleHint::SrcIsServer;
-        }
         if seg.payload.is_empty() || !self.ctx.registry.probing() {
             return RoleHint::Unknown;
         }
@@ -443,7 +438,11 @@ pub struct Engine<O: Output> {
 
 impl<O: Output> Engine<O> {
     /// A new engine routing connections through `registry` into `out`.
-    pub fn new(cfg: EngineConfig, registry: Registry, out: O) -> Self {
+    pub fn new(mut cfg: EngineConfig, registry: Registry, out: O) -> Self {
+        // Ports the plugins serve decide roles of connections picked up mid-stream.
+        cfg.reassembly.server_ports.extend(registry.server_ports());
+        cfg.reassembly.server_ports.sort_unstable();
+        cfg.reassembly.server_ports.dedup();
         let dispatcher = Dispatcher::new(registry, out, &cfg);
         Engine {
             decoder: Decoder::new(cfg.decoder),

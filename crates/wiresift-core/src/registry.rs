@@ -131,6 +131,19 @@ impl Registry {
             .copied()
     }
 
+    /// Every port routed to a plugin (overrides and defaults), sorted.
+    pub fn server_ports(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self
+            .user_ports
+            .keys()
+            .chain(self.default_ports.keys())
+            .copied()
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Is `port` a known server port (override or default)?
     pub fn is_server_port(&self, port: u16) -> bool {
         self.by_port(port).is_some()
@@ -192,6 +205,7 @@ mod tests {
         assert_eq!(r.by_port(3), Some(1));
         r.set_port("B", 2).unwrap();
         assert_eq!(r.by_port(2), Some(1), "user override wins");
+        assert_eq!(r.server_ports(), vec![1, 2, 3]);
         assert!(matches!(
             r.set_port("zz", 9),
             Err(RegistryError::UnknownProtocol { .. })
