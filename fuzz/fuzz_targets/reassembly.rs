@@ -9,13 +9,12 @@
 //! than captured; buffers within the global budget; nothing left after `finish`.
 #![no_main]
 
-use std::collections::{HashMap, HashSet};
-
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use wiresift_core::{Duration, Endpoint, Timestamp};
 use wiresift_net::{TcpFlags, TcpSegment};
-use wiresift_reassembly::{ReassemblyConfig, Reassembler, StreamEvent, StreamSink};
+use wiresift_reassembly::check::InvariantCheck;
+use wiresift_reassembly::{Reassembler, ReassemblyConfig};
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -48,55 +47,6 @@ enum Op {
 const MAX_TOTAL: usize = 250;
 const MAX_CONNS: usize = 2;
 
-#[derive(Default)]
-struct Check {
-    open: HashMap<u64, ([Option<u8>; 2], [u64; 2])>,
-    closed: HashSet<u64>,
-    delivered: u64,
-}
-
-impl StreamSink for Check {
-    fn on_event(&mut self, ev: StreamEvent<'_>) {
-        match ev {
-            StreamEvent::Open { info, .. } => {
-                assert!(!self.closed.contains(&info.id.0), "id reused");
-                assert!(self.open.insert(info.id.0, Default::default()).is_none());
-            }
-            StreamEvent::Data { conn, chunk } => {
-                let (next, bytes) = self.open.get_mut(&conn.0).expect("data on an open conn");
-                let d = chunk.dir.index();
-                assert!(!chunk.data.is_empty());
-                if let Some(x) = next[d] {
-                    assert_eq!(chunk.data[0], x, "byte out of order or repeated");
-                }
-                for w in chunk.data.windows(2) {
-                    assert_eq!(w[1], w[0].wrapping_add(1), "chunk not contiguous");
-                }
-                next[d] = chunk.data.last().map(|b| b.wrapping_add(1));
-                bytes[d] += chunk.data.len() as u64;
-                self.delivered += chunk.data.len() as u64;
-            }
-            StreamEvent::Gap { conn, gap, .. } => {
-                let (next, _) = self.open.get_mut(&conn.0).expect("gap on an open conn");
-                let len = gap.len.expect("gap length");
-                assert!(len > 0);
-                let d = gap.dir.index();
-                next[d] = next[d].map(|x| x.wrapping_add(len as u8));
-            }
-            StreamEvent::Stall { conn, .. }
-            | StreamEvent::Fin { conn, .. }
-            | StreamEvent::Rst { conn, .. } => {
-                assert!(self.open.contains_key(&conn.0));
-            }
-            StreamEvent::Close { conn, stats, .. } => {
-                let (_, bytes) = self.open.remove(&conn.0).expect("close of an open conn");
-                assert_eq!(stats.bytes, bytes);
-                self.closed.insert(conn.0);
-            }
-        }
-    }
-}
-
 fuzz_target!(|input: Input| {
     let cfg = ReassemblyConfig {
         max_connections: MAX_CONNS,
@@ -109,7 +59,7 @@ fuzz_target!(|input: Input| {
         server_ports: Vec::new(),
     };
     let mut r = Reassembler::new(cfg);
-    let mut sink = Check::default();
+    let mut sink = InvariantCheck::default();
     let server = Endpoint("10.0.0.2:6379".parse().expect("ip"));
     let mut now: i64 = 1_000_000;
     let mut captured_total = 0u64;
@@ -135,7 +85,11 @@ fuzz_target!(|input: Input| {
                         .parse()
                         .expect("ip"),
                 );
-                let (src, dst) = if from_client { (client, server) } else { (server, client) };
+                let (src, dst) = if from_client {
+                    (client, server)
+                } else {
+                    (server, client)
+                };
                 let (mine, theirs) = if from_client {
                     (input.client_isn, input.server_isn)
                 } else {

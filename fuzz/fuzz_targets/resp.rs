@@ -56,12 +56,26 @@ fuzz_target!(|data: &[u8]| {
         if a.is_none() && b.is_none() {
             break;
         }
-        for (dir, x) in [(Direction::ClientToServer, a), (Direction::ServerToClient, b)] {
+        for (dir, x) in [
+            (Direction::ClientToServer, a),
+            (Direction::ServerToClient, b),
+        ] {
             let Some((i, d)) = x else { continue };
             t += 1_000;
             if gaps && i == 3 {
-                let len = if sel & 1 == 0 { None } else { Some(d.len() as u64) };
-                s.on_gap(&GapInfo { dir, ts: Timestamp(t), len }, &mut out);
+                let len = if sel & 1 == 0 {
+                    None
+                } else {
+                    Some(d.len() as u64)
+                };
+                s.on_gap(
+                    &GapInfo {
+                        dir,
+                        ts: Timestamp(t),
+                        len,
+                    },
+                    &mut out,
+                );
                 continue;
             }
             let chunk = StreamChunk {

@@ -65,5 +65,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(s.buffered_bytes() <= 1024);
         out.clear();
     }
-    s.on_close(Timestamp(t + 1), CloseReason::Fin, &mut out as &mut dyn EventSink);
+    s.on_close(
+        Timestamp(t + 1),
+        CloseReason::Fin,
+        &mut out as &mut dyn EventSink,
+    );
 });

@@ -11,61 +11,10 @@
 //!
 //! `fuzz/fuzz_targets/reassembly.rs` runs the same checks under libFuzzer.
 
-use std::collections::{HashMap, HashSet};
-
 use proptest::prelude::*;
 
 use super::*;
-
-#[derive(Default)]
-struct Check {
-    /// Open connections: the next expected byte per direction, and bytes delivered.
-    open: HashMap<u64, ([Option<u8>; 2], [u64; 2])>,
-    closed: HashSet<u64>,
-    delivered: u64,
-}
-
-impl StreamSink for Check {
-    fn on_event(&mut self, ev: StreamEvent<'_>) {
-        match ev {
-            StreamEvent::Open { info, .. } => {
-                assert!(!self.closed.contains(&info.id.0), "id reused");
-                assert!(self.open.insert(info.id.0, Default::default()).is_none());
-            }
-            StreamEvent::Data { conn, chunk } => {
-                let (next, bytes) = self.open.get_mut(&conn.0).expect("data on an open conn");
-                let d = chunk.dir.index();
-                assert!(!chunk.data.is_empty());
-                if let Some(x) = next[d] {
-                    assert_eq!(chunk.data[0], x, "byte out of order or repeated");
-                }
-                for w in chunk.data.windows(2) {
-                    assert_eq!(w[1], w[0].wrapping_add(1), "chunk not contiguous");
-                }
-                next[d] = chunk.data.last().map(|b| b.wrapping_add(1));
-                bytes[d] += chunk.data.len() as u64;
-                self.delivered += chunk.data.len() as u64;
-            }
-            StreamEvent::Gap { conn, gap, .. } => {
-                let (next, _) = self.open.get_mut(&conn.0).expect("gap on an open conn");
-                let len = gap.len.expect("gap length");
-                assert!(len > 0);
-                let d = gap.dir.index();
-                next[d] = next[d].map(|x| x.wrapping_add(len as u8));
-            }
-            StreamEvent::Stall { conn, .. }
-            | StreamEvent::Fin { conn, .. }
-            | StreamEvent::Rst { conn, .. } => {
-                assert!(self.open.contains_key(&conn.0));
-            }
-            StreamEvent::Close { conn, stats, .. } => {
-                let (_, bytes) = self.open.remove(&conn.0).expect("close of an open conn");
-                assert_eq!(stats.bytes, bytes);
-                self.closed.insert(conn.0);
-            }
-        }
-    }
-}
+use crate::check::InvariantCheck;
 
 #[derive(Debug, Clone)]
 struct Op {
@@ -131,7 +80,7 @@ proptest! {
             server_ports: Vec::new(),
         };
         let mut r = Reassembler::new(cfg);
-        let mut sink = Check::default();
+        let mut sink = InvariantCheck::default();
         let server = ep("10.0.0.2:6379");
         let mut now: i64 = 1_000_000;
         let mut captured_total = 0u64;
