@@ -144,6 +144,22 @@ impl Registry {
         v
     }
 
+    /// Server ports (overrides and defaults) of plugins that keep state across connections
+    /// ([`crate::TcpProtocolPlugin::shares_state_across_connections`]). The multi-threaded
+    /// engine keeps all connections on these ports in one worker.
+    pub fn pinned_ports(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self
+            .user_ports
+            .iter()
+            .chain(self.default_ports.iter())
+            .filter(|(_, &i)| self.plugins[i].shares_state_across_connections())
+            .map(|(&p, _)| p)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Is `port` a known server port (override or default)?
     pub fn is_server_port(&self, port: u16) -> bool {
         self.by_port(port).is_some()
