@@ -565,7 +565,7 @@ impl<O: ParallelOutput> Engine<O> {
     /// the sum of the workers' peaks. With `threads <= 1` this is [`Engine::run`].
     ///
     /// Use a fresh engine: the run's state lives in the workers and ends with the run.
-    pub fn run_threads<R: PacketSource>(
+    pub fn run_threads<R: PacketSource + ?Sized>(
         &mut self,
         threads: usize,
         reader: &mut R,

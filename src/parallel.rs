@@ -308,12 +308,12 @@ fn per_worker(cfg: &EngineConfig, n: usize) -> EngineConfig {
 }
 
 /// Run `source` through `threads` workers into `out`; see the module documentation.
-pub(crate) fn run<O: ParallelOutput>(
+pub(crate) fn run<O: ParallelOutput, R: PacketSource + ?Sized>(
     cfg: &EngineConfig,
     registry: &Registry,
     out: &mut O,
     threads: usize,
-    source: &mut dyn PacketSource,
+    source: &mut R,
     progress: &mut dyn FnMut(u64),
 ) -> (RunSummary, Result<(), CaptureError>) {
     let n = threads.clamp(1, u16::MAX as usize);
