@@ -310,7 +310,17 @@ impl<W: Write> Output for NdjsonOutput<W> {
                 return;
             }
         }
-        self.line(tx);
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = tx.write_json(&mut self.buf) {
+            self.error = Some(e.into());
+            return;
+        }
+        self.buf.push(b'\n');
+        if self.buf.len() >= NDJSON_BLOCK {
+            self.flush_block();
+        }
     }
     fn message(&mut self, m: &Message) {
         if self.opts.events {
