@@ -2,7 +2,9 @@
 //!
 //! - `synthetic_64MiB`: a 64 MiB in-order Ethernet/IPv4/TCP capture from `wiresift::synth`
 //!   (64 interleaved connections, 1448-byte segments), read from memory: decode + reassembly
-//!   only (no plugins), and the same with the RESP plugin dissecting (`+dissect`).
+//!   only (no plugins), and the same with the RESP plugin dissecting (`+dissect`); and reading
+//!   plus link/IP/TCP decoding alone (`read+decode`: the multi-threaded engine's reader thread
+//!   does this, so it bounds how far workers can scale).
 //! - every capture under `testdata/resp/` and `testdata/tcp/` (small, real traffic).
 //! - `output`: the NDJSON output path alone, over the transactions of an 8 MiB synthetic RESP
 //!   capture (`Throughput::Elements`: transactions): typed detail written in place
@@ -46,6 +48,21 @@ fn pipeline(c: &mut Criterion) {
     .expect("in-memory write");
     let synth: Arc<[u8]> = buf.into();
     g.throughput(Throughput::Bytes(synth.len() as u64));
+    // The multi-threaded engine's reader does this alone: its ceiling.
+    g.bench_function("synthetic_64MiB/read+decode", |b| {
+        b.iter(|| {
+            let mut reader = CaptureReader::from_read(Box::new(Cursor::new(synth.clone())))
+                .expect("valid capture");
+            let mut d = wiresift::net::Decoder::new(Default::default());
+            let mut n = 0u64;
+            while let Ok(Some(p)) = reader.next_packet() {
+                if let Some(seg) = d.decode(&p) {
+                    n += seg.payload.len() as u64;
+                }
+            }
+            n
+        })
+    });
     g.bench_function("synthetic_64MiB/decode+reassembly", |b| {
         b.iter(|| run(&synth, &Registry::new()))
     });

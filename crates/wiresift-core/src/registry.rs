@@ -208,6 +208,35 @@ mod tests {
         }
     }
 
+    struct Shared;
+    impl TcpProtocolPlugin for Shared {
+        fn name(&self) -> &'static str {
+            "shared"
+        }
+        fn default_ports(&self) -> &'static [u16] {
+            &[9042]
+        }
+        fn probe(&self, _dir: Direction, _data: &[u8]) -> ProbeResult {
+            ProbeResult::NoMatch
+        }
+        fn new_session(&self, _c: &ConnectionInfo) -> Box<dyn ProtocolSession> {
+            unimplemented!("not used in registry tests")
+        }
+        fn shares_state_across_connections(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn pinned_ports_are_those_of_plugins_sharing_state() {
+        let mut r = Registry::new();
+        r.register(Arc::new(Fake("a", &[1, 2], b'a')));
+        assert!(r.pinned_ports().is_empty());
+        r.register(Arc::new(Shared));
+        r.set_port("shared", 19042).unwrap();
+        assert_eq!(r.pinned_ports(), vec![9042, 19042]);
+    }
+
     #[test]
     fn overrides_defaults_and_probe_order() {
         let mut r = Registry::new();
