@@ -96,8 +96,16 @@ impl Registry {
         self.probing && !self.plugins.is_empty()
     }
 
-    /// Index of the plugin named `name`.
+    /// Index of the plugin named `name` (case-insensitive; the common names `redis`, `mariadb`,
+    /// `cassandra`, `scylla` and `oracle` are accepted for `resp`, `mysql`, `cql` and `tns`).
     pub fn index_of(&self, name: &str) -> Option<PluginIndex> {
+        let name = match name.to_ascii_lowercase().as_str() {
+            "redis" => "resp",
+            "mariadb" => "mysql",
+            "cassandra" | "scylla" | "scylladb" => "cql",
+            "oracle" => "tns",
+            _ => name,
+        };
         self.plugins
             .iter()
             .position(|p| p.name().eq_ignore_ascii_case(name))
