@@ -41,12 +41,11 @@ fn main() -> ExitCode {
         args.dump.clone(),
         common::flush_lines(&args.inputs),
     );
-    // Flows are about TCP, not protocols: no plugins, so nothing is dissected.
-    let mut engine = Engine::new(
-        EngineConfig::default(),
-        wiresift::core::Registry::new(),
-        out,
-    );
+    // Flows are about TCP, not protocols: no plugins, so nothing is dissected. The plugins'
+    // server ports still decide the roles of connections picked up mid-stream, as in dissect.
+    let mut cfg = EngineConfig::default();
+    cfg.reassembly.server_ports = wiresift::default_registry().server_ports();
+    let mut engine = Engine::new(cfg, wiresift::core::Registry::new(), out);
     let threads = args
         .threads
         .unwrap_or_else(|| common::default_threads(&args.inputs));

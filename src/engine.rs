@@ -531,6 +531,11 @@ impl<O: Output> Engine<O> {
         self.reassembler.finish(&mut self.dispatcher);
     }
 
+    /// Whether any protocol plugin is registered (false for a decode + reassembly run).
+    pub fn dissects(&self) -> bool {
+        !self.dispatcher.ctx.registry.is_empty()
+    }
+
     /// The output sink.
     pub fn output(&mut self) -> &mut O {
         &mut self.dispatcher.ctx.out

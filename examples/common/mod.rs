@@ -150,16 +150,45 @@ pub fn run<O: ParallelOutput>(
         b.finish_and_clear();
     }
     let summary = engine.summary();
-    eprint!("{}", wiresift::summary::render(&summary));
+    if engine.dissects() {
+        eprint!("{}", wiresift::summary::render(&summary));
+    } else {
+        eprint!(
+            "{}",
+            wiresift::summary::render_sections(&summary, &["decode", "reassembly"])
+        );
+    }
+    let name = match paths {
+        [one] => one.display().to_string(),
+        _ => format!("{} inputs", paths.len()),
+    };
+    let d = &summary.decode;
     match &summary.capture_error {
-        None => ExitCode::SUCCESS,
+        // Exit codes: 2 = nothing usable (not a capture at all, or no packet of a link type we
+        // decode); 1 = a capture that is damaged after a valid start (everything before the
+        // damage was processed and printed); 0 otherwise.
+        Some(e) if summary.capture_bytes == 0 && d.packets == 0 => {
+            eprintln!("wiresift: cannot read {name}: not a capture: {e}");
+            ExitCode::from(2)
+        }
         Some(e) => {
-            let name = match paths {
-                [one] => one.display().to_string(),
-                _ => format!("{} inputs", paths.len()),
-            };
             eprintln!("wiresift: {name}: capture damaged: {e}");
             ExitCode::from(1)
         }
+        None if d.packets > 0 && d.unsupported_link_type == d.packets => {
+            let types: Vec<String> = d
+                .unsupported_link_types
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+            eprintln!(
+                "wiresift: {name}: nothing could be decoded: link type {} is not supported \
+                 ({} packets)",
+                types.join(", "),
+                d.packets
+            );
+            ExitCode::from(2)
+        }
+        None => ExitCode::SUCCESS,
     }
 }
