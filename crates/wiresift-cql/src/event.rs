@@ -260,3 +260,5 @@ pub struct CqlEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema_change: Option<SchemaChange>,
 }
+
+impl wiresift_core::MsgPayload for CqlEvent {}

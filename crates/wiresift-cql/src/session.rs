@@ -40,8 +40,11 @@ use crate::{Config, SharedCache};
 use std::collections::HashMap;
 use wiresift_core::{
     CloseReason, ConnectionInfo, Detail, Direction, EventSink, Flow, GapInfo, Message, Note,
-    ParseAnomaly, ProtocolSession, Status, StreamBuf, StreamChunk, Timestamp, Transaction,
+    ParseAnomaly, ProtocolSession, ReqResp, Status, StreamBuf, StreamChunk, Timestamp, Transaction,
 };
+
+/// The detail of a CQL transaction.
+pub type CqlDetail = ReqResp<CqlRequest, CqlResponse>;
 
 /// Plugin name used in events.
 pub const PROTOCOL: &str = "cql";
@@ -739,7 +742,7 @@ fn candidate(b: &[u8], dir: Direction, framing: Framing, limit: u64, claim: u32)
 
 impl Core {
     fn anomaly(&self, dir: Direction, offset: u64, reason: String, out: &mut dyn EventSink) {
-        out.anomaly(ParseAnomaly {
+        out.anomaly(&ParseAnomaly {
             ts: self.ts,
             protocol: PROTOCOL,
             connection: self.conn.id,
@@ -1080,7 +1083,7 @@ impl Core {
                 self.finish(p, Some((h, resp, now, wire)), out);
             }
             None => {
-                let mut tx = Transaction::new(PROTOCOL, &self.conn, start);
+                let mut tx = Transaction::new(PROTOCOL, &self.conn, start, CqlDetail::default());
                 tx.command = match (h.opcode, resp.detail.kind) {
                     (Opcode::RESULT, Some("prepared")) => "PREPARE".into(),
                     (o, _) => o.name().into(),
@@ -1096,9 +1099,9 @@ impl Core {
                     text: format!("no request on stream {} was seen", h.stream),
                 });
                 if out.detail() == Detail::Full {
-                    tx.response = serde_json::to_value(&resp.detail).unwrap_or_default();
+                    tx.detail.response = Some(resp.detail);
                 }
-                out.transaction(tx);
+                out.transaction(&mut tx);
             }
         }
     }
@@ -1131,14 +1134,14 @@ impl Core {
                 summary.push_str(n);
             }
         }
-        out.message(Message {
+        out.message(&Message {
             ts,
             protocol: PROTOCOL,
             connection: self.conn.id,
             direction: Direction::ServerToClient,
             kind: "event",
             summary,
-            detail: serde_json::to_value(&ev).unwrap_or_default(),
+            detail: ev,
         });
     }
 
@@ -1188,15 +1191,23 @@ impl Core {
         reply: Option<(&Header, parser::Response, Timestamp, u64)>,
         out: &mut dyn EventSink,
     ) {
-        let mut tx = Transaction::new(PROTOCOL, &self.conn, p.ts);
+        let mut tx = Transaction::new(PROTOCOL, &self.conn, p.ts, CqlDetail::default());
         tx.command = p.opcode.name().into();
         tx.request_bytes = p.bytes;
         tx.notes = p.notes;
         tx.notes.truncate(self.cfg.max_notes);
         let full = out.detail() == Detail::Full;
+        if !p.query.is_empty()
+            && matches!(
+                p.opcode,
+                Opcode::QUERY | Opcode::PREPARE | Opcode::EXECUTE | Opcode::BATCH
+            )
+        {
+            tx.fingerprint = Some(wiresift_core::fingerprint(&p.query));
+        }
         tx.query = p.query;
         if full {
-            tx.request = serde_json::to_value(&p.detail).unwrap_or_default();
+            tx.detail.request = Some(p.detail);
         }
         match reply {
             Some((h, resp, end, wire)) => {
@@ -1209,12 +1220,12 @@ impl Core {
                     Status::Ok
                 };
                 if full {
-                    tx.response = serde_json::to_value(&resp.detail).unwrap_or_default();
+                    tx.detail.response = Some(resp.detail);
                 }
             }
             None => tx.status = Status::NoResponse,
         }
-        out.transaction(tx);
+        out.transaction(&mut tx);
     }
 }
 
