@@ -41,6 +41,10 @@
 #                   server.
 #   midstream.pcap  python v4 steady traffic for 3 s, capture started 1 s after connecting.
 #   midstream-v5.pcap  the same with v5 + lz4 segments (resync on segment CRC24).
+#   v4-client-only.pcap, v4-server-only.pcap, v5-lz4-client-only.pcap, v5-lz4-server-only.pcap
+#                   v4.pcap / v5-lz4.pcap filtered with tshark to one direction (ip.src).
+# tshark.golden.tsv (what tshark 4.0 decodes of the v3/v4 captures) is made afterwards by
+# testdata/gen/cql/tshark_golden.py.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-testdata/cql}
@@ -106,3 +110,11 @@ midstream() {   # midstream NAME VERSION COMPRESSION
 if want midstream; then midstream midstream.pcap 4 none; fi
 if want midstream-v5; then midstream midstream-v5.pcap 5 lz4; fi
 ls -l "$OUT" >&2
+
+# one-sided copies (issue 13): only the client's packets, only the server's packets
+if want onesided; then
+    for f in v4 v5-lz4; do
+        tshark -r "$OUT/$f.pcap" -Y "ip.src==$NS_CLI_IP4" -w "$OUT/$f-client-only.pcap" 2>/dev/null
+        tshark -r "$OUT/$f.pcap" -Y "ip.src==$NS_SRV_IP4" -w "$OUT/$f-server-only.pcap" 2>/dev/null
+    done
+fi

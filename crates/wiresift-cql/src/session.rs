@@ -139,6 +139,8 @@ struct Core {
     server_gap: bool,
     resync: [Option<u64>; 2],
     ts: Timestamp,
+    /// The connection's keyspace (USE / set_keyspace), for predicting prepared ids.
+    keyspace: Option<String>,
 }
 
 /// A CQL session (one connection).
@@ -201,6 +203,7 @@ impl CqlSession {
                 server_gap: false,
                 resync: [None, None],
                 ts: conn.start,
+                keyspace: None,
             },
         }
     }
@@ -939,9 +942,21 @@ impl Core {
         }
         let mut prepare_text = None;
         let query = match h.opcode {
+            Opcode::QUERY => {
+                let q = query.unwrap_or_default();
+                if let Some(ks) = use_keyspace(&q) {
+                    self.keyspace = Some(ks);
+                }
+                q
+            }
             Opcode::PREPARE => {
                 prepare_text = query.clone();
-                query.unwrap_or_default()
+                let q = query.unwrap_or_default();
+                if query_len <= self.cfg.limits.max_query {
+                    let ks = detail.keyspace.clone().or_else(|| self.keyspace.clone());
+                    self.predict_ids(&q, ks.as_deref());
+                }
+                q
             }
             Opcode::EXECUTE => {
                 let id = detail.prepared_id.clone().unwrap_or_default();
@@ -1044,6 +1059,24 @@ impl Core {
         self.pending.insert(h.stream, p);
     }
 
+    /// Remember the ids Cassandra gives a statement (MD5 of the client's keyspace followed by
+    /// the text, and of the text alone), so that an EXECUTE finds its text even when the
+    /// PREPARE's reply was not captured (client-only capture, server-side loss). ScyllaDB
+    /// computes ids differently: there only the reply's id is known.
+    fn predict_ids(&mut self, q: &str, ks: Option<&str>) {
+        use md5::{Digest, Md5};
+        let Ok(mut c) = self.cache.lock() else {
+            return;
+        };
+        if let Some(ks) = ks {
+            let mut h = Md5::new();
+            h.update(ks.as_bytes());
+            h.update(q.as_bytes());
+            c.insert(hex(&h.finalize()), q.to_string());
+        }
+        c.insert(hex(&Md5::digest(q.as_bytes())), q.to_string());
+    }
+
     fn lookup(&self, id: &str) -> Option<String> {
         self.cache.lock().ok()?.get(id)
     }
@@ -1072,6 +1105,9 @@ impl Core {
                 error_message: None,
             }
         });
+        if let Some("set_keyspace") = resp.detail.kind {
+            self.keyspace = resp.detail.keyspace.clone();
+        }
         match self.pending.remove(&h.stream) {
             Some(mut p) => {
                 p.notes.extend(notes);
@@ -1227,6 +1263,20 @@ impl Core {
         }
         out.transaction(&mut tx);
     }
+}
+
+/// The keyspace of a `USE ks` / `USE "Ks"` statement.
+fn use_keyspace(q: &str) -> Option<String> {
+    let t = q.trim_start();
+    if t.len() < 4 || !t[..4].eq_ignore_ascii_case("use ") {
+        return None;
+    }
+    let ks = t[4..].trim().trim_end_matches(';').trim();
+    if let Some(quoted) = ks.strip_prefix('"') {
+        return Some(quoted.strip_suffix('"')?.replace("\"\"", "\""));
+    }
+    let ks = ks.split_whitespace().next()?;
+    Some(ks.to_ascii_lowercase())
 }
 
 fn error_text(r: &parser::Response) -> String {

@@ -506,11 +506,12 @@ class Conn:
                 res, warn = self.run_query(q, p, stream)
             elif name == "PREPARE":
                 q = r.long_string()
+                ks = None
                 if self.version >= 5:
                     pf = r.int()
                     if pf & 1:
-                        r.string()
-                res, warn = self.prepare(q), []
+                        ks = r.string()
+                res, warn = self.prepare(q, ks), []
             elif name == "EXECUTE":
                 pid = r.short_bytes()
                 if self.version >= 5:
@@ -575,8 +576,9 @@ class Conn:
         else:
             self.send(stream, op, pre + body, flags)
 
-    def prepare(self, q):
-        pid = hashlib.md5(q.encode()).digest()
+    def prepare(self, q, keyspace=None):
+        # as Cassandra: MD5 of the client's keyspace (if any) followed by the text
+        pid = hashlib.md5(((keyspace or self.keyspace or "") + q).encode()).digest()
         ql = q.lower()
         binds = [("id", T_INT)] if "?" in q else []
         if ql.startswith("insert"):
