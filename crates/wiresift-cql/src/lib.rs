@@ -286,3 +286,6 @@ mod tests {
         assert_eq!(b.evicted(), 2);
     }
 }
+
+#[cfg(test)]
+mod tests_session;

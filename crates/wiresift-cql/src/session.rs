@@ -333,7 +333,27 @@ impl Half {
         n
     }
 
+    /// One parsing step, repeated while it changes state without consuming (found a boundary,
+    /// lost sync, switched framing): returning 0 means "need more bytes" to the caller.
     fn parse_inner(
+        &mut self,
+        b: &[u8],
+        start: Timestamp,
+        now: Timestamp,
+        core: &mut Core,
+        out: &mut dyn EventSink,
+    ) -> usize {
+        for _ in 0..4 {
+            let before = (self.sync, self.framing);
+            let n = self.step(b, start, now, core, out);
+            if n > 0 || (self.sync, self.framing) == before {
+                return n;
+            }
+        }
+        0
+    }
+
+    fn step(
         &mut self,
         b: &[u8],
         start: Timestamp,
@@ -361,57 +381,52 @@ impl Half {
     }
 
     fn hunt(&mut self, b: &[u8], skipped: u64, core: &mut Core, out: &mut dyn EventSink) -> usize {
-        let limit = core.cfg.max_frame;
+        let limit = core.cfg.max_frame as u64;
+        let claim = core.cfg.max_frame_claim;
+        // The first offset that may be a boundary but needs more bytes to tell. A confirmed
+        // boundary later in the data wins over it, so that a false candidate claiming a long
+        // body cannot stall the search; without one, the bytes from there on are kept.
+        let mut maybe = None;
+        let mut found = None;
         for i in 0..b.len() {
-            match candidate(
-                &b[i..],
-                self.dir,
-                self.framing,
-                limit as u64,
-                core.cfg.max_frame_claim,
-            ) {
+            match candidate(&b[i..], self.dir, self.framing, limit, claim) {
                 Candidate::Yes(f) => {
-                    if i > 0 {
-                        self.skipped += i as u64;
-                        self.sync = Sync::Hunting {
-                            skipped: skipped + i as u64,
-                        };
-                        return i;
-                    }
-                    self.framing = f;
-                    self.sync = Sync::InSync;
-                    if skipped > 0 {
-                        core.resync[self.dir.index()] = Some(skipped);
-                        core.anomaly(
-                            self.dir,
-                            self.offset,
-                            format!("resynchronised after skipping {skipped} bytes"),
-                            out,
-                        );
-                    }
-                    if matches!(f, Framing::Segments(_)) {
-                        self.inner.clear();
-                        self.inner_lost = true;
-                    }
-                    return 0;
+                    found = Some((i, f));
+                    break;
                 }
                 Candidate::NeedMore => {
-                    if i > 0 {
-                        self.skipped += i as u64;
-                        self.sync = Sync::Hunting {
-                            skipped: skipped + i as u64,
-                        };
-                    }
-                    return i;
+                    maybe.get_or_insert(i);
                 }
                 Candidate::No => {}
             }
         }
-        self.skipped += b.len() as u64;
-        self.sync = Sync::Hunting {
-            skipped: skipped + b.len() as u64,
+        let n = match found {
+            Some((0, f)) => {
+                self.framing = f;
+                self.sync = Sync::InSync;
+                if skipped > 0 {
+                    core.resync[self.dir.index()] = Some(skipped);
+                    core.anomaly(
+                        self.dir,
+                        self.offset,
+                        format!("resynchronised after skipping {skipped} bytes"),
+                        out,
+                    );
+                }
+                if matches!(f, Framing::Segments(_)) {
+                    self.inner.clear();
+                    self.inner_lost = true;
+                }
+                return 0;
+            }
+            Some((i, _)) => i,
+            None => maybe.unwrap_or(b.len()),
         };
-        b.len()
+        self.skipped += n as u64;
+        self.sync = Sync::Hunting {
+            skipped: skipped + n as u64,
+        };
+        n
     }
 
     /// A bare frame at the start of `b`.
