@@ -100,7 +100,25 @@ struct Half {
     inner_lost: bool,
     /// Bytes that could not be dissected (skipped while hunting, dropped at a gap, …).
     skipped: u64,
+    /// What the last search for a boundary learnt about the bytes still held.
+    memo: HuntMemo,
 }
+
+/// Offsets the boundary search has already judged, so that bytes held while a candidate waits
+/// for more data are not scanned again on every chunk (which would be quadratic on hostile
+/// input). Valid only while the held bytes start at stream offset `base`.
+#[derive(Debug, Default, Clone)]
+struct HuntMemo {
+    base: u64,
+    /// Every offset below this was judged: only those in `recheck` may still be boundaries.
+    scanned: usize,
+    /// Offsets that needed more bytes to tell (ascending, bounded).
+    recheck: Vec<usize>,
+}
+
+/// Candidate offsets remembered for a recheck; beyond this, scanning resumes from the first one
+/// not remembered.
+const MAX_RECHECK: usize = 64;
 
 /// What the core asks a direction to do after a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +201,7 @@ impl CqlSession {
             inner_skip: None,
             inner_lost: false,
             skipped: 0,
+            memo: HuntMemo::default(),
         };
         let limit = cfg.max_frame.max(segment::MAX_PAYLOAD + 16);
         CqlSession {
@@ -383,23 +402,39 @@ impl Half {
     fn hunt(&mut self, b: &[u8], skipped: u64, core: &mut Core, out: &mut dyn EventSink) -> usize {
         let limit = core.cfg.max_frame as u64;
         let claim = core.cfg.max_frame_claim;
-        // The first offset that may be a boundary but needs more bytes to tell. A confirmed
-        // boundary later in the data wins over it, so that a false candidate claiming a long
-        // body cannot stall the search; without one, the bytes from there on are kept.
-        let mut maybe = None;
+        // Offsets that may be a boundary but need more bytes to tell. A confirmed boundary
+        // later in the data wins over them, so that a false candidate claiming a long body
+        // cannot stall the search; without one, the bytes from the first of them on are kept.
+        let memo = std::mem::take(&mut self.memo);
+        let (recheck, from) = if memo.base == self.offset && memo.scanned <= b.len() {
+            (memo.recheck, memo.scanned)
+        } else {
+            (Vec::new(), 0)
+        };
+        let mut needs: Vec<usize> = Vec::new();
         let mut found = None;
-        for i in 0..b.len() {
+        for i in recheck.into_iter().chain(from..b.len()) {
             match candidate(&b[i..], self.dir, self.framing, limit, claim) {
                 Candidate::Yes(f) => {
                     found = Some((i, f));
                     break;
                 }
-                Candidate::NeedMore => {
-                    maybe.get_or_insert(i);
-                }
+                Candidate::NeedMore => needs.push(i),
                 Candidate::No => {}
             }
         }
+        if found.is_none() {
+            if let Some(&m) = needs.first() {
+                let scanned = needs.get(MAX_RECHECK).copied().unwrap_or(b.len());
+                needs.truncate(MAX_RECHECK);
+                self.memo = HuntMemo {
+                    base: self.offset + m as u64,
+                    scanned: scanned - m,
+                    recheck: needs.iter().map(|&i| i - m).collect(),
+                };
+            }
+        }
+        let maybe = needs.first().copied();
         let n = match found {
             Some((0, f)) => {
                 self.framing = f;
@@ -1281,12 +1316,12 @@ impl Core {
 }
 
 /// The keyspace of a `USE ks` / `USE "Ks"` statement.
-fn use_keyspace(q: &str) -> Option<String> {
+pub(crate) fn use_keyspace(q: &str) -> Option<String> {
     let t = q.trim_start();
-    if t.len() < 4 || !t[..4].eq_ignore_ascii_case("use ") {
+    if !t.as_bytes().get(..4)?.eq_ignore_ascii_case(b"use ") {
         return None;
     }
-    let ks = t[4..].trim().trim_end_matches(';').trim();
+    let ks = t.get(4..)?.trim().trim_end_matches(';').trim();
     if let Some(quoted) = ks.strip_prefix('"') {
         return Some(quoted.strip_suffix('"')?.replace("\"\"", "\""));
     }

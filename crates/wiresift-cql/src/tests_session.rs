@@ -669,3 +669,37 @@ proptest! {
         run(&[(C, 0, a2), (S, 1, b.clone()), (C, 2, a), (S, 3, b)], mid);
     }
 }
+
+#[test]
+fn use_keyspace_on_any_text() {
+    use crate::session::use_keyspace;
+    assert_eq!(use_keyspace("USE shop").as_deref(), Some("shop"));
+    assert_eq!(use_keyspace("  use \"MyKs\";").as_deref(), Some("MyKs"));
+    assert_eq!(use_keyspace("SELECT 1"), None);
+    assert_eq!(use_keyspace("us\u{fffd}x"), None); // found by the fuzzer: not a char boundary
+    assert_eq!(use_keyspace("use"), None);
+}
+
+/// A false boundary claiming a long body, then garbage, mid-stream, in small chunks: the
+/// search must stay linear (it used to rescan all held bytes on every chunk).
+#[test]
+fn hostile_candidate_does_not_make_the_search_quadratic() {
+    let mut data = frame(4, C, 0, 1, Opcode::QUERY, &[]);
+    data[5..9].copy_from_slice(&(900_000u32).to_be_bytes());
+    data.extend((0..600_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 0x80));
+    data.extend(frame(4, C, 0, 2, Opcode::QUERY, &query(4, "SELECT after")));
+    data.extend(frame(
+        4,
+        C,
+        0,
+        3,
+        Opcode::QUERY,
+        &query(4, "SELECT after 2"),
+    ));
+    let chunks: Vec<_> = data.chunks(1460).map(|c| (C, 0, c.to_vec())).collect();
+    let t0 = std::time::Instant::now();
+    let ev = run(&chunks, true);
+    let q: Vec<_> = txs(&ev).iter().map(|t| t.query.clone()).collect();
+    assert_eq!(q, ["SELECT after", "SELECT after 2"]);
+    assert!(t0.elapsed().as_secs() < 20, "{:?}", t0.elapsed());
+}
