@@ -17,20 +17,44 @@ const CRC24_INIT: u32 = 0x87_5060;
 const CRC24_POLY: u32 = 0x197_4F0B;
 const CRC32_PREFIX: [u8; 4] = [0xfa, 0x2d, 0x55, 0xca];
 
-/// CRC24 of the first `n` bytes of `value` (little-endian order), as the spec defines it.
-pub fn crc24(mut value: u64, n: usize) -> u32 {
-    let mut crc = CRC24_INIT;
-    for _ in 0..n {
-        crc ^= ((value & 0xff) as u32) << 16;
-        value >>= 8;
-        for _ in 0..8 {
+/// Byte-at-a-time table for [`crc24`] (the spec's bit loop, eight steps at once).
+const CRC24_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u32) << 16;
+        let mut k = 0;
+        while k < 8 {
             crc <<= 1;
             if crc & 0x100_0000 != 0 {
                 crc ^= CRC24_POLY;
             }
+            k += 1;
         }
+        t[i] = crc & 0xFF_FFFF;
+        i += 1;
     }
-    crc & 0xFF_FFFF
+    t
+};
+
+/// CRC24 of the first `n` bytes of `value` (little-endian order), as the spec defines it.
+pub fn crc24(mut value: u64, n: usize) -> u32 {
+    let mut crc = CRC24_INIT;
+    for _ in 0..n {
+        let idx = ((crc >> 16) ^ (value as u32 & 0xff)) & 0xff;
+        crc = ((crc << 8) ^ CRC24_TABLE[idx as usize]) & 0xFF_FFFF;
+        value >>= 8;
+    }
+    crc
+}
+
+/// Are the header's padding bits (above the self-contained bit) zero, as every implementation
+/// writes them? A cheap filter used before the CRC24 when looking for a boundary.
+pub fn padding_clear(b: &[u8], kind: Kind) -> bool {
+    match kind {
+        Kind::Plain => b.get(2).is_none_or(|&x| x & 0xFC == 0),
+        Kind::Lz4 => b.get(4).is_none_or(|&x| x & 0xF8 == 0),
+    }
 }
 
 /// CRC32 of a segment payload (with the spec's four initial bytes).
@@ -162,7 +186,11 @@ mod tests {
         assert_eq!(crc24(0x20005, 3), 0x9a9919);
         assert_eq!(crc24(0x12_3456_789a, 5), 0x40d313);
         assert_eq!(crc32(b"hello"), 0xb60e8074);
-        assert_eq!(crc24(0x20005, 3), crc24_reference(0x20005, 3));
+        for v in [0u64, 1, 0x20005, 0xff_ffff, 0x12_3456_789a, u64::MAX] {
+            for n in 0..=8 {
+                assert_eq!(crc24(v, n), crc24_reference(v, n), "{v:x} {n}");
+            }
+        }
         let seg = encode(Kind::Plain, b"hello", true);
         assert_eq!(
             parse_header(&seg, Kind::Plain),
@@ -193,7 +221,7 @@ mod tests {
     fn crc24_reference(v: u64, n: usize) -> u32 {
         let mut crc: u64 = 0x875060;
         for i in 0..n {
-            crc ^= ((v >> (8 * i)) & 0xff) << 16;
+            crc ^= (v.checked_shr(8 * i as u32).unwrap_or(0) & 0xff) << 16;
             for _ in 0..8 {
                 crc <<= 1;
                 if crc & (1 << 24) != 0 {

@@ -419,7 +419,8 @@ impl Half {
                     found = Some((i, f));
                     break;
                 }
-                Candidate::NeedMore => needs.push(i),
+                Candidate::NeedMore if needs.len() <= MAX_RECHECK => needs.push(i),
+                Candidate::NeedMore => {}
                 Candidate::No => {}
             }
         }
@@ -768,6 +769,9 @@ fn candidate(b: &[u8], dir: Direction, framing: Framing, limit: u64, claim: u32)
         }
     }
     for &k in kinds {
+        if !segment::padding_clear(b, k) {
+            continue;
+        }
         match segment::parse_header(b, k) {
             HeaderResult::Ok(h) => {
                 let total = h.total_len();
