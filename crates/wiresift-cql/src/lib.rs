@@ -177,14 +177,6 @@ impl CqlPlugin {
     pub fn prepared_cache(&self) -> &SharedCache {
         &self.cache
     }
-
-    /// True: sessions of this plugin share state (the prepared-statement cache) across
-    /// connections, so an engine that runs connections on several threads must run all of this
-    /// plugin's connections on one of them, in capture order (an EXECUTE on connection B must
-    /// be decoded after the PREPARE reply on connection A that it refers to).
-    pub fn shares_state_across_connections(&self) -> bool {
-        true
-    }
 }
 
 /// Does `data`, the first bytes sent in `dir`, look like CQL? A full 9-byte header is needed:
@@ -241,6 +233,12 @@ impl TcpProtocolPlugin for CqlPlugin {
     }
     fn new_session(&self, conn: &ConnectionInfo) -> Box<dyn ProtocolSession> {
         Box::new(CqlSession::new(conn, self.config, Arc::clone(&self.cache)))
+    }
+    /// True: sessions share the prepared-statement cache, so a multi-threaded engine must run
+    /// all CQL connections on one worker, in capture order (an EXECUTE on connection B must be
+    /// decoded after the PREPARE reply on connection A that it refers to).
+    fn shares_state_across_connections(&self) -> bool {
+        true
     }
 }
 
