@@ -13,13 +13,18 @@
 //! Transactions: `command` is the request opcode (`QUERY`, `EXECUTE`, `BATCH`, `PREPARE`,
 //! `STARTUP`, `OPTIONS`, `REGISTER`, `AUTH_RESPONSE`), `query` the CQL text (for EXECUTE the
 //! text PREPAREd earlier in the capture, on any connection; for BATCH the members' texts joined
-//! by `; `), status `error` for an ERROR reply with `error` = `<code name>: <message>`. EVENT
+//! by `; `), `fingerprint` from [`wiresift_core::fingerprint()`] for QUERY, PREPARE, EXECUTE and
+//! BATCH, status `error` for an ERROR reply with `error` = `<code name>: <message>`. EVENT
 //! pushes are messages of kind `event`.
 //!
 //! Known limits (see also the README section):
 //! - versions 1 and 2 (8-byte headers) and DSE / beta versions are not decoded; a frame of such
 //!   a version is an anomaly and the session looks for the next boundary;
-//! - `fingerprint` is not filled yet (the shared fingerprint function is not on this branch);
+//! - connections found by probing (not on port 9042 or a `--port cql=` port) are not pinned
+//!   to one worker by the multi-threaded engine, so prepared ids shared between such
+//!   connections are resolved only with one thread (or with `--port cql=PORT`);
+//! - the hunt after a gap restricts itself to the segment format negotiated (or first found):
+//!   if a guessed format was wrong, the direction stays unsynchronised;
 //! - row contents are not decoded (the row count and column specs are);
 //! - frames larger than [`Config::max_frame`] are paired and counted but their body is skipped.
 #![forbid(unsafe_code)]
