@@ -108,18 +108,34 @@ impl PreparedCache {
             ..Default::default()
         }
     }
-    /// Remember `text` under `id` (replacing an older text).
+    /// Remember `text` under `id` (replacing an older text; an id keeps its age, so that
+    /// re-PREPAREs, which drivers send on every connection, cost O(1)).
     pub fn insert(&mut self, id: String, text: String) {
-        if let Some(old) = self.map.remove(&id) {
-            self.bytes -= old.len() + id.len();
-            self.order.retain(|k| k != &id);
+        if let Some(old) = self.map.get_mut(&id) {
+            if *old != text {
+                self.bytes = self.bytes - old.len() + text.len();
+                *old = text;
+                self.evict_to_fit(0);
+            }
+            return;
         }
         let cost = id.len() + text.len();
         if cost > self.max_bytes || self.max_entries == 0 {
             self.evicted += 1;
             return;
         }
-        while self.map.len() >= self.max_entries || self.bytes + cost > self.max_bytes {
+        self.evict_to_fit(cost);
+        self.bytes += cost;
+        self.order.push_back(id.clone());
+        self.map.insert(id, text);
+    }
+
+    /// Evict the oldest entries until one more entry of `cost` bytes fits.
+    fn evict_to_fit(&mut self, cost: usize) {
+        while !self.map.is_empty()
+            && (self.map.len() + usize::from(cost > 0) > self.max_entries
+                || self.bytes + cost > self.max_bytes)
+        {
             let Some(k) = self.order.pop_front() else {
                 break;
             };
@@ -128,10 +144,8 @@ impl PreparedCache {
                 self.evicted += 1;
             }
         }
-        self.bytes += cost;
-        self.order.push_back(id.clone());
-        self.map.insert(id, text);
     }
+
     /// The text PREPAREd under `id`.
     pub fn get(&self, id: &str) -> Option<String> {
         self.map.get(id).cloned()
@@ -287,6 +301,13 @@ mod tests {
         b.insert("c".into(), "z".repeat(100));
         assert_eq!(b.get("c"), None);
         assert_eq!(b.evicted(), 2);
+        // re-inserting keeps one entry; a longer text under the same id stays within bytes
+        b.insert("b".into(), "y".repeat(10));
+        assert_eq!((b.len(), b.bytes()), (1, 11));
+        b.insert("d".into(), "w".repeat(5));
+        b.insert("d".into(), "w".repeat(15));
+        assert!(b.bytes() <= 20, "{}", b.bytes());
+        assert_eq!(b.get("d").map(|t| t.len()), Some(15));
     }
 }
 
