@@ -303,6 +303,7 @@ fn paging_batches_types_events_tracing() {
         .iter()
         .find(|t| t.query == "SELECT * FROM shop.users WHERE id = 2")
         .unwrap();
+    assert_eq!(req(sel)["keyspace"], "shop", "the connection's keyspace after USE");
     let types: Vec<_> = resp(sel)["columns"]
         .as_array()
         .unwrap()

@@ -43,7 +43,8 @@ pub struct CqlRequest {
     /// Default timestamp (microseconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<i64>,
-    /// Keyspace (v5 per-query keyspace, or PREPARE's keyspace).
+    /// Keyspace: the v5 per-query (or PREPARE) keyspace, else the connection's keyspace from
+    /// its last `USE` (absent when none was seen).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyspace: Option<String>,
     /// v5 `now_in_seconds`.
@@ -73,6 +74,9 @@ pub struct CqlRequest {
     /// Tracing was asked for.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tracing: bool,
+    /// The frame has the USE_BETA flag (a beta protocol version).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub beta: bool,
     /// Keys of the custom payload.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custom_payload: Vec<String>,

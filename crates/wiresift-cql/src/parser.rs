@@ -272,6 +272,7 @@ pub fn request(h: &Header, body: &[u8], lim: &Limits) -> R<Request> {
             stream: h.stream,
             version: h.version,
             tracing: h.flags & flags::TRACING != 0,
+            beta: h.flags & flags::USE_BETA != 0,
             ..Default::default()
         },
         ..Default::default()

@@ -1055,6 +1055,14 @@ impl Core {
             }
             _ => query.unwrap_or_default(),
         };
+        if detail.keyspace.is_none()
+            && matches!(
+                h.opcode,
+                Opcode::QUERY | Opcode::PREPARE | Opcode::EXECUTE | Opcode::BATCH
+            )
+        {
+            detail.keyspace = self.keyspace.clone();
+        }
         let p = Pending {
             seq: self.seq,
             ts,
