@@ -43,6 +43,8 @@
 #   midstream-v5.pcap  the same with v5 + lz4 segments (resync on segment CRC24).
 #   v4-client-only.pcap, v4-server-only.pcap, v5-lz4-client-only.pcap, v5-lz4-server-only.pcap
 #                   v4.pcap / v5-lz4.pcap filtered with tshark to one direction (ip.src).
+#   v4-holes.pcap, v5-lz4-holes.pcap  v4.pcap / v5-lz4.pcap with every 40th data packet removed
+#                   (editcap): holes that no retransmission fills.
 # tshark.golden.tsv (what tshark 4.0 decodes of the v3/v4 captures) is made afterwards by
 # testdata/gen/cql/tshark_golden.py.
 set -euo pipefail
@@ -110,6 +112,15 @@ midstream() {   # midstream NAME VERSION COMPRESSION
 if want midstream; then midstream midstream.pcap 4 none; fi
 if want midstream-v5; then midstream midstream-v5.pcap 5 lz4; fi
 ls -l "$OUT" >&2
+
+# real capture holes (never retransmitted into the file): every 40th data packet removed
+if want holes; then
+    for f in v4 v5-lz4; do
+        n=$(tshark -r "$OUT/$f.pcap" -Y 'tcp.len>0' -T fields -e frame.number 2>/dev/null | awk 'NR%40==20' | tr '\n' ' ')
+        # shellcheck disable=SC2086
+        editcap -F pcap "$OUT/$f.pcap" "$OUT/$f-holes.pcap" $n
+    done
+fi
 
 # one-sided copies (issue 13): only the client's packets, only the server's packets
 if want onesided; then

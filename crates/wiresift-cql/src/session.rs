@@ -140,6 +140,10 @@ struct Pending {
     prepare_text: Option<String>,
     bytes: u64,
     notes: Vec<Note>,
+    /// Server-side bytes lost (sum of gaps) while this request waited, if any gap happened.
+    reply_gap: Option<u64>,
+    /// Server-side bytes skipped (out of sync) while this request waited.
+    reply_skipped: u64,
 }
 
 /// Pairing and connection-wide state.
@@ -155,10 +159,14 @@ struct Core {
     server_seen: bool,
     /// A server-side gap happened: pending requests may have lost their reply.
     server_gap: bool,
+    /// The last client-side gap (its length when known): requests were lost.
+    client_gap: Option<Option<u64>>,
     resync: [Option<u64>; 2],
     ts: Timestamp,
     /// The connection's keyspace (USE / set_keyspace), for predicting prepared ids.
     keyspace: Option<String>,
+    /// Highest protocol version seen in a frame header.
+    version: Option<u8>,
 }
 
 /// A CQL session (one connection).
@@ -220,9 +228,11 @@ impl CqlSession {
                 guessed: None,
                 server_seen: false,
                 server_gap: false,
+                client_gap: None,
                 resync: [None, None],
                 ts: conn.start,
                 keyspace: None,
+                version: None,
             },
         }
     }
@@ -251,7 +261,7 @@ impl ProtocolSession for CqlSession {
         half.feed_first = true;
         let res = bufs[d].feed(chunk.data, |b| half.parse(b, arrival, chunk.ts, core, out));
         if let Err(e) = res {
-            half.skipped += e.have as u64;
+            half.count_skipped(e.have as u64, core);
             half.offset += e.have as u64;
             core.anomaly(
                 half.dir,
@@ -259,7 +269,7 @@ impl ProtocolSession for CqlSession {
                 format!("{e}; skipped, looking for the next frame boundary"),
                 out,
             );
-            half.sync = Sync::Hunting { skipped: 0 };
+            half.lose_sync(core);
         }
         if !bufs[d].is_empty() {
             if half.carry_ts.is_none() {
@@ -276,7 +286,7 @@ impl ProtocolSession for CqlSession {
         self.core.ts = gap.ts;
         let dropped = self.bufs[d].clear() as u64;
         let half = &mut self.halves[d];
-        half.skipped += dropped;
+        half.count_skipped(dropped, &mut self.core);
         half.offset += dropped + gap.len.unwrap_or(0);
         half.carry_ts = None;
         // A gap inside an oversize frame being skipped only shortens it.
@@ -290,18 +300,20 @@ impl ProtocolSession for CqlSession {
         half.inner.clear();
         half.inner_skip = None;
         half.inner_lost = true;
-        half.sync = Sync::Hunting { skipped: 0 };
-        if gap.dir == Direction::ServerToClient {
-            self.core.server_gap = true;
-        }
-        let note = Note::Gap {
-            direction: gap.dir,
-            bytes: gap.len,
-        };
-        for p in self.core.pending.values_mut() {
-            if p.notes.len() < self.core.cfg.max_notes {
-                p.notes.push(note.clone());
+        half.lose_sync(&self.core);
+        // Replies lost in a server-side gap: the requests then pending may never be answered; the
+        // note goes on those that end without a reply (a request answered later keeps none).
+        // Requests lost in a client-side gap: their replies come as `no_request`, with the note.
+        let bytes = gap.len;
+        match gap.dir {
+            Direction::ServerToClient => {
+                self.core.server_gap = true;
+                for p in self.core.pending.values_mut() {
+                    let lost = p.reply_gap.get_or_insert(0);
+                    *lost = lost.saturating_add(bytes.unwrap_or(0));
+                }
             }
+            Direction::ClientToServer => self.core.client_gap = Some(bytes),
         }
         let _ = out;
         Flow::Continue
@@ -329,6 +341,24 @@ enum Candidate {
 }
 
 impl Half {
+    /// Bytes that could not be dissected. Server bytes skipped may have held replies: the
+    /// requests then pending say so if they end without one.
+    fn count_skipped(&mut self, n: u64, core: &mut Core) {
+        self.skipped += n;
+        if self.dir == Direction::ServerToClient && n > 0 {
+            core.reply_skipped(n);
+        }
+    }
+
+    /// Look for the next boundary. On a v5 connection still in bare frames (the READY that
+    /// switches to segments may be what was lost), segments are looked for too.
+    fn lose_sync(&mut self, core: &Core) {
+        self.sync = Sync::Hunting { skipped: 0 };
+        if self.framing == Framing::Frames && core.version == Some(5) {
+            self.framing = Framing::Unknown;
+        }
+    }
+
     /// Parse as much of `b` as possible; returns the bytes consumed (0: need more).
     fn parse(
         &mut self,
@@ -458,7 +488,7 @@ impl Half {
             Some((i, _)) => i,
             None => maybe.unwrap_or(b.len()),
         };
-        self.skipped += n as u64;
+        self.count_skipped(n as u64, core);
         self.sync = Sync::Hunting {
             skipped: skipped + n as u64,
         };
@@ -490,7 +520,7 @@ impl Half {
                 ),
                 out,
             );
-            self.sync = Sync::Hunting { skipped: 0 };
+            self.lose_sync(core);
             return 0;
         }
         let total = h.frame_len();
@@ -562,7 +592,7 @@ impl Half {
                 ),
                 out,
             );
-            self.sync = Sync::Hunting { skipped: 0 };
+            self.lose_sync(core);
             return 0;
         };
         let total = sh.total_len();
@@ -580,7 +610,7 @@ impl Half {
                 format!("segment payload CRC32 mismatch ({} bytes)", sh.payload_len),
                 out,
             );
-            self.skipped += total as u64;
+            self.count_skipped(total as u64, core);
             self.inner.clear();
             self.inner_skip = None;
             self.inner_lost = true;
@@ -591,7 +621,7 @@ impl Half {
                 Ok(p) => self.payload(&p, sh.self_contained, start, now, core, out),
                 Err(e) => {
                     core.anomaly(self.dir, self.offset, format!("segment: {e}"), out);
-                    self.skipped += total as u64;
+                    self.count_skipped(total as u64, core);
                     self.inner.clear();
                     self.inner_lost = true;
                 }
@@ -629,7 +659,7 @@ impl Half {
             let starts =
                 Header::parse(p).is_some_and(|h| h.plausible(self.dir, core.cfg.max_frame_claim));
             if !self_contained && !starts {
-                self.skipped += p.len() as u64;
+                self.count_skipped(p.len() as u64, core);
                 return;
             }
             self.inner_lost = false;
@@ -644,7 +674,7 @@ impl Half {
                 ),
                 out,
             );
-            self.skipped += self.inner.len() as u64;
+            self.count_skipped(self.inner.len() as u64, core);
             self.inner.clear();
         }
         let mut owned = std::mem::take(&mut self.inner);
@@ -669,7 +699,7 @@ impl Half {
                     ),
                     out,
                 );
-                self.skipped += rest.len() as u64;
+                self.count_skipped(rest.len() as u64, core);
                 at = data.len();
                 self.inner_lost = true;
                 break;
@@ -722,7 +752,7 @@ impl Half {
                     ),
                     out,
                 );
-                self.skipped += rest.len() as u64;
+                self.count_skipped(rest.len() as u64, core);
                 owned.clear();
             } else {
                 let v = rest.to_vec();
@@ -809,6 +839,12 @@ impl Core {
         });
     }
 
+    fn reply_skipped(&mut self, n: u64) {
+        for p in self.pending.values_mut() {
+            p.reply_skipped = p.reply_skipped.saturating_add(n);
+        }
+    }
+
     fn take_resync(&mut self, dir: Direction, notes: &mut Vec<Note>) {
         if let Some(n) = self.resync[dir.index()].take() {
             notes.push(Note::Resync {
@@ -877,6 +913,7 @@ impl Core {
         out: &mut dyn EventSink,
     ) -> After {
         let wire = h.frame_len();
+        self.version = self.version.max(Some(h.version));
         let body = self.body(dir, h, raw, out);
         match dir {
             Direction::ClientToServer => {
@@ -1072,13 +1109,12 @@ impl Core {
             prepare_text,
             bytes: wire,
             notes,
+            reply_gap: None,
+            reply_skipped: 0,
         };
         self.seq += 1;
         if let Some(mut old) = self.pending.remove(&h.stream) {
-            if self.server_seen
-                && !self.server_gap
-                && old.notes.iter().all(|n| !matches!(n, Note::Gap { .. }))
-            {
+            if self.server_seen && !self.server_gap && old.reply_gap.is_none() {
                 self.anomaly(
                     Direction::ClientToServer,
                     0,
@@ -1193,6 +1229,12 @@ impl Core {
                 tx.response_bytes = wire;
                 tx.end_ts = now.max(start);
                 tx.notes = notes;
+                if let Some(bytes) = self.client_gap {
+                    tx.notes.push(Note::Gap {
+                        direction: Direction::ClientToServer,
+                        bytes,
+                    });
+                }
                 tx.notes.push(Note::Text {
                     text: format!("no request on stream {} was seen", h.stream),
                 });
@@ -1293,7 +1335,6 @@ impl Core {
         tx.command = p.opcode.name().into();
         tx.request_bytes = p.bytes;
         tx.notes = p.notes;
-        tx.notes.truncate(self.cfg.max_notes);
         let full = out.detail() == Detail::Full;
         if !p.query.is_empty()
             && matches!(
@@ -1321,8 +1362,23 @@ impl Core {
                     tx.detail.response = Some(resp.detail);
                 }
             }
-            None => tx.status = Status::NoResponse,
+            None => {
+                tx.status = Status::NoResponse;
+                if let Some(bytes) = p.reply_gap {
+                    tx.notes.push(Note::Gap {
+                        direction: Direction::ServerToClient,
+                        bytes: (bytes > 0).then_some(bytes),
+                    });
+                }
+                if p.reply_skipped > 0 {
+                    tx.notes.push(Note::Resync {
+                        direction: Direction::ServerToClient,
+                        skipped_bytes: p.reply_skipped,
+                    });
+                }
+            }
         }
+        tx.notes.truncate(self.cfg.max_notes);
         out.transaction(&mut tx);
     }
 }
