@@ -26,7 +26,8 @@
 //! - the hunt after a gap restricts itself to the segment format negotiated (or first found):
 //!   if a guessed format was wrong, the direction stays unsynchronised;
 //! - row contents are not decoded (the row count and column specs are);
-//! - frames larger than [`Config::max_frame`] are paired and counted but their body is skipped.
+//! - frames larger than [`Config::max_frame`] are decoded from their first bytes only (and not
+//!   at all when compressed with lz4/snappy in v3/v4), then skipped by length.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -50,8 +51,9 @@ use wiresift_core::{ConnectionInfo, Direction, ProbeResult, ProtocolSession, Tcp
 pub struct Config {
     /// Bounds on decoded output.
     pub limits: Limits,
-    /// Largest frame buffered whole and decoded (default 1 MiB); larger frames are paired and
-    /// reported with their size, their body skipped by length.
+    /// Largest frame buffered whole and decoded (default 256 KiB); larger frames are paired,
+    /// reported with their size and what their first bytes say (a RESULT's kind, metadata and
+    /// row count, a QUERY's text; not for compressed v3/v4 bodies), and skipped by length.
     pub max_frame: usize,
     /// Largest body length a header may claim and still be a plausible header (default 256 MiB,
     /// the spec's limit).
@@ -73,7 +75,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             limits: Limits::default(),
-            max_frame: 1 << 20,
+            max_frame: 256 << 10,
             max_frame_claim: 256 << 20,
             max_decompressed: 2 << 20,
             max_pending: 1024,

@@ -334,6 +334,36 @@ pub fn request(h: &Header, body: &[u8], lim: &Limits) -> R<Request> {
     Ok(r)
 }
 
+/// [`request`] over the first bytes of a body too large to buffer: when the whole layout
+/// cannot be read, a QUERY or PREPARE still yields its text (cut where the bytes end).
+pub fn request_prefix(h: &Header, body: &[u8], lim: &Limits) -> R<Request> {
+    let err = match request(h, body, lim) {
+        Ok(r) => return Ok(r),
+        Err(e) => e,
+    };
+    if !matches!(h.opcode, Opcode::QUERY | Opcode::PREPARE) {
+        return Err(err);
+    }
+    let mut c = Cursor::new(body);
+    if h.flags & flags::CUSTOM_PAYLOAD != 0 {
+        c.bytes_map_keys(lim)?;
+    }
+    let n = c.count("query")?;
+    let have = c.take(n.min(c.remaining()), "query")?;
+    Ok(Request {
+        detail: CqlRequest {
+            stream: h.stream,
+            version: h.version,
+            tracing: h.flags & flags::TRACING != 0,
+            beta: h.flags & flags::USE_BETA != 0,
+            ..Default::default()
+        },
+        query: Some(text(have, lim.max_query)),
+        query_len: n,
+        compression: None,
+    })
+}
+
 /// The user name of a SASL PLAIN token (`authzid \0 user \0 password`); the password is
 /// never looked at beyond finding it.
 fn plain_user(t: &[u8], max: usize) -> Option<String> {

@@ -14,7 +14,8 @@
 //! - **frame**: its 9-byte header passes [`Header::plausible`] (version 3–5 with the right
 //!   direction bit, known flags, an opcode that side sends, a bounded length) *and* the frame is
 //!   followed by another plausible header or ends exactly where the data ends (a frame longer
-//!   than the carry-over limit is accepted on its header alone);
+//!   than the carry-over limit instead needs its first 4 KiB to decode as its opcode says; a
+//!   compressed one is not accepted);
 //! - **segment** (v5): its header's CRC24 matches *and* the payload's CRC32 matches. After a
 //!   resynchronisation in segments, non-self-contained segments are dropped until one starts
 //!   with a plausible frame header (the first segment of a large frame) or a self-contained
@@ -70,11 +71,21 @@ enum Sync {
 }
 
 /// A frame too large to buffer, being skipped by length.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Skipping {
     header: Header,
     ts: Timestamp,
     left: u64,
+    /// What its first bytes said (a RESULT's metadata and row count come before the rows; a
+    /// QUERY's text before its values).
+    decoded: Option<Decoded>,
+}
+
+/// A body decoded from the prefix of an oversize frame.
+#[derive(Debug)]
+enum Decoded {
+    Request(Box<parser::Request>),
+    Response(Box<parser::Response>),
 }
 
 /// One direction's framing state.
@@ -410,13 +421,13 @@ impl Half {
         core: &mut Core,
         out: &mut dyn EventSink,
     ) -> usize {
-        if let Some(s) = self.skip.as_mut() {
+        if let Some(mut s) = self.skip.take() {
             let n = (s.left.min(b.len() as u64)) as usize;
             s.left -= n as u64;
             if s.left == 0 {
-                let s = *s;
-                self.skip = None;
-                core.oversize(self.dir, &s.header, s.ts, now, out);
+                core.oversize(self.dir, &s.header, s.ts, now, s.decoded, out);
+            } else {
+                self.skip = Some(s);
             }
             return n;
         }
@@ -444,7 +455,14 @@ impl Half {
         let mut needs: Vec<usize> = Vec::new();
         let mut found = None;
         for i in recheck.into_iter().chain(from..b.len()) {
-            match candidate(&b[i..], self.dir, self.framing, limit, claim) {
+            match candidate(
+                &b[i..],
+                self.dir,
+                self.framing,
+                limit,
+                claim,
+                &core.cfg.limits,
+            ) {
                 Candidate::Yes(f) => {
                     found = Some((i, f));
                     break;
@@ -526,14 +544,16 @@ impl Half {
         let total = h.frame_len();
         if total > core.cfg.max_frame as u64 {
             let n = b.len().min(total as usize);
-            self.skip = Some(Skipping {
-                header: h,
-                ts: start,
-                left: total - n as u64,
-            });
+            let decoded = core.decode_prefix(self.dir, &h, &b[HEADER_LEN..n]);
             if total == n as u64 {
-                self.skip = None;
-                core.oversize(self.dir, &h, start, now, out);
+                core.oversize(self.dir, &h, start, now, decoded, out);
+            } else {
+                self.skip = Some(Skipping {
+                    header: h,
+                    ts: start,
+                    left: total - n as u64,
+                    decoded,
+                });
             }
             return n;
         }
@@ -642,14 +662,14 @@ impl Half {
         core: &mut Core,
         out: &mut dyn EventSink,
     ) {
-        if let Some(s) = self.inner_skip.as_mut() {
+        if let Some(mut s) = self.inner_skip.take() {
             let n = s.left.min(p.len() as u64);
             s.left -= n;
             p = &p[n as usize..];
             if s.left == 0 {
-                let s = *s;
-                self.inner_skip = None;
-                core.oversize(self.dir, &s.header, s.ts, now, out);
+                core.oversize(self.dir, &s.header, s.ts, now, s.decoded, out);
+            } else {
+                self.inner_skip = Some(s);
             }
             if p.is_empty() {
                 return;
@@ -712,18 +732,20 @@ impl Half {
             let total = h.frame_len();
             if total > core.cfg.max_frame as u64 {
                 let have = rest.len() as u64;
-                self.inner_skip = Some(Skipping {
-                    header: h,
-                    ts,
-                    left: total.saturating_sub(have),
-                });
+                let end = (total.min(have)) as usize;
+                let decoded = core.decode_prefix(self.dir, &h, &rest[HEADER_LEN..end]);
                 if total <= have {
-                    self.inner_skip = None;
-                    core.oversize(self.dir, &h, ts, now, out);
+                    core.oversize(self.dir, &h, ts, now, decoded, out);
                     at += total as usize;
                     first = false;
                     continue;
                 }
+                self.inner_skip = Some(Skipping {
+                    header: h,
+                    ts,
+                    left: total - have,
+                    decoded,
+                });
                 at = data.len();
                 break;
             }
@@ -767,8 +789,32 @@ impl Half {
     }
 }
 
+/// Bytes of an oversize candidate frame that must decode for it to be accepted as a boundary.
+const PREFIX_CHECK: usize = 4096;
+
+/// Does the start of an oversize frame's body decode as its opcode says?
+fn prefix_decodes(h: &Header, body: &[u8], dir: Direction, lim: &parser::Limits) -> bool {
+    if h.flags & flags::COMPRESSION != 0 && h.version < 5 {
+        return false;
+    }
+    match dir {
+        Direction::ClientToServer => parser::request_prefix(h, body, lim).is_ok(),
+        Direction::ServerToClient if h.opcode == Opcode::EVENT => {
+            parser::event(h, body, lim).is_ok()
+        }
+        Direction::ServerToClient => parser::response(h, body, lim).is_ok(),
+    }
+}
+
 /// Is there a frame or segment boundary at the start of `b`? See the module documentation.
-fn candidate(b: &[u8], dir: Direction, framing: Framing, limit: u64, claim: u32) -> Candidate {
+fn candidate(
+    b: &[u8],
+    dir: Direction,
+    framing: Framing,
+    limit: u64,
+    claim: u32,
+    lim: &parser::Limits,
+) -> Candidate {
     let frames = matches!(framing, Framing::Frames | Framing::Unknown);
     let kinds: &[Kind] = match framing {
         Framing::Segments(Some(Kind::Plain)) => &[Kind::Plain],
@@ -783,7 +829,18 @@ fn candidate(b: &[u8], dir: Direction, framing: Framing, limit: u64, claim: u32)
             Some(h) if h.plausible(dir, claim) => {
                 let total = h.frame_len();
                 if total > limit {
-                    return Candidate::Yes(Framing::Frames);
+                    // Too large to wait for the next header: its first bytes must decode.
+                    let body = (total - HEADER_LEN as u64).min(PREFIX_CHECK as u64) as usize;
+                    if b.len() < HEADER_LEN + body {
+                        need_more = true;
+                    } else if prefix_decodes(&h, &b[HEADER_LEN..HEADER_LEN + body], dir, lim) {
+                        return Candidate::Yes(Framing::Frames);
+                    }
+                    return if need_more {
+                        Candidate::NeedMore
+                    } else {
+                        Candidate::No
+                    };
                 }
                 let total = total as usize;
                 if b.len() == total {
@@ -1285,39 +1342,68 @@ impl Core {
         });
     }
 
-    /// A frame too large to buffer: paired by stream, reported with its size only.
+    /// What the first bytes of an oversize frame say (not for compressed v3/v4 bodies).
+    fn decode_prefix(&self, dir: Direction, h: &Header, prefix: &[u8]) -> Option<Decoded> {
+        if h.flags & flags::COMPRESSION != 0 && h.version < 5 {
+            return None;
+        }
+        let lim = &self.cfg.limits;
+        match dir {
+            Direction::ClientToServer => parser::request_prefix(h, prefix, lim)
+                .ok()
+                .map(|r| Decoded::Request(Box::new(r))),
+            Direction::ServerToClient if h.opcode == Opcode::EVENT => None,
+            Direction::ServerToClient => parser::response(h, prefix, lim)
+                .ok()
+                .map(|r| Decoded::Response(Box::new(r))),
+        }
+    }
+
+    /// A frame too large to buffer: paired by stream, reported with its size and what its
+    /// first bytes said.
     fn oversize(
         &mut self,
         dir: Direction,
         h: &Header,
         start: Timestamp,
         now: Timestamp,
+        decoded: Option<Decoded>,
         out: &mut dyn EventSink,
     ) {
         let note = Note::Truncated {
             field: "frame",
             len: h.frame_len(),
         };
-        match dir {
-            Direction::ClientToServer => {
-                self.request(h, None, start, h.frame_len(), out);
+        match (dir, decoded) {
+            (Direction::ClientToServer, d) => {
+                let req = match d {
+                    Some(Decoded::Request(r)) => Some(*r),
+                    _ => None,
+                };
+                let undecoded = req.is_none();
+                self.request(h, req, start, h.frame_len(), out);
                 if let Some(p) = self.pending.get_mut(&h.stream) {
-                    p.notes.retain(|n| !matches!(n, Note::Text { .. }));
+                    if undecoded {
+                        p.notes.retain(|n| !matches!(n, Note::Text { .. }));
+                    }
                     p.notes.push(note);
                 }
             }
-            Direction::ServerToClient if h.opcode == Opcode::EVENT => {}
-            Direction::ServerToClient => {
+            (Direction::ServerToClient, _) if h.opcode == Opcode::EVENT => {}
+            (Direction::ServerToClient, d) => {
                 if let Some(p) = self.pending.get_mut(&h.stream) {
                     p.notes.push(note);
                 }
-                let resp = parser::Response {
-                    detail: CqlResponse {
-                        stream: h.stream,
-                        opcode: Some(h.opcode.name()),
-                        ..Default::default()
+                let resp = match d {
+                    Some(Decoded::Response(r)) => *r,
+                    _ => parser::Response {
+                        detail: CqlResponse {
+                            stream: h.stream,
+                            opcode: Some(h.opcode.name()),
+                            ..Default::default()
+                        },
+                        error_message: None,
                     },
-                    error_message: None,
                 };
                 self.response(h, Some(resp), start, now, h.frame_len(), out);
             }

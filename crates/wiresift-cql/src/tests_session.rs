@@ -703,3 +703,31 @@ fn hostile_candidate_does_not_make_the_search_quadratic() {
     assert_eq!(q, ["SELECT after", "SELECT after 2"]);
     assert!(t0.elapsed().as_secs() < 20, "{:?}", t0.elapsed());
 }
+
+/// A RESULT larger than the buffering limit still reports its kind and row count (they come
+/// before the rows), and a QUERY its text, while the rest is skipped by length.
+#[test]
+fn oversize_frames_are_decoded_from_their_first_bytes() {
+    let p = CqlPlugin::new(Config {
+        max_frame: 2000,
+        ..Config::default()
+    });
+    let text = format!("INSERT INTO t (k, v) VALUES (1, '{}')", "v".repeat(9000));
+    let big_q = frame(4, C, 0, 1, Opcode::QUERY, &query(4, &text));
+    let big_r = frame(4, S, 0, 1, Opcode::RESULT, &rows(3000));
+    let mut chunks: Vec<_> = big_q.chunks(1460).map(|c| (C, 0, c.to_vec())).collect();
+    chunks.extend(big_r.chunks(1460).map(|c| (S, 1, c.to_vec())));
+    let ev = run_with(&p, 1, &chunks, false);
+    assert_eq!(anomalies(&ev), 0);
+    let t = txs(&ev);
+    assert_eq!(t.len(), 1);
+    assert!(t[0]
+        .query
+        .starts_with("INSERT INTO t (k, v) VALUES (1, 'vvv"));
+    assert_eq!(t[0].response_value()["rows"], 3000);
+    assert_eq!(t[0].response_bytes, big_r.len() as u64);
+    assert!(t[0]
+        .notes
+        .iter()
+        .any(|n| matches!(n, wiresift_core::Note::Truncated { field: "frame", .. })));
+}
