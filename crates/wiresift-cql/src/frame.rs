@@ -102,10 +102,21 @@ impl Opcode {
     }
 }
 
+/// Versions whose frames travel in v5 segments once STARTUP is answered (5, and 6 beta).
+pub fn segmented(version: u8) -> bool {
+    matches!(version, 5 | 6)
+}
+
+/// Versions whose PREPARE has flags and whose Prepared / EXECUTE carry a result metadata id
+/// (5 and later, but not DSE v1 = 0x41).
+pub fn has_metadata_id(version: u8) -> bool {
+    version >= 5 && version != 0x41
+}
+
 /// A decoded frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
-    /// Protocol version (3, 4, 5 …), without the direction bit.
+    /// Protocol version (3, 4, 5, 6 beta, 0x41/0x42 DSE v1/v2), without the direction bit.
     pub version: u8,
     /// True for responses (the version byte's 0x80 bit).
     pub response: bool,
@@ -139,7 +150,8 @@ impl Header {
     }
 
     /// The boundary rule. A frame header is plausible in direction `dir` when:
-    /// - the version is 3, 4 or 5 and its direction bit matches `dir`;
+    /// - the version is 3, 4, 5, 6 (beta), 0x41 or 0x42 (DSE; drivers try them first when
+    ///   negotiating) and its direction bit matches `dir`;
     /// - no flag above 0x10 is set;
     /// - the opcode is one that side sends (EVENT only with stream -1; requests never use a
     ///   negative stream);
@@ -154,7 +166,7 @@ impl Header {
             (Direction::ClientToServer, _) => self.stream >= 0,
             _ => true,
         };
-        (3..=5).contains(&self.version)
+        matches!(self.version, 3..=6 | 0x41 | 0x42)
             && self.flags & 0xE0 == 0
             && dir_ok
             && stream_ok

@@ -18,8 +18,10 @@
 //! pushes are messages of kind `event`.
 //!
 //! Known limits (see also the README section):
-//! - versions 1 and 2 (8-byte headers) and DSE / beta versions are not decoded; a frame of such
-//!   a version is an anomaly and the session looks for the next boundary;
+//! - versions 1 and 2 (8-byte headers) are not decoded (an anomaly, then the session looks for
+//!   the next boundary); frames of v6 beta and DSE v1/v2 (which drivers try first when
+//!   negotiating) are decoded with the v5 (DSE v1: v4 plus int flags) body rules, untested
+//!   against real servers;
 //! - connections found by probing (not on port 9042 or a `--port cql=` port) are not pinned
 //!   to one worker by the multi-threaded engine, so prepared ids shared between such
 //!   connections are resolved only with one thread (or with `--port cql=PORT`);
@@ -209,7 +211,7 @@ pub fn probe(dir: Direction, data: &[u8]) -> ProbeResult {
     }
     let v = data[0];
     let want_resp = dir == Direction::ServerToClient;
-    if (v & 0x80 != 0) != want_resp || !(3..=5).contains(&(v & 0x7F)) {
+    if (v & 0x80 != 0) != want_resp || !matches!(v & 0x7F, 3..=6 | 0x41 | 0x42) {
         return ProbeResult::NoMatch;
     }
     let Some(h) = Header::parse(data) else {

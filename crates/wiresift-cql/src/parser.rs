@@ -308,7 +308,7 @@ pub fn request(h: &Header, body: &[u8], lim: &Limits) -> R<Request> {
             let (q, n) = c.long_string("query", lim.max_query)?;
             r.query = Some(q);
             r.query_len = n;
-            if h.version >= 5 && c.remaining() >= 4 {
+            if crate::frame::has_metadata_id(h.version) && c.remaining() >= 4 {
                 let f = c.i32("prepare flags")?;
                 if f & 1 != 0 {
                     d.keyspace = Some(c.string("keyspace", lim.max_text)?);
@@ -317,7 +317,7 @@ pub fn request(h: &Header, body: &[u8], lim: &Limits) -> R<Request> {
         }
         Opcode::EXECUTE => {
             d.prepared_id = Some(hex(c.short_bytes("prepared id")?));
-            if h.version >= 5 {
+            if crate::frame::has_metadata_id(h.version) {
                 d.result_metadata_id = Some(hex(c.short_bytes("result metadata id")?));
             }
             params(&mut c, h.version, d, lim)?;
@@ -579,7 +579,7 @@ fn result(c: &mut Cursor<'_>, version: u8, d: &mut CqlResponse, lim: &Limits) ->
         4 => {
             d.kind = Some("prepared");
             d.prepared_id = Some(hex(c.short_bytes("prepared id")?));
-            if version >= 5 {
+            if crate::frame::has_metadata_id(version) {
                 d.result_metadata_id = Some(hex(c.short_bytes("result metadata id")?));
             }
             metadata(c, version, d, lim, true)?;

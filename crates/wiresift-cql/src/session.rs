@@ -34,7 +34,7 @@
 
 use crate::compress::{self, Compression};
 use crate::event::{CqlRequest, CqlResponse};
-use crate::frame::{flags, Header, Opcode, HEADER_LEN};
+use crate::frame::{self, flags, Header, Opcode, HEADER_LEN};
 use crate::parser::{self, hex};
 use crate::segment::{self, HeaderResult, Kind};
 use crate::{Config, SharedCache};
@@ -365,7 +365,7 @@ impl Half {
     /// switches to segments may be what was lost), segments are looked for too.
     fn lose_sync(&mut self, core: &Core) {
         self.sync = Sync::Hunting { skipped: 0 };
-        if self.framing == Framing::Frames && core.version == Some(5) {
+        if self.framing == Framing::Frames && core.version.is_some_and(frame::segmented) {
             self.framing = Framing::Unknown;
         }
     }
@@ -794,7 +794,7 @@ const PREFIX_CHECK: usize = 4096;
 
 /// Does the start of an oversize frame's body decode as its opcode says?
 fn prefix_decodes(h: &Header, body: &[u8], dir: Direction, lim: &parser::Limits) -> bool {
-    if h.flags & flags::COMPRESSION != 0 && h.version < 5 {
+    if h.flags & flags::COMPRESSION != 0 && !frame::segmented(h.version) {
         return false;
     }
     match dir {
@@ -919,7 +919,7 @@ impl Core {
         body: &'a [u8],
         out: &mut dyn EventSink,
     ) -> Option<std::borrow::Cow<'a, [u8]>> {
-        if h.flags & flags::COMPRESSION == 0 || h.version >= 5 {
+        if h.flags & flags::COMPRESSION == 0 || frame::segmented(h.version) {
             return Some(std::borrow::Cow::Borrowed(body));
         }
         let limit = self.cfg.max_decompressed;
@@ -995,7 +995,7 @@ impl Core {
                         if let Some(c) = &r.compression {
                             self.compression = Compression::from_option(c);
                         }
-                        if h.version >= 5 {
+                        if frame::segmented(h.version) {
                             After::Segments(Some(self.segment_kind()))
                         } else {
                             After::Nothing
@@ -1028,7 +1028,9 @@ impl Core {
                     None => None,
                 };
                 self.response(h, resp, start, now, wire, out);
-                if h.version >= 5 && matches!(h.opcode, Opcode::READY | Opcode::AUTHENTICATE) {
+                if frame::segmented(h.version)
+                    && matches!(h.opcode, Opcode::READY | Opcode::AUTHENTICATE)
+                {
                     let k = if self.startup_seen() {
                         Some(self.segment_kind())
                     } else {
@@ -1344,7 +1346,7 @@ impl Core {
 
     /// What the first bytes of an oversize frame say (not for compressed v3/v4 bodies).
     fn decode_prefix(&self, dir: Direction, h: &Header, prefix: &[u8]) -> Option<Decoded> {
-        if h.flags & flags::COMPRESSION != 0 && h.version < 5 {
+        if h.flags & flags::COMPRESSION != 0 && !frame::segmented(h.version) {
             return None;
         }
         let lim = &self.cfg.limits;
