@@ -22,6 +22,8 @@ pub use output::{
     ConnectionSummary, Discard, FlowRecord, NdjsonWriter, Output, ParallelOutput, ShardOutput,
 };
 pub use wiresift_core as core;
+#[cfg(feature = "cql")]
+pub use wiresift_cql as cql;
 pub use wiresift_net as net;
 pub use wiresift_reassembly as reassembly;
 #[cfg(feature = "resp")]
@@ -29,7 +31,7 @@ pub use wiresift_resp as resp;
 #[cfg(feature = "smtp")]
 pub use wiresift_smtp as smtp;
 
-#[cfg(any(feature = "resp", feature = "smtp"))]
+#[cfg(any(feature = "resp", feature = "smtp", feature = "cql"))]
 use std::sync::Arc;
 use wiresift_core::Registry;
 
@@ -42,6 +44,8 @@ pub fn default_registry() -> Registry {
     r.register(Arc::new(wiresift_resp::RespPlugin::default()));
     #[cfg(feature = "smtp")]
     r.register(Arc::new(wiresift_smtp::SmtpPlugin::default()));
+    #[cfg(feature = "cql")]
+    r.register(Arc::new(wiresift_cql::CqlPlugin::default()));
     r
 }
 
