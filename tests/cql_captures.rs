@@ -592,3 +592,42 @@ fn holes_are_explained() {
         }
     }
 }
+
+/// Drivers left to negotiate try DSE v2 (0x42) and DSE v1 (0x41) first: those frames are
+/// decoded (no anomaly), answered by protocol errors, and the drivers settle on v5 (python) and
+/// v4 (Node.js).
+#[test]
+fn version_negotiation() {
+    let Some(c) = run("negotiate.pcap") else {
+        return;
+    };
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    let tried: BTreeSet<(String, i64, bool)> = c
+        .txs
+        .iter()
+        .filter(|t| matches!(t.command.as_str(), "OPTIONS" | "STARTUP"))
+        .map(|t| {
+            (
+                t.command.clone(),
+                req(t)["version"].as_i64().unwrap(),
+                t.status == Status::Ok,
+            )
+        })
+        .collect();
+    for want in [
+        ("OPTIONS", 0x42, false),
+        ("OPTIONS", 0x41, false),
+        ("STARTUP", 5, true),
+        ("STARTUP", 0x42, false),
+        ("STARTUP", 4, true),
+    ] {
+        assert!(
+            tried.contains(&(want.0.to_string(), want.1, want.2)),
+            "{want:?} not in {tried:?}"
+        );
+    }
+    for t in c.txs.iter().filter(|t| req(t)["version"].as_i64() > Some(5)) {
+        assert_eq!(t.status, Status::Error);
+        assert_eq!(resp(t)["error_name"], "protocol_error");
+    }
+}

@@ -39,6 +39,8 @@
 #   lossy.pcap      python v4 + lz4 load (1,500 concurrent queries, 64 in flight) with ~5 % of
 #                   the data segments dropped on the wire in both directions; captured at the
 #                   server.
+#   negotiate.pcap  python and Node.js drivers left to negotiate the version: they try DSE v2
+#                   (0x42) and DSE v1 (0x41) first, get protocol errors, then settle.
 #   midstream.pcap  python v4 steady traffic for 3 s, capture started 1 s after connecting.
 #   midstream-v5.pcap  the same with v5 + lz4 segments (resync on segment CRC24).
 #   v4-client-only.pcap, v4-server-only.pcap, v5-lz4-client-only.pcap, v5-lz4-server-only.pcap
@@ -103,6 +105,8 @@ if want lossy; then
     done
     cap lossy.pcap; py load 4 lz4 1500; done_cap lossy.pcap
     ns_wire_counters; ns_wire_flush; fi
+if want negotiate; then cap negotiate.pcap
+    py basic auto none; nodecli auto; done_cap negotiate.pcap; fi
 midstream() {   # midstream NAME VERSION COMPRESSION
     local f=$1 tmp; tmp=$(mktemp)
     timeout 60 ip netns exec "$NS_CLI" "$PY" "$GEN/client.py" "$SRV" steady "$2" "$3" 3 >"$tmp" & local pid=$!

@@ -1,5 +1,5 @@
 // Drive responder.py with the DataStax Node.js cassandra-driver (npm install cassandra-driver
-// in a directory under /tmp; NODE_PATH points there).  node client.js HOST PROTOCOL_VERSION
+// in a directory under /tmp; NODE_PATH points there).  node client.js HOST PROTOCOL_VERSION|auto
 'use strict';
 const cassandra = require('cassandra-driver');
 const [host, version] = [process.argv[2], parseInt(process.argv[3], 10)];
@@ -7,7 +7,8 @@ const port = parseInt(process.env.CQL_PORT || '9042', 10);
 
 async function main() {
   const client = new cassandra.Client({
-    contactPoints: [host], localDataCenter: 'dc1', protocolOptions: { port, maxVersion: version },
+    contactPoints: [host], localDataCenter: 'dc1',
+    protocolOptions: Number.isNaN(version) ? { port } : { port, maxVersion: version },
     isMetadataSyncEnabled: false, pooling: { coreConnectionsPerHost: { [cassandra.types.distance.local]: 1 } },
     policies: { retry: new cassandra.policies.retry.FallthroughRetryPolicy() },
   });

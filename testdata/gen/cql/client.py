@@ -17,14 +17,17 @@ from cassandra.cluster import Cluster, EXEC_PROFILE_DEFAULT, ExecutionProfile
 from cassandra.policies import FallthroughRetryPolicy, RoundRobinPolicy
 from cassandra.query import BatchStatement, BatchType, SimpleStatement
 
-host, scenario, version = sys.argv[1], sys.argv[2], int(sys.argv[3])
+host, scenario, version = sys.argv[1], sys.argv[2], sys.argv[3]
+version = None if version == "auto" else int(version)   # auto: the driver negotiates
 compression = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "none" else False
 
 
 def cluster(**kw):
     prof = ExecutionProfile(retry_policy=FallthroughRetryPolicy(), load_balancing_policy=RoundRobinPolicy(),
                             request_timeout=10)
-    return Cluster([host], port=kw.pop("port", int(__import__("os").environ.get("CQL_PORT", "9042"))), protocol_version=version, compression=compression,
+    if version is not None:
+        kw["protocol_version"] = version
+    return Cluster([host], port=kw.pop("port", int(__import__("os").environ.get("CQL_PORT", "9042"))), compression=compression,
                    schema_metadata_enabled=False, token_metadata_enabled=False,
                    max_schema_agreement_wait=0, execution_profiles={EXEC_PROFILE_DEFAULT: prof},
                    connect_timeout=10, control_connection_timeout=10, **kw)
