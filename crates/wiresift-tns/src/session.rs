@@ -8,9 +8,13 @@ use crate::ttc::{self, IntRep};
 use crate::PROTOCOL;
 use std::collections::VecDeque;
 use wiresift_core::{
-    CloseReason, ConnectionInfo, Detail, Direction, EventSink, Flow, GapInfo, Message, Note,
-    ParseAnomaly, ProtocolSession, Status, StreamBuf, StreamChunk, Timestamp, Transaction,
+    CloseReason, ConnectionInfo, Detail, Direction, EventSink, Flow, GapInfo, Message,
+    MsgPayload, Note, ParseAnomaly, ProtocolSession, ReqResp, Status, StreamBuf, StreamChunk,
+    Timestamp, Transaction,
 };
+
+/// The transaction detail of this plugin.
+pub type TnsDetail = ReqResp<TnsRequest, TnsResponse>;
 
 const C2S: Direction = Direction::ClientToServer;
 const S2C: Direction = Direction::ServerToClient;
@@ -166,6 +170,8 @@ pub struct Counters {
     pub encrypted_bytes: u64,
 }
 
+impl MsgPayload for Counters {}
+
 /// A TNS session. See the crate documentation.
 pub struct TnsSession {
     bufs: [StreamBuf; 2],
@@ -245,7 +251,7 @@ fn hex(b: &[u8], max: usize) -> String {
 
 impl State {
     fn anomaly(&self, dir: Direction, ts: Timestamp, reason: String, out: &mut dyn EventSink) {
-        out.anomaly(ParseAnomaly {
+        out.anomaly(&ParseAnomaly {
             ts,
             protocol: PROTOCOL,
             connection: self.conn.id,
@@ -723,7 +729,7 @@ impl State {
             return;
         };
         let detail = out.detail();
-        let mut tx = Transaction::new(PROTOCOL, &self.conn, pd.ts);
+        let mut tx = Transaction::new(PROTOCOL, &self.conn, pd.ts, TnsDetail::default());
         tx.request_bytes = pd.req_bytes;
         tx.response_bytes = pd.resp_bytes;
         match pd.kind {
@@ -771,17 +777,20 @@ impl State {
         }
         tx.notes = pd.notes;
         if detail == Detail::Full {
+            if !tx.query.is_empty() && pd.kind != Kind::Connect && !tx.command.is_empty() && tx.command != "AUTH" {
+                tx.fingerprint = Some(wiresift_core::fingerprint(&tx.query));
+            }
             if pd.kind != Kind::Orphan {
-                tx.request = serde_json::to_value(&pd.req).unwrap_or_default();
+                tx.detail.request = Some(std::mem::take(&mut pd.req));
             }
             if pd.got_response {
-                tx.response = serde_json::to_value(&pd.resp).unwrap_or_default();
+                tx.detail.response = Some(std::mem::take(&mut pd.resp));
             }
         }
-        out.transaction(tx);
+        out.transaction(&mut tx);
     }
 
-    fn decode_call(&mut self, pd: &mut Pending, tx: &mut Transaction) {
+    fn decode_call(&mut self, pd: &mut Pending, tx: &mut Transaction<TnsDetail>) {
         if pd.kind == Kind::Call {
             let d = &pd.req_buf;
             if d.is_empty() {
@@ -911,7 +920,7 @@ impl State {
     fn close(&mut self, ts: Timestamp, out: &mut dyn EventSink) {
         self.finish(ts, out);
         if out.detail() == Detail::Full {
-            out.message(Message {
+            out.message(&Message {
                 ts,
                 protocol: PROTOCOL,
                 connection: self.conn.id,
@@ -923,7 +932,7 @@ impl State {
                     self.width,
                     self.counters.packets.values().map(|v| v[0] + v[1]).sum::<u64>()
                 ),
-                detail: serde_json::to_value(&self.counters).unwrap_or_default(),
+                detail: self.counters.clone(),
             });
         }
     }
