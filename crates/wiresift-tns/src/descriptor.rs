@@ -65,7 +65,9 @@ fn walk(text: &str, mut f: impl FnMut(&[String], &str, &str)) {
             b'(' => {
                 // Read KEY up to '='.
                 let ks = i + 1;
-                let Some(eq) = b[ks..].iter().position(|&c| c == b'=' || c == b'(' || c == b')')
+                let Some(eq) = b[ks..]
+                    .iter()
+                    .position(|&c| c == b'=' || c == b'(' || c == b')')
                 else {
                     return;
                 };

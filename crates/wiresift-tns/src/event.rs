@@ -50,6 +50,9 @@ pub struct TnsRequest {
     /// AUTH phase.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_phase: Option<u8>,
+    /// Session set-up SQL sent inside the AUTH call (`AUTH_ALTER_SESSION`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alter_session: Option<String>,
     /// Piggybacked calls (close cursors, end-to-end attributes, …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub piggybacks: Vec<Piggyback>,

@@ -410,17 +410,29 @@ mod tests {
     fn width_from_chained_headers() {
         let mut s16 = pkt16(ptype::DATA, &[0, 0, 3, 5, 1]);
         s16.extend(pkt16(ptype::DATA, &[0, 0, 9, 5, 0, 0, 0, 0]));
-        assert_eq!(decide_width(&s16, false), WidthGuess::Decided(Width::W16, 2));
+        assert_eq!(
+            decide_width(&s16, false),
+            WidthGuess::Decided(Width::W16, 2)
+        );
         let mut s32 = pkt32(ptype::DATA, &[0, 0, 3, 5, 1]);
         s32.extend(pkt32(ptype::DATA, &[0, 0, 9, 5, 0, 0, 0, 0]));
-        assert_eq!(decide_width(&s32, false), WidthGuess::Decided(Width::W32, 2));
+        assert_eq!(
+            decide_width(&s32, false),
+            WidthGuess::Decided(Width::W32, 2)
+        );
         // One 32-bit packet of 70 000 bytes: its first two bytes are not zero, so a
         // packet-by-packet 16-bit reading sees a 1-byte length (invalid) and the 32-bit reading
         // is the only one that chains.
         let big = pkt32(ptype::DATA, &vec![0u8; 70_000 - 8]);
-        assert_eq!(decide_width(&big, false), WidthGuess::Decided(Width::W32, 1));
+        assert_eq!(
+            decide_width(&big, false),
+            WidthGuess::Decided(Width::W32, 1)
+        );
         assert_eq!(decide_width(&big[..100], false), WidthGuess::NeedMore);
-        assert_eq!(decide_width(b"garbage!garbage!", false), WidthGuess::Neither);
+        assert_eq!(
+            decide_width(b"garbage!garbage!", false),
+            WidthGuess::Neither
+        );
     }
 
     #[test]

@@ -3,14 +3,16 @@
 
 use crate::descriptor;
 use crate::event::{TnsRequest, TnsResponse};
-use crate::packet::{self, decide_width, parse_header, plausible, ptype, Header, Width, WidthGuess};
+use crate::packet::{
+    self, decide_width, parse_header, plausible, ptype, Header, Width, WidthGuess,
+};
 use crate::ttc::{self, IntRep};
 use crate::PROTOCOL;
 use std::collections::VecDeque;
 use wiresift_core::{
-    CloseReason, ConnectionInfo, Detail, Direction, EventSink, Flow, GapInfo, Message,
-    MsgPayload, Note, ParseAnomaly, ProtocolSession, ReqResp, Status, StreamBuf, StreamChunk,
-    Timestamp, Transaction,
+    CloseReason, ConnectionInfo, Detail, Direction, EventSink, Flow, GapInfo, Message, MsgPayload,
+    Note, ParseAnomaly, ProtocolSession, ReqResp, Status, StreamBuf, StreamChunk, Timestamp,
+    Transaction,
 };
 
 /// The transaction detail of this plugin.
@@ -266,7 +268,13 @@ impl State {
     }
 
     /// Consume bytes of `dir` from `d`; returns how many were used (0: need more).
-    fn consume(&mut self, dir: Direction, d: &[u8], ts: Timestamp, out: &mut dyn EventSink) -> usize {
+    fn consume(
+        &mut self,
+        dir: Direction,
+        d: &[u8],
+        ts: Timestamp,
+        out: &mut dyn EventSink,
+    ) -> usize {
         let i = dir.index();
         if self.encrypted {
             self.counters.encrypted_bytes += d.len() as u64;
@@ -301,13 +309,15 @@ impl State {
             if dir == C2S
                 && self.version.is_some_and(|v| v >= 318)
                 && d.len() > packet::HEADER_LEN
-                && parse_header(&d[1..], w).is_some_and(|h2| plausible(&h2, w) && h2.ptype == ptype::MARKER)
+                && parse_header(&d[1..], w)
+                    .is_some_and(|h2| plausible(&h2, w) && h2.ptype == ptype::MARKER)
             {
                 self.counters.oob_bytes += 1;
                 self.half[i].offset += 1;
                 if let Some(p) = self.pending.as_mut() {
                     p.notes.push(Note::Text {
-                        text: "out-of-band check: 1 urgent byte skipped before the RESET marker".into(),
+                        text: "out-of-band check: 1 urgent byte skipped before the RESET marker"
+                            .into(),
                     });
                 }
                 return 1;
@@ -362,7 +372,13 @@ impl State {
     }
 
     /// Out of sync (or width not known yet): find a packet boundary in `d`.
-    fn resync(&mut self, dir: Direction, d: &[u8], ts: Timestamp, out: &mut dyn EventSink) -> usize {
+    fn resync(
+        &mut self,
+        dir: Direction,
+        d: &[u8],
+        ts: Timestamp,
+        out: &mut dyn EventSink,
+    ) -> usize {
         let i = dir.index();
         let limit = d.len().min(self.cfg.max_carry);
         for at in 0..limit {
@@ -509,7 +525,8 @@ impl State {
     }
 
     fn connect_pending(&mut self, ts: Timestamp) -> &mut Pending {
-        let orphan = !matches!(self.pending.as_ref(), Some(p) if p.kind == Kind::Connect && !p.got_response);
+        let orphan =
+            !matches!(self.pending.as_ref(), Some(p) if p.kind == Kind::Connect && !p.got_response);
         if orphan {
             let mut pd = Pending::new(Kind::Connect, ts);
             pd.kind = Kind::Connect;
@@ -520,7 +537,13 @@ impl State {
         self.pending.as_mut().expect("set above")
     }
 
-    fn on_connect_reply(&mut self, h: Header, ts: Timestamp, kind: &'static str, out: &mut dyn EventSink) {
+    fn on_connect_reply(
+        &mut self,
+        h: Header,
+        ts: Timestamp,
+        kind: &'static str,
+        out: &mut dyn EventSink,
+    ) {
         if !matches!(self.pending.as_ref(), Some(p) if p.kind == Kind::Connect && !p.got_response) {
             self.finish(ts, out);
         }
@@ -541,8 +564,15 @@ impl State {
         if let Some(a) = &acc {
             self.version = Some(a.version);
             self.counters.version = Some(a.version);
-            self.sdu = a.sdu_large.filter(|_| a.version >= 315).or(Some(u32::from(a.sdu)));
-            let w = if a.version >= 315 { Width::W32 } else { Width::W16 };
+            self.sdu = a
+                .sdu_large
+                .filter(|_| a.version >= 315)
+                .or(Some(u32::from(a.sdu)));
+            let w = if a.version >= 315 {
+                Width::W32
+            } else {
+                Width::W16
+            };
             self.width = Some(w);
             self.counters.width = Some(w);
             self.counters.width_from = Some("accept");
@@ -607,7 +637,8 @@ impl State {
         let plen = u64::from(h.len);
         // Connect data / redirect data that did not fit in the connect-phase packet.
         if let Some(pd) = self.pending.as_mut() {
-            if dir == C2S && pd.kind == Kind::Connect && pd.connect_data_follows && !pd.got_response {
+            if dir == C2S && pd.kind == Kind::Connect && pd.connect_data_follows && !pd.got_response
+            {
                 pd.connect_data_follows = false;
                 set_descriptor(&mut pd.req, head);
                 pd.req_bytes += plen;
@@ -642,10 +673,7 @@ impl State {
                     Some(pd) if pd.kind == Kind::Orphan => true,
                     Some(pd) if pd.kind == Kind::Connect => true,
                     Some(pd) if pd.got_response => true,
-                    Some(pd) => {
-                        starts_call(head)
-                            && self.sdu.is_none_or(|s| pd.last_req_len < s)
-                    }
+                    Some(pd) => starts_call(head) && self.sdu.is_none_or(|s| pd.last_req_len < s),
                 };
                 if new_call {
                     self.finish(start, out);
@@ -667,7 +695,10 @@ impl State {
             }
             S2C => {
                 let orphan_done = matches!(self.pending.as_ref(), Some(pd) if pd.kind == Kind::Orphan && pd.complete_at.is_some());
-                if self.pending.is_none() || orphan_done || matches!(self.pending.as_ref(), Some(pd) if pd.kind == Kind::Connect && pd.got_response) {
+                if self.pending.is_none()
+                    || orphan_done
+                    || matches!(self.pending.as_ref(), Some(pd) if pd.kind == Kind::Connect && pd.got_response)
+                {
                     self.finish(start, out);
                     let mut pd = Pending::new(Kind::Orphan, start);
                     pd.status = Some(Status::NoRequest);
@@ -692,7 +723,11 @@ impl State {
                 }
                 if pd.complete_at.is_none() {
                     let r = ttc::parse_reply(&cur, rep);
-                    let r = if r.complete { r } else { ttc::parse_reply(&win, rep) };
+                    let r = if r.complete {
+                        r
+                    } else {
+                        ttc::parse_reply(&win, rep)
+                    };
                     if r.banner.is_some() {
                         pd.resp.banner = r.banner.clone();
                     }
@@ -711,7 +746,10 @@ impl State {
         let (g, r) = (hf.gap_note.take(), hf.resync_note.take());
         if let Some(pd) = self.pending.as_mut() {
             if let Some(bytes) = g {
-                pd.notes.push(Note::Gap { direction: dir, bytes });
+                pd.notes.push(Note::Gap {
+                    direction: dir,
+                    bytes,
+                });
                 pd.partial = true;
             }
             if let Some(n) = r {
@@ -777,7 +815,11 @@ impl State {
         }
         tx.notes = pd.notes;
         if detail == Detail::Full {
-            if !tx.query.is_empty() && pd.kind != Kind::Connect && !tx.command.is_empty() && tx.command != "AUTH" {
+            if !tx.query.is_empty()
+                && pd.kind != Kind::Connect
+                && !tx.command.is_empty()
+                && tx.command != "AUTH"
+            {
                 tx.fingerprint = Some(wiresift_core::fingerprint(&tx.query));
             }
             if pd.kind != Kind::Orphan {
@@ -822,7 +864,10 @@ impl State {
                 let names: Vec<String> = c
                     .piggybacks
                     .iter()
-                    .map(|p| p.function.map_or(format!("function {}", p.function_code), str::to_string))
+                    .map(|p| {
+                        p.function
+                            .map_or(format!("function {}", p.function_code), str::to_string)
+                    })
                     .collect();
                 pd.notes.push(Note::Text {
                     text: format!("piggybacked: {}", names.join(", ")),
@@ -840,6 +885,7 @@ impl State {
                     pd.req.options = c.options;
                     pd.req.user = c.user.clone();
                     pd.req.auth_phase = c.auth_phase;
+                    pd.req.alter_session = c.alter_session.clone();
                     if let Some(s) = &c.sql {
                         pd.req.sql_bytes = Some(c.sql_len);
                         tx.query = bound(s, self.cfg.max_sql, &mut pd.notes);
@@ -850,7 +896,9 @@ impl State {
                         }
                     }
                     if ttc::func_name(c.function_code).is_none()
-                        || (ttc::exec_variant(c.function_code).is_some() && c.sql.is_none() && c.cursor.is_none())
+                        || (ttc::exec_variant(c.function_code).is_some()
+                            && c.sql.is_none()
+                            && c.cursor.is_none())
                     {
                         pd.req.bytes_hex = Some(hex(d, 64));
                     }
@@ -867,7 +915,8 @@ impl State {
                     pd.req.bytes_hex = Some(hex(d, 64));
                 }
                 t => {
-                    tx.command = ttc::msg_name(t).map_or_else(|| format!("MESSAGE_{t}"), str::to_string);
+                    tx.command =
+                        ttc::msg_name(t).map_or_else(|| format!("MESSAGE_{t}"), str::to_string);
                     if ttc::msg_name(t).is_none() {
                         pd.req.bytes_hex = Some(hex(d, 64));
                     }
@@ -930,7 +979,11 @@ impl State {
                     "version={} width={:?} packets={}",
                     self.version.map_or("?".into(), |v| v.to_string()),
                     self.width,
-                    self.counters.packets.values().map(|v| v[0] + v[1]).sum::<u64>()
+                    self.counters
+                        .packets
+                        .values()
+                        .map(|v| v[0] + v[1])
+                        .sum::<u64>()
                 ),
                 detail: self.counters.clone(),
             });
@@ -959,7 +1012,11 @@ fn apply_reply(pd: &mut Pending, r: &ttc::Reply) {
     pd.resp.rows = r.row_number;
     if let Some(code) = r.ora_code {
         if code != 0 && code != 1403 {
-            pd.error = Some(r.message.clone().unwrap_or_else(|| format!("ORA-{code:05}")));
+            pd.error = Some(
+                r.message
+                    .clone()
+                    .unwrap_or_else(|| format!("ORA-{code:05}")),
+            );
         }
     }
 }
@@ -1027,12 +1084,7 @@ impl ProtocolSession for TnsSession {
         let st = &mut self.st;
         let buf = &mut self.bufs[dir.index()];
         if let Err(e) = buf.feed(chunk.data, |d| st.consume(dir, d, ts, out)) {
-            st.anomaly(
-                dir,
-                ts,
-                format!("{e}: bytes skipped, resynchronising"),
-                out,
-            );
+            st.anomaly(dir, ts, format!("{e}: bytes skipped, resynchronising"), out);
             st.skip(dir, e.have, ts);
             st.half[dir.index()].synced = false;
             st.half[dir.index()].mode = Mode::Header;

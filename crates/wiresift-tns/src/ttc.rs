@@ -150,7 +150,12 @@ pub mod func {
 pub fn two_ub4_call(f: u8) -> bool {
     matches!(
         f,
-        func::EXECUTE | func::OALL7 | func::OALL | func::FETCH | func::REEXECUTE | func::REEXECUTE_AND_FETCH
+        func::EXECUTE
+            | func::OALL7
+            | func::OALL
+            | func::FETCH
+            | func::REEXECUTE
+            | func::REEXECUTE_AND_FETCH
     )
 }
 
@@ -269,7 +274,8 @@ pub fn detect_rep(call: &[u8]) -> Option<IntRep> {
     // Compressed integers are minimal: a non-zero length is followed by a non-zero byte.
     let minimal = |at: usize| {
         f.get(at).is_some_and(|&n| {
-            n <= 4 && (n == 0 || f.get(at + 1).is_some_and(|&b| b != 0))
+            n <= 4
+                && (n == 0 || f.get(at + 1).is_some_and(|&b| b != 0))
                 && f.len() > at + usize::from(n)
         })
     };
@@ -320,21 +326,52 @@ pub struct Call {
     pub user: Option<String>,
     /// AUTH phase (1 or 2).
     pub auth_phase: Option<u8>,
+    /// The `AUTH_ALTER_SESSION` statement of an AUTH call (session set-up SQL, not a secret).
+    pub alter_session: Option<String>,
     /// Why some field could not be decoded.
     pub notes: Vec<String>,
 }
 
 const SQL_KEYWORDS: &[&str] = &[
-    "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "WITH", "BEGIN", "DECLARE", "CALL",
-    "ALTER", "CREATE", "DROP", "TRUNCATE", "GRANT", "REVOKE", "COMMIT", "ROLLBACK", "SAVEPOINT",
-    "LOCK", "EXPLAIN", "SET", "COMMENT", "ANALYZE", "RENAME", "PURGE", "FLASHBACK", "AUDIT",
-    "NOAUDIT", "VALUES", "TABLE",
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "MERGE",
+    "WITH",
+    "BEGIN",
+    "DECLARE",
+    "CALL",
+    "ALTER",
+    "CREATE",
+    "DROP",
+    "TRUNCATE",
+    "GRANT",
+    "REVOKE",
+    "COMMIT",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "LOCK",
+    "EXPLAIN",
+    "SET",
+    "COMMENT",
+    "ANALYZE",
+    "RENAME",
+    "PURGE",
+    "FLASHBACK",
+    "AUDIT",
+    "NOAUDIT",
+    "VALUES",
+    "TABLE",
 ];
 
 /// Does `t` read as a SQL or PL/SQL statement (first word after blanks, `(` and comments is a
 /// keyword; no control characters)?
 pub fn looks_like_sql(t: &str) -> bool {
-    if t.len() < 4 || t.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+    if t.len() < 4
+        || t.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
         return false;
     }
     let mut s = t;
@@ -412,6 +449,8 @@ pub fn find_sql(d: &[u8], from: usize, rep: Option<IntRep>, max: usize) -> Optio
         for &chunk_ub4 in orders {
             if let Some((b, _end)) = prefixed(d, p, chunk_ub4, max) {
                 if let Ok(t) = std::str::from_utf8(&b) {
+                    // OCI counts a C string's terminating NUL in some length prefixes.
+                    let t = t.strip_suffix('\0').unwrap_or(t);
                     if looks_like_sql(t) {
                         return Some((t.to_string(), b.len()));
                     }
@@ -538,7 +577,8 @@ pub fn parse_call(d: &[u8], rep: Option<IntRep>, max_sql: usize) -> Call {
                     c.rows_requested = rd.ub4().map(|v| v as u32);
                 }
             } else {
-                c.notes.push("integer representation not known: cursor id not read".into());
+                c.notes
+                    .push("integer representation not known: cursor id not read".into());
             }
         }
         3 => {
@@ -555,6 +595,10 @@ pub fn parse_call(d: &[u8], rep: Option<IntRep>, max_sql: usize) -> Call {
                 2
             });
             c.user = auth_user(m);
+            let key = b"AUTH_ALTER_SESSION";
+            if let Some(k) = m.windows(key.len()).position(|w| w == key) {
+                c.alter_session = find_sql(m, k + key.len(), rep, max_sql).map(|(s, _)| s);
+            }
         }
         _ => {}
     }
@@ -688,8 +732,17 @@ pub fn parse_reply(d: &[u8], rep: Option<IntRep>) -> Reply {
 
 fn banner(d: &[u8]) -> Option<String> {
     let t = d.windows(6).position(|w| w == b"Oracle")?;
-    let end = d[t..].iter().take(400).position(|&c| c < 0x20 && c != b'\n' && c != b'\t')? + t;
-    Some(String::from_utf8_lossy(&d[t..end]).replace('\n', " ").trim().to_string())
+    let end = d[t..]
+        .iter()
+        .take(400)
+        .position(|&c| c < 0x20 && c != b'\n' && c != b'\t')?
+        + t;
+    Some(
+        String::from_utf8_lossy(&d[t..end])
+            .replace('\n', " ")
+            .trim()
+            .to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -732,7 +785,10 @@ mod tests {
             detect_rep(&[3, 5, 0x90, 3, 0, 0, 0, 15, 0, 0, 0]),
             Some(IntRep::Fixed)
         );
-        assert_eq!(detect_rep(&[3, 5, 0x90, 1, 3, 1, 15]), Some(IntRep::Compressed));
+        assert_eq!(
+            detect_rep(&[3, 5, 0x90, 1, 3, 1, 15]),
+            Some(IntRep::Compressed)
+        );
         let c = parse_call(&[3, 5, 0x90, 1, 3, 1, 15], None, 1000);
         assert_eq!((c.cursor, c.rows_requested), (Some(3), Some(15)));
     }
@@ -740,7 +796,9 @@ mod tests {
     #[test]
     fn error_message_fixed() {
         // From the 11g capture: end of fetch, row 29, cursor 3.
-        let mut d = vec![0x04, 1, 0, 0, 0, 0x8f, 1, 0x1d, 0, 0, 0, 0x7b, 5, 0, 0, 0, 0, 3, 0, 0, 0];
+        let mut d = vec![
+            0x04, 1, 0, 0, 0, 0x8f, 1, 0x1d, 0, 0, 0, 0x7b, 5, 0, 0, 0, 0, 3, 0, 0, 0,
+        ];
         d.extend_from_slice(&[0; 40]);
         d.extend_from_slice(b"\x19ORA-01403: no data found\n");
         let r = parse_reply(&d, Some(IntRep::Fixed));
