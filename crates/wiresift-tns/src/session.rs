@@ -70,6 +70,7 @@ struct Pending {
     req_dropped: u64,
     resp_tail: Vec<u8>,
     last_req_len: u32,
+    last_resp_len: u32,
     got_response: bool,
     complete_at: Option<Timestamp>,
     last_resp_ts: Option<Timestamp>,
@@ -94,6 +95,7 @@ impl Pending {
             req_dropped: 0,
             resp_tail: Vec::new(),
             last_req_len: 0,
+            last_resp_len: 0,
             got_response: false,
             complete_at: None,
             last_resp_ts: None,
@@ -694,7 +696,14 @@ impl State {
                 let _ = flags;
             }
             S2C => {
-                let orphan_done = matches!(self.pending.as_ref(), Some(pd) if pd.kind == Kind::Orphan && pd.complete_at.is_some());
+                // Server-only capture: a reply ends at its end-of-call message, or when the
+                // previous reply packet was shorter than the SDU (not continued) and this one
+                // starts like a reply.
+                let sdu = self.sdu;
+                let server_only = !self.client_seen;
+                let orphan_done = matches!(self.pending.as_ref(), Some(pd) if pd.kind == Kind::Orphan
+                    && (pd.complete_at.is_some()
+                        || (server_only && starts_reply(head) && sdu.is_none_or(|s| pd.last_resp_len < s))));
                 if self.pending.is_none()
                     || orphan_done
                     || matches!(self.pending.as_ref(), Some(pd) if pd.kind == Kind::Connect && pd.got_response)
@@ -710,6 +719,7 @@ impl State {
                 let pd = self.pending.as_mut().expect("set above");
                 pd.resp_bytes += plen;
                 pd.resp.packets += 1;
+                pd.last_resp_len = h.len;
                 pd.got_response = true;
                 pd.last_resp_ts = Some(ts);
                 // This packet's payload (bounded head + tail) after the previous tail.
@@ -1032,6 +1042,15 @@ fn starts_call(d: &[u8]) -> bool {
         [1, 6, ..] | [2, ..] => true,
         _ => false,
     }
+}
+
+/// Does a DATA payload start like a reply (negotiation replies, describe, row header,
+/// parameters, error, status, ANO)?
+fn starts_reply(d: &[u8]) -> bool {
+    matches!(
+        d,
+        [0xde, 0xad, 0xbe, 0xef, ..] | [1 | 2 | 4 | 6 | 8 | 9 | 11 | 16 | 23, ..]
+    )
 }
 
 fn set_descriptor(req: &mut TnsRequest, data: &[u8]) {
