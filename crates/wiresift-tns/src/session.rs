@@ -465,8 +465,8 @@ impl State {
             (S2C, ptype::RESEND) => self.on_connect_reply(h, ts, "RESEND", out),
             (_, ptype::MARKER) => {
                 let m = packet::parse_marker(&p).map_or("OTHER", |(_, d)| packet::marker_name(d));
-                match self.pending.as_mut() {
-                    Some(pd) => {
+                if let Some(pd) = self.pending.as_mut() {
+                    {
                         if pd.resp.markers.len() < 16 {
                             pd.resp.markers.push(m);
                         }
@@ -477,7 +477,6 @@ impl State {
                             pd.last_resp_ts = Some(ts);
                         }
                     }
-                    None => {}
                 }
             }
             (_, ptype::DATA) => {
