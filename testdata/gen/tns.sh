@@ -20,7 +20,9 @@
 #                    (ORA-01017), a refused service (ORA-12514), a REDIRECT, a RESEND.
 #   python-315.pcap  version 315, field version 8 (12.2): session and a wrong password.
 #   node-319.pcap    node-oracledb thin against version 319, field version 13.
-#   bigsql.pcap      SDU 2 MiB: a 125 KB SELECT in one DATA packet (32-bit length 0x0001e9xx).
+#   bigsql.pcap      SDU 2 MiB: a 125 KB SELECT in one DATA packet (32-bit length 0x0001e9xx),
+#                    then two replies of exactly 65536 and 131072 bytes (32-bit lengths whose
+#                    low half is zero: tshark reads those as 16-bit lengths, see README).
 #   lossy.pcap       python-319's session with ~3 % of the data segments dropped on the wire in
 #                    both directions (retransmissions; captured at the server).
 #   midstream.pcap   one session running a SELECT/FETCH/UPDATE every 50 ms for 3 s; capture
@@ -41,7 +43,8 @@ SRV=$NS_SRV_IP4
 
 listener() {  # listener ARGS... — (re)start the listener on 1521 with ARGS
     if [[ -n ${LPID:-} ]]; then kill "$LPID" 2>/dev/null || true; wait "$LPID" 2>/dev/null || true; fi
-    ns_srv python3 "$GEN/listener.py" --port 1521 "$@" >"$TMP/listener.log" 2>&1 &
+    # ip netns exec execs python: $! is the listener itself (a shell function would not be).
+    ip netns exec "$NS_SRV" python3 "$GEN/listener.py" --port 1521 "$@" >"$TMP/listener.log" 2>&1 &
     LPID=$!
     ns_track "$LPID"
     ns_wait_port "$NS_SRV" 1521
@@ -70,7 +73,7 @@ ns_capture_stop "$OUT/node-319.pcap"
 echo "== bigsql.pcap" >&2
 listener --version 319 --field-version 24 --sdu 2097152
 cap bigsql.pcap
-py bigsql
+py bigsql pad
 ns_capture_stop "$OUT/bigsql.pcap"
 
 echo "== lossy.pcap" >&2

@@ -12,6 +12,8 @@ Scenarios:
   resend    service `resend`: RESEND, CONNECT again, short session
   bigsql    SDU 2 MiB: one SELECT of about 100 KB in a single DATA packet (32-bit length with a
             non-zero high half)
+  pad       SDU 2 MiB: two queries whose replies are single DATA packets of exactly 65536 and
+            131072 bytes (32-bit lengths 0x00010000 / 0x00020000)
   slow S    one session running a SELECT, a FETCH and an UPDATE every 50 ms for S seconds
             (for the mid-stream capture); prints "connected" once logged in
   loop N    N sessions (load for the large capture)
@@ -101,6 +103,14 @@ def main():
             sql = "select " + ", ".join(f"'big-{i:06d}' as c{i}" for i in range(5500)) + " from dual"
             cur.execute(sql)
             print("bigsql:", len(sql), cur.fetchall()[:1])
+            c.close()
+        elif s == "pad":
+            c = connect(host, port, sdu=2097152)
+            cur = c.cursor()
+            cur.arraysize = 2000
+            for t in ("t_pad", "t_pad2"):
+                cur.execute(f"select v from {t}")
+                print(t, len(cur.fetchall()))
             c.close()
         elif s == "slow":
             import time

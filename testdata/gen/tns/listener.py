@@ -449,11 +449,11 @@ class Conn:
         else:
             self.reply(self.error_msg(0, rows=max(execs, 1) if nbinds or execs else 0, cursor=cid))
 
-    def describe(self, cols):
+    def describe(self, cols, size=100):
         b = bytes([MSG_DESCRIBE]) + b"\x00" + ub(100) + ub(len(cols)) + b"\x00"
         for i, name in enumerate(cols):
-            b += bytes([1, 0]) + b"\x00\x00" + ub(100) + ub(0) + ub(0) + ub(0)
-            b += ub(0) + ub(873) + b"\x01" + ub(100)
+            b += bytes([1, 0]) + b"\x00\x00" + ub(size) + ub(0) + ub(0) + ub(0)
+            b += ub(0) + ub(873) + b"\x01" + ub(size)
             if self.fv >= 8:
                 b += ub(0)
             b += b"\x01\x00" + swl(name) + swl("") + swl("") + ub(i + 1) + ub(0)
@@ -466,8 +466,40 @@ class Conn:
         b += ub(0) + ub(0) + ub(0) + ub(0) + ub(0) + ub(0)
         return b
 
+    def padded(self, cid, target):
+        """A query reply sent as ONE DATA packet of exactly `target` bytes (t_pad: 65536,
+        t_pad2: 131072): a 32-bit length whose low half is 0x0000, which tshark reads as a
+        16-bit length (it picks the width per packet from bytes 2-3)."""
+        head = b""
+        tail = self.error_msg(1403, rows=0, cursor=cid, msg="ORA-01403: no data found") + self.end()
+        def row(v):
+            return (bytes([MSG_ROW_HEADER]) + b"\x00" + ub(0) + ub(0) + ub(1) + ub(0) + ub(0) + ub(0)
+                    + bytes([MSG_ROW_DATA]) + blen(b"p" * v))
+        body = head
+        nrows = 0
+        # Full rows while the room left stays enough for one more short row (11..262 bytes).
+        while target - (10 + len(body) + len(tail)) - len(row(200)) >= 40:
+            body += row(200)
+            nrows += 1
+        for v in range(1, 253):
+            last = row(v)
+            tail = self.error_msg(1403, rows=nrows + 1, cursor=cid, msg="ORA-01403: no data found") + self.end()
+            if 10 + len(body) + len(last) + len(tail) == target:
+                payload = body + last + tail
+                self.send_packet(PKT_DATA, b"\x00\x00" + payload)
+                return
+        raise ValueError("no exact fit")
+
     def rows(self, cid, c, n, first):
         sql = c[0].lower()
+        if "t_pad" in sql:
+            # The execute returns the describe only; the FETCH that follows gets the padded
+            # packet (its rows must fit the fetch array size).
+            if first:
+                self.reply(self.describe(["V"], 4000) + self.error_msg(0, cursor=cid))
+            else:
+                self.padded(cid, 131072 if "t_pad2" in sql else 65536)
+            return
         total = ROWS if "t_rows" in sql else 1
         cols = ["ID", "NAME"] if "t_rows" in sql else ["DUMMY"]
         b = self.describe(cols) if first else b""
