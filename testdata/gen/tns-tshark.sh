@@ -2,6 +2,7 @@
 # Golden of tshark's TNS layer for the public TNS captures (../shared/pcaps/tns):
 # one line per TNS PDU: capture, frame, tcp.srcport, type, version, compat_version, connect_data.
 # Usage: testdata/gen/tns-tshark.sh > testdata/tns/tshark.tsv   (tshark 4.0, Debian bookworm)
+#        testdata/gen/tns-tshark.sh testdata/tns > testdata/tns/tshark-own.tsv   (our captures)
 set -eu
 dir=${1:-../shared/pcaps/tns}
 for f in "$dir"/*.pcap*; do

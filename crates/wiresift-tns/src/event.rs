@@ -35,6 +35,9 @@ pub struct TnsRequest {
     /// Rows asked for (FETCH).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_requested: Option<u32>,
+    /// Number of bind variables (EXECUTE).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binds: Option<u32>,
     /// Execute options.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<u32>,
@@ -96,6 +99,9 @@ pub struct TnsResponse {
     /// BREAK/RESET markers exchanged during the call.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub markers: Vec<&'static str>,
+    /// The reply carried the end-of-response flag (version 319 with end of response).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub end_of_response: bool,
     /// Server version banner.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub banner: Option<String>,

@@ -162,6 +162,9 @@ pub struct Counters {
     /// The TTC integer representation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub int_rep: Option<IntRep>,
+    /// The TTC field version (client's DATA_TYPES, bounded by the server's PROTOCOL reply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_version: Option<u8>,
     /// Bytes skipped while out of sync, per direction.
     pub skipped_bytes: [u64; 2],
     /// Out-of-band urgent bytes skipped (version ≥ 318 OOB check).
@@ -172,6 +175,8 @@ pub struct Counters {
     pub ano: bool,
     /// Bytes after encryption started (not decoded).
     pub encrypted_bytes: u64,
+    /// Empty DATA packets with the EOF flag (session close).
+    pub eof_packets: u64,
 }
 
 impl MsgPayload for Counters {}
@@ -190,6 +195,9 @@ struct State {
     version: Option<u16>,
     sdu: Option<u32>,
     rep: Option<IntRep>,
+    field_version: Option<u8>,
+    server_field_version: Option<u8>,
+    token: Option<bool>,
     pending: Option<Pending>,
     server_seen: bool,
     client_seen: bool,
@@ -214,6 +222,9 @@ impl TnsSession {
                 version: None,
                 sdu: None,
                 rep: None,
+                field_version: None,
+                server_field_version: None,
+                token: None,
                 pending: None,
                 server_seen: false,
                 client_seen: false,
@@ -323,6 +334,15 @@ impl State {
                     });
                 }
                 return 1;
+            }
+            if self.counters.width_from != Some("accept") {
+                // No ACCEPT seen (client-only capture, or the ACCEPT was lost): the width the
+                // CONNECT phase implied no longer fits; decide it from the headers that follow.
+                self.width = None;
+                self.counters.width = None;
+                self.counters.width_from = None;
+                self.half[i].synced = false;
+                return self.resync(dir, d, ts, out);
             }
             self.anomaly(
                 dir,
@@ -595,12 +615,13 @@ impl State {
             let text = String::from_utf8_lossy(data).into_owned();
             pd.resp.refuse_user_reason = Some(u);
             pd.resp.refuse_system_reason = Some(s);
+            if pd.status != Some(Status::NoRequest) {
+                pd.status = Some(Status::Error);
+            }
             if let Some(code) = descriptor::err_code(&text) {
                 pd.resp.ora_code = Some(code);
-                pd.status = Some(Status::Error);
                 pd.error = Some(format!("ORA-{code:05}: connection refused by the listener"));
             } else {
-                pd.status = Some(Status::Error);
                 pd.error = Some("connection refused by the listener".into());
             }
             pd.resp.data = Some(text.chars().take(512).collect());
@@ -655,6 +676,11 @@ impl State {
                 return;
             }
         }
+        if head.is_empty() && flags & packet::data_flags::EOF != 0 {
+            // The sender closes the session (after LOGOFF): no call.
+            self.counters.eof_packets += 1;
+            return;
+        }
         if head.len() >= 4 && head[..4] == [0xde, 0xad, 0xbe, 0xef] {
             self.counters.ano = true;
             if dir == S2C && ano_encryption_on(head) {
@@ -692,7 +718,6 @@ impl State {
                     pd.req_buf.extend_from_slice(&part[..n]);
                     pd.req_dropped += (part.len() - n) as u64;
                 }
-                let _ = flags;
             }
             S2C => {
                 // Server-only capture: a reply ends at its end-of-call message, or when the
@@ -714,7 +739,24 @@ impl State {
                     self.take_notes(S2C);
                 }
                 let tail_max = self.cfg.max_response_tail;
+                if self.rep.is_none() {
+                    // Decide the representation from the call being answered, before its
+                    // reply is read (the call itself is decoded when it is emitted).
+                    if let Some(pd) = self.pending.as_ref().filter(|p| p.kind == Kind::Call) {
+                        let d = &pd.req_buf;
+                        let at = d.iter().position(|&b| b == ttc::msg::FUNCTION);
+                        if let Some(m) = at.map(|a| &d[a..]) {
+                            if m.get(1).is_some_and(|&f| ttc::two_ub4_call(f)) {
+                                if let Some(r) = ttc::detect_rep(m) {
+                                    self.rep = Some(r);
+                                    self.counters.int_rep = Some(r);
+                                }
+                            }
+                        }
+                    }
+                }
                 let rep = self.rep;
+                let fv = self.field_version;
                 let pd = self.pending.as_mut().expect("set above");
                 pd.resp_bytes += plen;
                 pd.resp.packets += 1;
@@ -730,12 +772,15 @@ impl State {
                 if win.len() > tail_max {
                     win.drain(..win.len() - tail_max);
                 }
+                if flags & packet::data_flags::END_OF_RESPONSE != 0 {
+                    pd.resp.end_of_response = true;
+                }
                 if pd.complete_at.is_none() {
-                    let r = ttc::parse_reply(&cur, rep);
+                    let r = ttc::parse_reply_fv(&cur, rep, fv);
                     let r = if r.complete {
                         r
                     } else {
-                        ttc::parse_reply(&win, rep)
+                        ttc::parse_reply_fv(&win, rep, fv)
                     };
                     if r.banner.is_some() {
                         pd.resp.banner = r.banner.clone();
@@ -743,6 +788,8 @@ impl State {
                     if r.complete {
                         pd.complete_at = Some(ts);
                         apply_reply(pd, &r);
+                    } else if pd.resp.end_of_response {
+                        pd.complete_at = Some(ts);
                     }
                 }
                 pd.resp_tail = win;
@@ -863,7 +910,26 @@ impl State {
                     self.counters.int_rep = Some(r);
                 }
             }
-            let c = ttc::parse_call(d, self.rep, self.cfg.max_sql.max(64) * 4);
+            if let Some(v) = ttc::data_types_field_version(d) {
+                let v = self.server_field_version.map_or(v, |s| s.min(v));
+                self.field_version = Some(v);
+                self.counters.field_version = Some(v);
+            }
+            if d.first() == Some(&ttc::msg::PROTOCOL) {
+                self.server_field_version = ttc::protocol_field_version(&pd.resp_tail);
+            }
+            if self.rep.is_none() && self.field_version.is_some_and(|v| v >= 18) {
+                // Tokens exist only in the thin drivers' (compressed) representation.
+                self.rep = Some(IntRep::Compressed);
+                self.counters.int_rep = self.rep;
+            }
+            if let Some(v) = self.field_version {
+                self.token = Some(self.rep == Some(IntRep::Compressed) && v >= 18);
+            }
+            let c = ttc::parse_call_fv(d, self.rep, self.token, self.cfg.max_sql.max(64) * 4);
+            if self.token.is_none() {
+                self.token = c.token;
+            }
             pd.req.message = ttc::msg_name(c.msg_type);
             pd.req.piggybacks = c.piggybacks.clone();
             if self.rep.is_none() && c.msg_type == ttc::msg::FUNCTION {
@@ -892,6 +958,7 @@ impl State {
                     pd.req.cursor = c.cursor;
                     pd.req.rows_requested = c.rows_requested;
                     pd.req.options = c.options;
+                    pd.req.binds = c.binds;
                     pd.req.user = c.user.clone();
                     pd.req.auth_phase = c.auth_phase;
                     pd.req.alter_session = c.alter_session.clone();

@@ -255,6 +255,21 @@ impl<'a> Reader<'a> {
             IntRep::Compressed => self.compressed(2),
         }
     }
+    /// An unsigned 64-bit field (compressed representation only; fixed: 8 bytes LE).
+    pub fn ub8(&mut self) -> Option<u64> {
+        match self.rep {
+            IntRep::Fixed => self.fixed(8),
+            IntRep::Compressed => self.compressed(8),
+        }
+    }
+    /// Bytes with a length (`ub1` length, or `0xFE` and `ub4`-length chunks), skipped;
+    /// `None` when they run past the end.
+    pub fn skip_bytes(&mut self) -> Option<()> {
+        let (_b, end) = prefixed(self.d, self.pos, true, usize::MAX)
+            .or_else(|| (self.d.get(self.pos) == Some(&0)).then(|| (Vec::new(), self.pos + 1)))?;
+        self.pos = end;
+        Some(())
+    }
     /// An unsigned 32-bit field.
     pub fn ub4(&mut self) -> Option<u64> {
         match self.rep {
@@ -328,6 +343,11 @@ pub struct Call {
     pub auth_phase: Option<u8>,
     /// The `AUTH_ALTER_SESSION` statement of an AUTH call (session set-up SQL, not a secret).
     pub alter_session: Option<String>,
+    /// Number of bind variables (OALL8 with one-byte pointers: the thin drivers and the 11g
+    /// OCI shape; checked by the `al8i4` array length being 13).
+    pub binds: Option<u32>,
+    /// Whether the call carried a token (compressed representation, field version ≥ 18).
+    pub token: Option<bool>,
     /// Why some field could not be decoded.
     pub notes: Vec<String>,
 }
@@ -491,6 +511,93 @@ pub fn auth_user(d: &[u8]) -> Option<String> {
 /// Decode a client call (the concatenated DATA payloads of one request, without the data
 /// flags). `rep` is the connection's representation when known.
 pub fn parse_call(d: &[u8], rep: Option<IntRep>, max_sql: usize) -> Call {
+    parse_call_fv(d, rep, None, max_sql)
+}
+
+/// [`parse_call`] knowing the negotiated TTC field version: from 23.1 EXT1 (18) on, the thin
+/// drivers write a `ub8` token after each call's (and piggyback's) sequence number.
+///
+/// `token`: whether calls carry the token (from the negotiated field version); `None` when not
+/// known (connection picked up mid-stream): an EXECUTE then decides it, as the reading under
+/// which the pointer byte is 0 or 1 and the SQL length field equals the SQL found
+/// ([`Call::token`] says what was decided).
+pub fn parse_call_fv(d: &[u8], rep: Option<IntRep>, token: Option<bool>, max_sql: usize) -> Call {
+    let rep0 = rep.or_else(|| {
+        let at = d.iter().position(|&b| b == msg::FUNCTION).unwrap_or(0);
+        detect_rep(&d[at..])
+    });
+    let token = match token {
+        Some(t) => t,
+        None if rep0 == Some(IntRep::Compressed) => {
+            let t = execute_token(d, max_sql);
+            let mut c = parse_call_tok(d, rep, t.unwrap_or(false), max_sql);
+            c.token = t;
+            return c;
+        }
+        None => false,
+    };
+    let mut c = parse_call_tok(d, rep, token, max_sql);
+    c.token = Some(token).filter(|_| rep0 == Some(IntRep::Compressed) || token);
+    c
+}
+
+/// The bind count of an OALL8, read after its options and cursor id: pointer and SQL length,
+/// pointer and `al8i4` length (must be 13), two pointers, prefetch buffer size, prefetch rows,
+/// maximum long size, pointer and bind count. Pointers must be one byte, 0 or 1.
+fn oall8_binds(r: &mut Reader<'_>) -> Option<u32> {
+    let ptr = |r: &mut Reader<'_>| r.ub1().filter(|&p| p <= 1);
+    ptr(r)?;
+    r.ub4()?;
+    ptr(r)?;
+    if r.ub4()? != 13 {
+        return None;
+    }
+    ptr(r)?;
+    ptr(r)?;
+    r.ub4()?;
+    r.ub4()?;
+    r.ub4()?;
+    ptr(r)?;
+    r.ub4().map(|n| n as u32)
+}
+
+/// For a compressed EXECUTE: does it carry a token? (See [`parse_call_fv`].)
+fn execute_token(d: &[u8], max_sql: usize) -> Option<bool> {
+    let at = d.iter().position(|&b| b == msg::FUNCTION)?;
+    let m = &d[at..];
+    if m.get(1) != Some(&func::EXECUTE) {
+        return None;
+    }
+    let (sql, n) = find_sql(m, 3, Some(IntRep::Compressed), max_sql)?;
+    let _ = sql;
+    let fits = |tok: bool| {
+        let mut r = Reader::new(m, 3, IntRep::Compressed);
+        if tok && r.ub8().is_none() {
+            return false;
+        }
+        let (Some(_opt), Some(_cur), Some(ptr), Some(len)) = (r.ub4(), r.ub4(), r.ub1(), r.ub4())
+        else {
+            return false;
+        };
+        ptr == 1 && len == n as u64
+    };
+    match (fits(false), fits(true)) {
+        (true, false) => Some(false),
+        (false, true) => Some(true),
+        _ => None,
+    }
+}
+
+fn parse_call_tok(d: &[u8], rep: Option<IntRep>, token: bool, max_sql: usize) -> Call {
+    // Offset of the first field after `<type> <func> <seq>` (and the token).
+    let first = |m: &[u8]| -> usize {
+        if token {
+            let mut r = Reader::new(m, 3, IntRep::Compressed);
+            r.ub8().map_or(3, |_| r.pos)
+        } else {
+            3
+        }
+    };
     let mut c = Call::default();
     let Some(&t) = d.first() else {
         return c;
@@ -509,7 +616,7 @@ pub fn parse_call(d: &[u8], rep: Option<IntRep>, max_sql: usize) -> Call {
         };
         if f == func::CLOSE_CURSORS {
             if let Some(r) = rep {
-                let mut rd = Reader::new(d, at + 3, r);
+                let mut rd = Reader::new(d, at + first(&d[at..]), r);
                 let _ptr = rd.ub1();
                 if let Some(n) = rd.ub4() {
                     for _ in 0..n.min(64) {
@@ -550,14 +657,18 @@ pub fn parse_call(d: &[u8], rep: Option<IntRep>, max_sql: usize) -> Call {
     c.function_code = m[1];
     c.seq = m[2];
     let rep = rep.or_else(|| detect_rep(m));
+    let f0 = first(m);
     match c.function_code {
         func::EXECUTE | func::OALL7 | func::OALL => {
             if let Some(r) = rep {
-                let mut rd = Reader::new(m, 3, r);
+                let mut rd = Reader::new(m, f0, r);
                 c.options = rd.ub4().map(|v| v as u32);
                 c.cursor = rd.ub4().map(|v| v as u32).filter(|&v| v != 0);
+                if c.function_code == func::EXECUTE {
+                    c.binds = oall8_binds(&mut rd);
+                }
             }
-            match find_sql(m, 3, rep, max_sql) {
+            match find_sql(m, f0, rep, max_sql) {
                 Some((s, n)) => {
                     c.sql = Some(s);
                     c.sql_len = n;
@@ -571,7 +682,7 @@ pub fn parse_call(d: &[u8], rep: Option<IntRep>, max_sql: usize) -> Call {
         }
         func::FETCH | func::REEXECUTE | func::REEXECUTE_AND_FETCH => {
             if let Some(r) = rep {
-                let mut rd = Reader::new(m, 3, r);
+                let mut rd = Reader::new(m, f0, r);
                 c.cursor = rd.ub4().map(|v| v as u32);
                 if c.function_code == func::FETCH {
                     c.rows_requested = rd.ub4().map(|v| v as u32);
@@ -583,7 +694,7 @@ pub fn parse_call(d: &[u8], rep: Option<IntRep>, max_sql: usize) -> Call {
         }
         3 => {
             // PARSE (pre-OALL clients): the statement, when its string is found.
-            if let Some((s, n)) = find_sql(m, 3, rep, max_sql) {
+            if let Some((s, n)) = find_sql(m, f0, rep, max_sql) {
                 c.sql = Some(s);
                 c.sql_len = n;
             }
@@ -682,16 +793,71 @@ fn error_head_inner(d: &[u8], p: usize, rep: IntRep) -> Option<(u64, u64, u64, u
     Some((status, row, err, cursor, r.pos))
 }
 
+/// A whole ERROR message in the compressed representation, laid out as python-oracledb's
+/// `_process_error_info` reads it, at `p`; it must end exactly at the end of `d` (or before a
+/// final END_OF_RESPONSE byte). `fv20`: the two `ub4` fields of field version 20.1 and later.
+/// Returns (extended error number, extended row count, cursor id).
+pub fn error_compressed(d: &[u8], p: usize, fv20: bool) -> Option<(u64, u64, u64)> {
+    if d.get(p) != Some(&msg::ERROR) {
+        return None;
+    }
+    let mut r = Reader::new(d, p + 1, IntRep::Compressed);
+    r.ub4()?; // call status
+    r.ub2()?; // end-to-end seq
+    r.ub4()?; // current row
+    r.ub2()?; // error number
+    r.ub2()?;
+    r.ub2()?;
+    let cursor = r.ub2()?;
+    r.ub2()?; // error position (sb2)
+    for _ in 0..6 {
+        r.ub1()?;
+    }
+    r.ub4()?; // rowid: rba, partition, -, block, slot
+    r.ub2()?;
+    r.ub1()?;
+    r.ub4()?;
+    r.ub2()?;
+    r.ub4()?; // OS error
+    r.ub1()?;
+    r.ub1()?;
+    r.ub2()?; // padding
+    r.ub4()?; // success iterations
+    if r.ub4()? > 0 {
+        r.skip_bytes()?; // oerrdd
+    }
+    if r.ub2()? != 0 || r.ub4()? != 0 || r.ub2()? != 0 {
+        return None; // batch errors: not decoded
+    }
+    let num = r.ub4()?;
+    let rows = r.ub8()?;
+    if fv20 {
+        r.ub4()?;
+        r.ub4()?;
+    }
+    if num != 0 {
+        r.skip_bytes()?;
+    }
+    let end = r.pos;
+    let ok = end == d.len() || (end + 1 == d.len() && d[end] == msg::END_OF_RESPONSE);
+    ok.then_some((num, rows, cursor))
+}
+
 /// Decode what a reply says about the end of its call: the ERROR message (searched in the
 /// last 600 bytes, checked against the `ORA-` text when there is one), or a lone STATUS.
 pub fn parse_reply(d: &[u8], rep: Option<IntRep>) -> Reply {
+    parse_reply_fv(d, rep, None)
+}
+
+/// [`parse_reply`] knowing the negotiated TTC field version.
+pub fn parse_reply_fv(d: &[u8], rep: Option<IntRep>, fv: Option<u8>) -> Reply {
     let mut out = Reply::default();
     let ora = find_ora_text(d);
     if let Some((code, text)) = &ora {
         out.ora_code = Some(*code);
         out.message = Some(text.clone());
     }
-    if d.first() == Some(&msg::STATUS) && d.len() <= 16 {
+    if d.first() == Some(&msg::STATUS) && d.len() <= 24 {
         out.complete = true;
         out.status_only = true;
         return out;
@@ -700,6 +866,29 @@ pub fn parse_reply(d: &[u8], rep: Option<IntRep>) -> Reply {
         // VERSION reply: `08 <len ub2> <banner>`.
         if let Some(b) = banner(d) {
             out.banner = Some(b);
+        }
+    }
+    // The compressed layout is checked to end exactly at the end of the reply, so it is also
+    // tried while the connection's representation is not known yet.
+    if rep != Some(IntRep::Fixed) {
+        let lo = d.len().saturating_sub(1200);
+        for p in lo..d.len() {
+            let cands: &[bool] = match fv {
+                Some(v) => &[v >= 14][..],
+                None => &[true, false][..],
+            };
+            for &fv20 in cands {
+                if let Some((num, rows, cursor)) = error_compressed(d, p, fv20) {
+                    out.complete = true;
+                    out.ora_code = Some(num as u32);
+                    out.row_number = Some(rows);
+                    out.cursor = Some(cursor as u32).filter(|&c| c != 0);
+                    if num == 0 {
+                        out.message = None;
+                    }
+                    return out;
+                }
+            }
         }
     }
     let reps: Vec<IntRep> = match rep {
@@ -814,4 +1003,31 @@ mod tests {
         let d = b"\x03\x76\x02\x01\x03\x00\x00\x00\x01\x05\x00\x00\x00\x01\x01\x03sys\x0d\x00\x00\x00\x0dAUTH_TERMINAL\x05pts/0";
         assert_eq!(auth_user(d).as_deref(), Some("sys"));
     }
+}
+
+/// The TTC field version in a DATA_TYPES request (`02`, charset and ncharset `u16` LE, flags,
+/// then the compile-time capabilities with a one-byte length; index 7 is the field version).
+pub fn data_types_field_version(d: &[u8]) -> Option<u8> {
+    if d.first() != Some(&msg::DATA_TYPES) {
+        return None;
+    }
+    let n = usize::from(*d.get(6)?);
+    (n > 7).then(|| d.get(7 + 7).copied()).flatten()
+}
+
+/// The server's field version in a PROTOCOL reply (`01`, version, 0, banner NUL-terminated,
+/// charset `u16` LE, flags, element count `u16` LE and 5 bytes each, FDO with a `u16` BE length,
+/// then the compile-time capabilities with a one-byte length).
+pub fn protocol_field_version(d: &[u8]) -> Option<u8> {
+    if d.first() != Some(&msg::PROTOCOL) || d.len() < 4 {
+        return None;
+    }
+    let nul = d[3..].iter().position(|&b| b == 0)? + 3;
+    let mut at = nul + 1 + 3;
+    let nelem = usize::from(u16::from_le_bytes([*d.get(at)?, *d.get(at + 1)?]));
+    at += 2 + nelem * 5;
+    let fdo = usize::from(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]));
+    at += 2 + fdo;
+    let n = usize::from(*d.get(at)?);
+    (n > 7).then(|| d.get(at + 1 + 7).copied()).flatten()
 }
