@@ -184,6 +184,8 @@ fn python_319_every_call_and_the_connect_phase() {
     assert_eq!(summary["width"], "w32");
     assert_eq!(summary["width_from"], "accept");
     assert_eq!(summary["int_rep"], "compressed");
+    // The OOB check (version >= 318): one urgent byte before the RESET marker, skipped.
+    assert_eq!(summary["oob_bytes"], 1);
     let ins = s.iter().find(|t| t.query.starts_with("insert")).unwrap();
     assert_eq!(ins.request_value()["binds"], 2);
     assert_eq!(
@@ -385,11 +387,15 @@ fn lossy_and_midstream() {
     assert_eq!(s["int_rep"], "compressed");
     let v = calls(&conns(&c)[0]);
     assert!(v.len() > 60, "{}", v.len());
-    // No CONNECT or AUTH captured; the loop is SELECT + FETCH + FETCH + UPDATE.
+    // No CONNECT or AUTH captured; the loop is SELECT + FETCH + FETCH + UPDATE. The capture
+    // may start inside an exchange: a reply without its call (command "", no_request), and
+    // fetches of a cursor whose EXECUTE was not captured (no SQL, the cursor id only).
     assert!(v
         .iter()
-        .all(|r| r.0 == "EXECUTE" || r.0 == "FETCH" || r.0 == "LOGOFF"));
-    for r in v.iter().filter(|r| r.0 == "FETCH") {
+        .all(|r| matches!(r.0.as_str(), "EXECUTE" | "FETCH" | "LOGOFF" | "")));
+    let first_exec = v.iter().position(|r| r.0 == "EXECUTE").unwrap();
+    assert!(first_exec <= 4, "{first_exec}");
+    for r in v[first_exec..].iter().filter(|r| r.0 == "FETCH") {
         assert_eq!(r.1, sel(SEL));
         assert_eq!(r.3, Some(20));
     }

@@ -193,6 +193,9 @@ struct State {
     half: [Half; 2],
     width: Option<Width>,
     version: Option<u16>,
+    connect_version: Option<u16>,
+    oob_checked: bool,
+    client_packets_after_connect: u32,
     sdu: Option<u32>,
     rep: Option<IntRep>,
     field_version: Option<u8>,
@@ -220,6 +223,9 @@ impl TnsSession {
                 cfg,
                 width: None,
                 version: None,
+                connect_version: None,
+                oob_checked: false,
+                client_packets_after_connect: 0,
                 sdu: None,
                 rep: None,
                 field_version: None,
@@ -317,13 +323,36 @@ impl State {
         let Some(h) = parse_header(d, w) else {
             return 0;
         };
+        // The client's first bytes after its CONNECT at version ≥ 318 may be the OOB check's
+        // urgent byte followed by a RESET marker (32-bit length): checked before the header is
+        // read, because under the 16-bit reading `21 00 00 00 0b …` looks like a RESEND.
+        if dir == C2S
+            && !self.oob_checked
+            && self.client_packets_after_connect == 0
+            && self.connect_version.is_some_and(|v| v >= 318)
+            && d.len() > packet::HEADER_LEN
+            && !(plausible(&h, w)
+                && matches!(h.ptype, ptype::DATA | ptype::MARKER | ptype::CONNECT))
+            && parse_header(&d[1..], Width::W32)
+                .is_some_and(|h2| plausible(&h2, Width::W32) && h2.ptype == ptype::MARKER)
+        {
+            self.oob_checked = true;
+            self.counters.oob_bytes += 1;
+            self.half[i].offset += 1;
+            return 1;
+        }
         if !plausible(&h, w) {
-            // The OOB check of version ≥ 318: one urgent byte, then a MARKER.
+            // The OOB check of version ≥ 318: one urgent byte, then a MARKER (in the width of
+            // the version the CONNECT asked for, when the ACCEPT was not seen).
+            let v = self.version.or(self.connect_version).unwrap_or(0);
+            let marker_after = |w2: Width| {
+                parse_header(&d[1..], w2)
+                    .is_some_and(|h2| plausible(&h2, w2) && h2.ptype == ptype::MARKER)
+            };
             if dir == C2S
-                && self.version.is_some_and(|v| v >= 318)
+                && v >= 318
                 && d.len() > packet::HEADER_LEN
-                && parse_header(&d[1..], w)
-                    .is_some_and(|h2| plausible(&h2, w) && h2.ptype == ptype::MARKER)
+                && (marker_after(w) || (self.version.is_none() && marker_after(Width::W32)))
             {
                 self.counters.oob_bytes += 1;
                 self.half[i].offset += 1;
@@ -465,6 +494,13 @@ impl State {
     fn packet(&mut self, dir: Direction, h: Header, ts: Timestamp, out: &mut dyn EventSink) {
         let i = dir.index();
         self.count(dir, h.ptype);
+        if dir == C2S {
+            self.client_packets_after_connect = if h.ptype == ptype::CONNECT {
+                0
+            } else {
+                self.client_packets_after_connect.saturating_add(1)
+            };
+        }
         let mut body = std::mem::take(&mut self.half[i].head);
         let tail: Vec<u8> = self.half[i].tail.drain(..).collect();
         let start = self.half[i].ts;
@@ -529,6 +565,7 @@ impl State {
         pd.req_bytes = u64::from(h.len);
         pd.req.packets = 1;
         if let Some((c, data)) = packet::parse_connect(p) {
+            self.connect_version = Some(c.version);
             pd.connect_data_follows = c.data_follows;
             if let Some(s) = c.sdu_large.or(Some(u32::from(c.sdu))) {
                 self.sdu = Some(s);

@@ -259,7 +259,7 @@ class Conn:
             # flags 0 and 1: 0x08 in flags 1 = no NA services linked (node-oracledb then skips ANO).
             acc = struct.pack(">HHHHHHHBB", v, 0x0401, 0, 0, 1, 0, 45, 0x41, 0x09)
             acc += bytes(8) + struct.pack(">II", self.sdu, self.sdu)
-            acc += bytes(5) + struct.pack(">I", flags2)
+            acc += bytes(1) + struct.pack(">I", flags2)  # flags 2 at offset 41
             self.send_packet(PKT_ACCEPT, acc)
             self.w32 = v >= 315
             return
