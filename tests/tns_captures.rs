@@ -176,7 +176,8 @@ fn figures_of_the_11g_captures() {
         return;
     };
     let sql = "SELECT DISTINCT OWNER FROM ALL_OBJECTS";
-    let v: Vec<(&str, &str, Option<u64>, Option<u64>, Status)> = c
+    type Fig<'a> = (&'a str, &'a str, Option<u64>, Option<u64>, Status);
+    let v: Vec<Fig> = c
         .txs
         .iter()
         .map(|t| {
