@@ -33,12 +33,23 @@
 //! See [`packet`]: from the negotiated version, never guessed per packet; for connections
 //! picked up mid-stream, from which width makes consecutive headers chain.
 //!
+//! # TTC shapes
+//! The TTC field version is taken from the negotiation (the server's PROTOCOL reply and the
+//! client's DATA_TYPES, [`ttc::protocol_field_version`], [`ttc::data_types_field_version`]):
+//! from 18 (23.1 EXT1) calls carry a token, from 14 (20.1) the ERROR message has two more
+//! fields. The integer representation (fixed little-endian for OCI clients, compressed for the
+//! thin drivers) is fixed from the first call whose fields read consistently one way only. On a
+//! connection picked up mid-stream the token's presence is decided by an EXECUTE (its SQL
+//! length field must equal the SQL found) or a FETCH (only one reading ends at the call's end);
+//! until then a FETCH's cursor id is not read.
+//!
 //! # Not done (yet)
-//! - Bind counts of EXECUTE and the 23ai end-of-response flag are not decoded; the TTC field
-//!   version is not read from the negotiation (the integer representation is decided from the
-//!   first unambiguous call instead, see [`ttc`]).
-//! - Encryption (ANO) is detected from the server's ANO reply; the bytes after it are counted
-//!   as `encrypted_bytes` in the summary, not decoded.
+//! - Native network encryption: detected from the server's ANO reply and counted
+//!   (`encrypted_bytes`), not decoded; no capture with encryption on was available to test it.
+//! - LOB operations, AQ and DRCP session calls are reported by function code only.
+//! - OCI (fixed representation) replies: the row count comes from the ERROR message located by
+//!   checked fields near the end of the reply; 9i-era replies are not decoded (no rows).
+//! - A SQL text larger than [`TnsConfig::max_request`] is not reported (notes say why).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
