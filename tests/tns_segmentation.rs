@@ -283,3 +283,74 @@ proptest! {
         prop_assert_eq!(whole, split);
     }
 }
+
+#[test]
+fn a_gap_loses_one_call_and_the_framing_recovers() {
+    use wiresift::core::GapInfo;
+    let conv = conversation(315, true);
+    let mut s = TnsSession::new(&conn(), TnsConfig::default());
+    let mut out: Vec<SessionEvent> = Vec::new();
+    let mut t = 0u64;
+    for (k, (dir, p)) in conv.iter().enumerate() {
+        t += 10;
+        if k == 3 {
+            // Lose the middle of the second DATA packet of the long call: its first 100 bytes
+            // arrive, then a hole, then the segment that starts the next packet.
+            let chunk = StreamChunk {
+                dir: *dir,
+                ts: Timestamp(t),
+                data: &p[..100],
+                held: Default::default(),
+            };
+            s.on_data(&chunk, &mut out as &mut dyn EventSink);
+            let gap = GapInfo {
+                dir: *dir,
+                ts: Timestamp(t),
+                len: Some((p.len() - 100) as u64),
+            };
+            s.on_gap(&gap, &mut out as &mut dyn EventSink);
+            continue;
+        }
+        s.on_data(
+            &StreamChunk {
+                dir: *dir,
+                ts: Timestamp(t),
+                data: p,
+                held: Default::default(),
+            },
+            &mut out as &mut dyn EventSink,
+        );
+    }
+    s.on_close(
+        Timestamp(t + 1),
+        CloseReason::Fin,
+        &mut out as &mut dyn EventSink,
+    );
+    let txs: Vec<_> = out
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Transaction(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let cmds: Vec<(&str, Status)> = txs.iter().map(|t| (t.command.as_str(), t.status)).collect();
+    // The long EXECUTE lost bytes: partial (its reply still says rows 1), no SQL guessed from
+    // the cut string; the fetches and the failing EXECUTE after it decode as usual.
+    assert_eq!(cmds[0], ("CONNECT", Status::Ok));
+    assert_eq!(cmds[1].0, "EXECUTE");
+    assert_eq!(cmds[1].1, Status::Partial);
+    assert!(txs[1].query.is_empty() || txs[1].query.starts_with("select "));
+    assert!(txs[1]
+        .notes
+        .iter()
+        .any(|n| matches!(n, wiresift::core::Note::Gap { .. })));
+    assert_eq!(
+        &cmds[2..],
+        &[
+            ("FETCH", Status::Ok),
+            ("FETCH", Status::Ok),
+            ("EXECUTE", Status::Error)
+        ]
+    );
+    assert_eq!(txs[4].response_value()["ora_code"], 942);
+}

@@ -20,6 +20,8 @@ pub type TnsDetail = ReqResp<TnsRequest, TnsResponse>;
 
 const C2S: Direction = Direction::ClientToServer;
 const S2C: Direction = Direction::ServerToClient;
+/// Gap notes kept on one transaction (the rest are counted in a text note).
+const MAX_GAP_NOTES: usize = 8;
 
 /// Budgets of a session. Every one is finite.
 #[derive(Debug, Clone)]
@@ -80,6 +82,7 @@ struct Pending {
     partial: bool,
     connect_data_follows: bool,
     redirect_follows: bool,
+    gaps_not_noted: u64,
 }
 
 impl Pending {
@@ -105,6 +108,7 @@ impl Pending {
             partial: false,
             connect_data_follows: false,
             redirect_follows: false,
+            gaps_not_noted: 0,
         }
     }
 }
@@ -877,6 +881,11 @@ impl State {
             }
             Kind::Call | Kind::Orphan => self.decode_call(&mut pd, &mut tx),
         }
+        if pd.gaps_not_noted > 0 {
+            pd.notes.push(Note::Text {
+                text: format!("{} more gaps inside this call", pd.gaps_not_noted),
+            });
+        }
         if pd.req_dropped > 0 {
             pd.notes.push(Note::Truncated {
                 field: "request",
@@ -1056,6 +1065,7 @@ impl State {
             self.cursor_rows.retain(|(k, _)| *k != cur);
             if self.cursor_rows.len() >= self.cfg.max_cursors {
                 self.cursor_rows.pop_front();
+                self.counters.cursors_evicted += 1;
             }
             self.cursor_rows.push_back((cur, rows));
         }
@@ -1231,10 +1241,21 @@ impl ProtocolSession for TnsSession {
         hf.synced = false;
         hf.gap_note = Some(gap.len);
         if let Some(pd) = st.pending.as_mut() {
-            pd.notes.push(Note::Gap {
-                direction: gap.dir,
-                bytes: gap.len,
-            });
+            // Bounded: one call spanning many holes keeps the first MAX_GAP_NOTES gap notes
+            // and counts the rest in the last one.
+            let gaps = pd
+                .notes
+                .iter()
+                .filter(|n| matches!(n, Note::Gap { .. }))
+                .count();
+            if gaps < MAX_GAP_NOTES {
+                pd.notes.push(Note::Gap {
+                    direction: gap.dir,
+                    bytes: gap.len,
+                });
+            } else {
+                pd.gaps_not_noted += 1;
+            }
             pd.partial = true;
             hf.gap_note = None;
         }
