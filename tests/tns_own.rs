@@ -629,3 +629,52 @@ fn one_sided_copies_of_our_captures() {
         assert!(bad.is_empty(), "{name}: {bad:?}");
     }
 }
+
+#[test]
+fn versions_and_connect_data_agree_with_tshark() {
+    let text = std::fs::read_to_string(path("tshark-own.tsv")).unwrap();
+    let mut checked = 0;
+    for name in [
+        "python-319.pcap",
+        "python-315.pcap",
+        "node-319.pcap",
+        "bigsql.pcap",
+    ] {
+        let mut want: Vec<(u64, u64, String)> = Vec::new();
+        let mut want_accept: Vec<u64> = Vec::new();
+        for l in text.lines().filter(|l| l.starts_with(name)) {
+            let v: Vec<&str> = l.split('\t').collect();
+            match v[3] {
+                "1" => want.push((
+                    v[4].parse().unwrap(),
+                    v[5].parse().unwrap(),
+                    v.get(6).unwrap_or(&"").to_string(),
+                )),
+                "2" => want_accept.push(v[4].parse().unwrap()),
+                _ => {}
+            }
+        }
+        let c = run(&path(name));
+        let mut got = Vec::new();
+        let mut got_accept = Vec::new();
+        for t in c.txs.iter().filter(|t| t.command == "CONNECT") {
+            let rq = t.request_value();
+            got.push((
+                rq["connect"]["version"].as_u64().unwrap(),
+                rq["connect"]["version_compatible"].as_u64().unwrap(),
+                rq["connect_descriptor"].as_str().unwrap_or("").to_string(),
+            ));
+            if let Some(v) = t.response_value()["accept"]["version"].as_u64() {
+                got_accept.push(v);
+            }
+        }
+        got.sort();
+        want.sort();
+        got_accept.sort();
+        want_accept.sort();
+        assert_eq!(got, want, "{name}");
+        assert_eq!(got_accept, want_accept, "{name}");
+        checked += got.len();
+    }
+    assert!(checked >= 10, "{checked}");
+}
