@@ -30,8 +30,10 @@ pub use wiresift_reassembly as reassembly;
 pub use wiresift_resp as resp;
 #[cfg(feature = "smtp")]
 pub use wiresift_smtp as smtp;
+#[cfg(feature = "tns")]
+pub use wiresift_tns as tns;
 
-#[cfg(any(feature = "resp", feature = "smtp", feature = "cql"))]
+#[cfg(any(feature = "resp", feature = "smtp", feature = "cql", feature = "tns"))]
 use std::sync::Arc;
 use wiresift_core::Registry;
 
@@ -46,6 +48,8 @@ pub fn default_registry() -> Registry {
     r.register(Arc::new(wiresift_smtp::SmtpPlugin::default()));
     #[cfg(feature = "cql")]
     r.register(Arc::new(wiresift_cql::CqlPlugin::default()));
+    #[cfg(feature = "tns")]
+    r.register(Arc::new(wiresift_tns::TnsPlugin::default()));
     r
 }
 
