@@ -7,11 +7,13 @@
 //! - [`transaction`]: the protocol-independent [`Transaction`] record and session events;
 //! - [`registry`]: port → plugin mapping with user overrides and probing;
 //! - [`buffer`]: a bounded carry-over buffer for incremental parsers;
+//! - [`fingerprint`]: SQL/CQL statement normalisation for aggregation;
 //! - [`resync`]: the one helper parsers use to find a message boundary after a gap.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod buffer;
+pub mod fingerprint;
 pub mod plugin;
 pub mod registry;
 pub mod resync;
@@ -19,6 +21,7 @@ pub mod transaction;
 pub mod types;
 
 pub use buffer::{BufferOverflow, StreamBuf};
+pub use fingerprint::fingerprint;
 pub use plugin::{
     ConnectionInfo, Flow, GapInfo, ProbeResult, ProtocolSession, StreamChunk, TcpProtocolPlugin,
 };
