@@ -25,8 +25,10 @@ pub use wiresift_reassembly as reassembly;
 pub use wiresift_resp as resp;
 #[cfg(feature = "smtp")]
 pub use wiresift_smtp as smtp;
+#[cfg(feature = "mysql")]
+pub use wiresift_mysql as mysql;
 
-#[cfg(any(feature = "resp", feature = "smtp"))]
+#[cfg(any(feature = "resp", feature = "smtp", feature = "mysql"))]
 use std::sync::Arc;
 use wiresift_core::Registry;
 
@@ -39,6 +41,8 @@ pub fn default_registry() -> Registry {
     r.register(Arc::new(wiresift_resp::RespPlugin::default()));
     #[cfg(feature = "smtp")]
     r.register(Arc::new(wiresift_smtp::SmtpPlugin::default()));
+    #[cfg(feature = "mysql")]
+    r.register(Arc::new(wiresift_mysql::MysqlPlugin::default()));
     r
 }
 

@@ -415,8 +415,9 @@ def bigrow(compress=False):
 
 
 def loop(seconds, compress=False, delay=0.02, prepared=False):
-    """Steady small queries for `seconds` (for lossy and midstream captures)."""
-    c = conn_c(compress=compress)
+    """Steady small queries for `seconds` (for lossy and midstream captures). Autocommit, so
+    that the connections' UPDATEs do not wait for each other's row locks."""
+    c = conn_c(compress=compress, autocommit=True)
     cur = c.cursor(prepared=prepared)
     end = time.time() + seconds
     i = 0
