@@ -60,8 +60,8 @@ impl Output for Sink {
 }
 
 /// `{"type": "...", ...fields}`.
-struct Tagged<'a, T>(&'static str, &'a T);
-impl<T: serde::Serialize> serde::Serialize for Tagged<'_, T> {
+struct Tagged<'a, T: ?Sized>(&'static str, &'a T);
+impl<T: serde::Serialize + ?Sized> serde::Serialize for Tagged<'_, T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut v = serde_json::to_value(self.1).map_err(serde::ser::Error::custom)?;
         if let Some(m) = v.as_object_mut() {

@@ -14,8 +14,8 @@ use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use wiresift_core::registry::{ProbeOutcome, Registry};
 use wiresift_core::{
-    ConnectionId, ConnectionInfo, Detail, Direction, Duration, EventSink, Flow, GapInfo, Note,
-    ProtocolSession, SessionEvent, StreamChunk, Timestamp,
+    ConnectionId, ConnectionInfo, Detail, Direction, Duration, EventSink, Flow, GapInfo, Message,
+    Note, ParseAnomaly, ProtocolSession, StreamChunk, Timestamp, Transaction,
 };
 use wiresift_net::TcpSegment;
 use wiresift_net::{CaptureError, CaptureReader, DecodeStats, Decoder, DecoderConfig, RawPacket};
@@ -130,24 +130,20 @@ impl<O: Output> EventSink for Emitter<'_, O> {
     fn detail(&self) -> Detail {
         self.out.detail()
     }
-    fn emit(&mut self, ev: SessionEvent) {
-        match ev {
-            SessionEvent::Transaction(mut tx) => {
-                self.stats.transactions += 1;
-                if attribute_stalls(&mut tx.notes, tx.ts, tx.end_ts, self.stalls) {
-                    self.stats.transactions_with_retransmission_delay += 1;
-                }
-                self.out.transaction(&tx);
-            }
-            SessionEvent::Message(m) => {
-                self.stats.messages += 1;
-                self.out.message(&m);
-            }
-            SessionEvent::Anomaly(a) => {
-                self.stats.anomalies += 1;
-                self.out.anomaly(&a);
-            }
+    fn transaction(&mut self, tx: &mut Transaction) {
+        self.stats.transactions += 1;
+        if attribute_stalls(&mut tx.notes, tx.ts, tx.end_ts, self.stalls) {
+            self.stats.transactions_with_retransmission_delay += 1;
         }
+        self.out.transaction(tx);
+    }
+    fn message(&mut self, m: &Message) {
+        self.stats.messages += 1;
+        self.out.message(m);
+    }
+    fn anomaly(&mut self, a: &ParseAnomaly) {
+        self.stats.anomalies += 1;
+        self.out.anomaly(a);
     }
 }
 

@@ -257,7 +257,7 @@ mod tests {
     use super::*;
     use wiresift_core::{ConnectionId, ConnectionInfo, Direction, Timestamp};
 
-    fn tx(cmd: &str, lat: u64, status: Status, delay: Option<u64>) -> Transaction {
+    fn tx(cmd: &str, lat: u64, status: Status, delay: Option<u64>) -> Transaction<()> {
         let info = ConnectionInfo {
             id: ConnectionId(1),
             client: Endpoint::new("10.0.0.2".parse().unwrap(), 5000),
@@ -265,7 +265,7 @@ mod tests {
             start: Timestamp(0),
             midstream: false,
         };
-        let mut t = Transaction::new("resp", &info, Timestamp(1_000_000));
+        let mut t = Transaction::new("resp", &info, Timestamp(1_000_000), ());
         t.command = cmd.into();
         t.status = status;
         t.complete_at(Timestamp(1_000_000 + lat * 1_000));

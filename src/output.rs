@@ -140,7 +140,7 @@ impl<W: Write> NdjsonWriter<W> {
         NdjsonWriter { w, error: None }
     }
     /// Serialise `v` as one line.
-    pub fn write<T: Serialize>(&mut self, v: &T) {
+    pub fn write<T: Serialize + ?Sized>(&mut self, v: &T) {
         if self.error.is_some() {
             return;
         }

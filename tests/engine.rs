@@ -2,18 +2,18 @@
 //! `--port` parsing, and the counters that make undissected bytes visible.
 
 use std::path::PathBuf;
-use wiresift::core::{Registry, Transaction};
+use wiresift::core::{OwnedTransaction, Registry, Transaction};
 use wiresift::net::CaptureReader;
 use wiresift::{parse_port_spec, ConnectionSummary, Engine, EngineConfig, Output, RunSummary};
 
 #[derive(Default)]
 struct Rec {
-    txs: Vec<Transaction>,
+    txs: Vec<OwnedTransaction>,
     roles: Vec<String>,
 }
 impl Output for Rec {
     fn transaction(&mut self, tx: &Transaction) {
-        self.txs.push(tx.clone());
+        self.txs.push(tx.to_owned());
     }
     fn connection_closed(&mut self, c: &ConnectionSummary<'_>) {
         self.roles.push(format!("{:?}", c.role));

@@ -10,26 +10,28 @@
 //! replication and pub/sub never mispaired, secrets never printed, large values bounded.
 
 use std::path::Path;
-use wiresift::core::{Direction, Message, ParseAnomaly, Status, Transaction};
+use wiresift::core::{
+    Direction, Message, OwnedMessage, OwnedTransaction, ParseAnomaly, Status, Transaction,
+};
 use wiresift::net::CaptureReader;
 use wiresift::{Engine, EngineConfig, Output};
 
 #[derive(Default)]
 struct Collect {
-    txs: Vec<Transaction>,
-    msgs: Vec<Message>,
+    txs: Vec<OwnedTransaction>,
+    msgs: Vec<OwnedMessage>,
     anomalies: Vec<ParseAnomaly>,
 }
 
 impl Output for Collect {
     fn transaction(&mut self, tx: &Transaction) {
         if tx.protocol == "resp" {
-            self.txs.push(tx.clone());
+            self.txs.push(tx.to_owned());
         }
     }
     fn message(&mut self, m: &Message) {
         if m.protocol == "resp" {
-            self.msgs.push(m.clone());
+            self.msgs.push(m.to_owned());
         }
     }
     fn anomaly(&mut self, a: &ParseAnomaly) {
@@ -88,14 +90,14 @@ fn plain_pipeline_multi_nonstd() {
     };
     assert_eq!(c.txs.len(), 204);
     let Some(c) = run("multi.pcap") else { return };
-    let exec: Vec<&Transaction> = c.txs.iter().filter(|t| t.command == "EXEC").collect();
+    let exec: Vec<&OwnedTransaction> = c.txs.iter().filter(|t| t.command == "EXEC").collect();
     assert_eq!(exec.len(), 4);
-    assert_eq!(exec[0].response["type"], "array");
+    assert_eq!(exec[0].response_value()["type"], "array");
     assert!(exec[1].error.as_deref().unwrap().starts_with("EXECABORT"));
     assert_eq!(
         c.txs
             .iter()
-            .filter(|t| t.response["value"] == "QUEUED")
+            .filter(|t| t.response_value()["value"] == "QUEUED")
             .count(),
         7
     );
@@ -132,11 +134,11 @@ fn replication_is_never_paired() {
             .map(|t| t.command.as_str())
             .collect();
         assert_eq!(repl, vec!["PING", "REPLCONF", "REPLCONF", "PSYNC"], "{f}");
-        assert!(psync.response["value"]
+        assert!(psync.response_value()["value"]
             .as_str()
             .unwrap()
             .starts_with("FULLRESYNC"));
-        let m: Vec<&Message> = c.msgs.iter().filter(|m| m.kind == "replication").collect();
+        let m: Vec<&OwnedMessage> = c.msgs.iter().filter(|m| m.kind == "replication").collect();
         assert!(m[0].summary.starts_with("RDB payload ("), "{f}: {:?}", m[0]);
         let acks = m
             .iter()
@@ -160,14 +162,14 @@ fn replication_is_never_paired() {
 #[test]
 fn pubsub_and_resp3_pushes() {
     let Some(c) = run("pubsub.pcap") else { return };
-    let pushes: Vec<&Message> = c.msgs.iter().filter(|m| m.kind == "push").collect();
+    let pushes: Vec<&OwnedMessage> = c.msgs.iter().filter(|m| m.kind == "push").collect();
     assert_eq!(pushes.len(), 5, "{pushes:?}");
     let sub = c
         .txs
         .iter()
         .find(|t| t.query == "SUBSCRIBE ch1 ch2")
         .unwrap();
-    assert_eq!(sub.response["len"], 2);
+    assert_eq!(sub.response_value()["len"], 2);
     let Some(c) = run("resp3.pcap") else { return };
     assert!(c
         .msgs
@@ -178,7 +180,7 @@ fn pubsub_and_resp3_pushes() {
         .iter()
         .find(|t| t.query == "DEBUG PROTOCOL attrib")
         .unwrap();
-    assert!(attrib.response.get("attributes").is_some());
+    assert!(attrib.response_value().get("attributes").is_some());
 }
 
 #[test]
@@ -206,9 +208,9 @@ fn large_values_bounded_and_midstream() {
     let Some(c) = run("bigvalue.pcap") else {
         return;
     };
-    let gets: Vec<&Transaction> = c.txs.iter().filter(|t| t.command == "GET").collect();
-    assert_eq!(gets[0].response["len"], 1_000_000);
-    assert_eq!(gets[1].response["len"], 1_500_000);
+    let gets: Vec<&OwnedTransaction> = c.txs.iter().filter(|t| t.command == "GET").collect();
+    assert_eq!(gets[0].response_value()["len"], 1_000_000);
+    assert_eq!(gets[1].response_value()["len"], 1_500_000);
     let set = c.txs.iter().find(|t| t.command == "SET").unwrap();
     assert!(set.request_bytes > 1_000_000);
     assert!(serde_json::to_string(set).unwrap().len() < 4096);

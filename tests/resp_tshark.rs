@@ -87,7 +87,8 @@ impl Output for Collect {
     fn message(&mut self, m: &Message) {
         // Replica → master commands (REPLCONF ACK) are unpaired messages on our side.
         if m.direction == Direction::ClientToServer {
-            if let Some(cmd) = m.detail.get("command").and_then(|v| v.as_str()) {
+            let detail = m.detail_value();
+            if let Some(cmd) = detail.get("command").and_then(|v| v.as_str()) {
                 let first = cmd.split(' ').next().unwrap_or("").to_string();
                 self.cmds
                     .entry(m.connection.0)

@@ -21,20 +21,20 @@ use common::lcs;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use wiresift::core::{ParseAnomaly, Transaction};
+use wiresift::core::{OwnedTransaction, ParseAnomaly, Transaction};
 use wiresift::net::CaptureReader;
 use wiresift::{Engine, EngineConfig, Output};
 
 #[derive(Default)]
 struct Collect {
-    txs: Vec<Transaction>,
+    txs: Vec<OwnedTransaction>,
     anomalies: Vec<ParseAnomaly>,
 }
 
 impl Output for Collect {
     fn transaction(&mut self, tx: &Transaction) {
         if tx.protocol == "smtp" {
-            self.txs.push(tx.clone());
+            self.txs.push(tx.to_owned());
         }
     }
     fn anomaly(&mut self, a: &ParseAnomaly) {
@@ -55,8 +55,8 @@ fn run(path: &Path) -> Collect {
 }
 
 /// Transactions grouped per connection, in emission order; connections in id order.
-fn per_conn(c: &Collect) -> Vec<Vec<&Transaction>> {
-    let mut m: BTreeMap<u64, Vec<&Transaction>> = BTreeMap::new();
+fn per_conn(c: &Collect) -> Vec<Vec<&OwnedTransaction>> {
+    let mut m: BTreeMap<u64, Vec<&OwnedTransaction>> = BTreeMap::new();
     for t in &c.txs {
         m.entry(t.connection.0).or_default().push(t);
     }
@@ -83,7 +83,7 @@ fn my_codes(c: &Collect) -> Vec<u16> {
         if t.command == "MESSAGE" {
             continue;
         }
-        let r = &t.response;
+        let r = &t.response_value();
         if let Some(i) = r.get("intermediate").and_then(|i| i.get("code")) {
             out.push(i.as_u64().unwrap() as u16);
         }
@@ -197,14 +197,17 @@ fn real_server_captures_agree_with_tshark() {
 
         // Body sizes: the server says how many bytes it received.
         for t in c.txs.iter().filter(|t| t.command == "MESSAGE") {
-            let lines = t.response["lines"].as_array().cloned().unwrap_or_default();
+            let lines = t.response_value()["lines"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let said = lines.iter().filter_map(|l| l.as_str()).find_map(|l| {
                 let (_, rest) = l.split_once("Ok: ")?;
                 rest.split(' ').next()?.parse::<u64>().ok()
             });
             if let Some(n) = said {
                 assert_eq!(
-                    t.request["body"]["bytes"].as_u64(),
+                    t.request_value()["body"]["bytes"].as_u64(),
                     Some(n),
                     "{name}: body size of {}",
                     t.query
@@ -229,7 +232,7 @@ fn real_server_captures_agree_with_tshark() {
         }
         if name.starts_with("auth-") {
             for t in c.txs.iter().filter(|t| t.command == "AUTH") {
-                let a = &t.request["auth"];
+                let a = &t.request_value()["auth"];
                 let mech = a["mechanism"].as_str().unwrap_or("");
                 if matches!(mech, "PLAIN" | "LOGIN" | "CRAM-MD5" | "XOAUTH2") {
                     assert_eq!(a["user"], "alice", "{name}: {}", t.query);

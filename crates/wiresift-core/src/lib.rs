@@ -21,12 +21,14 @@ pub mod transaction;
 pub mod types;
 
 pub use buffer::{BufferOverflow, StreamBuf};
+pub use erased_serde;
 pub use fingerprint::fingerprint;
 pub use plugin::{
     ConnectionInfo, Flow, GapInfo, ProbeResult, ProtocolSession, StreamChunk, TcpProtocolPlugin,
 };
 pub use registry::Registry;
 pub use transaction::{
-    Detail, EventSink, Message, Note, ParseAnomaly, SessionEvent, Status, Transaction,
+    Detail, EventSink, Message, MsgDetail, MsgPayload, Note, OwnedMessage, OwnedTransaction,
+    ParseAnomaly, ReqResp, SessionEvent, Status, Transaction, TxDetail,
 };
 pub use types::{CloseReason, ConnectionId, Direction, Duration, Endpoint, Timestamp};

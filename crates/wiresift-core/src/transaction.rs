@@ -2,7 +2,9 @@
 
 use crate::plugin::ConnectionInfo;
 use crate::types::{ConnectionId, Direction, Endpoint, Timestamp};
+use serde::ser::SerializeStruct;
 use serde::Serialize;
+use std::any::Any;
 
 /// Outcome of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -61,9 +63,110 @@ pub enum Note {
     },
 }
 
+/// Protocol-specific detail of a [`Transaction`]: typed, serialisable and downcastable.
+///
+/// Each plugin crate defines its own request and response types (documented there) and usually
+/// wraps them in a [`ReqResp`]. The engine and sinks see the detail as `dyn TxDetail`: they
+/// serialise it through [`TxDetail::request`] / [`TxDetail::response`] (no JSON tree is built),
+/// and embedders get the typed value back with [`Transaction::detail_as`].
+pub trait TxDetail: std::fmt::Debug + Send + Sync + 'static {
+    /// The request detail (`"request"` in the JSON), or `None` to omit it.
+    fn request(&self) -> Option<&dyn erased_serde::Serialize>;
+    /// The response detail (`"response"` in the JSON), or `None` to omit it.
+    fn response(&self) -> Option<&dyn erased_serde::Serialize>;
+    /// The concrete type, for [`Transaction::detail_as`].
+    fn as_any(&self) -> &dyn Any;
+    /// An owned copy, for sinks that keep transactions ([`Transaction::to_owned`]).
+    fn clone_boxed(&self) -> Box<dyn TxDetail>;
+}
+
+/// The usual [`TxDetail`]: a typed request and a typed response, each omitted when `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReqResp<Q, R> {
+    /// Request detail.
+    pub request: Option<Q>,
+    /// Response detail.
+    pub response: Option<R>,
+}
+
+impl<Q, R> Default for ReqResp<Q, R> {
+    fn default() -> Self {
+        ReqResp {
+            request: None,
+            response: None,
+        }
+    }
+}
+
+impl<Q, R> TxDetail for ReqResp<Q, R>
+where
+    Q: Serialize + Clone + std::fmt::Debug + Send + Sync + 'static,
+    R: Serialize + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    fn request(&self) -> Option<&dyn erased_serde::Serialize> {
+        self.request
+            .as_ref()
+            .map(|q| q as &dyn erased_serde::Serialize)
+    }
+    fn response(&self) -> Option<&dyn erased_serde::Serialize> {
+        self.response
+            .as_ref()
+            .map(|r| r as &dyn erased_serde::Serialize)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn clone_boxed(&self) -> Box<dyn TxDetail> {
+        Box::new(self.clone())
+    }
+}
+
+/// No detail at all.
+impl TxDetail for () {
+    fn request(&self) -> Option<&dyn erased_serde::Serialize> {
+        None
+    }
+    fn response(&self) -> Option<&dyn erased_serde::Serialize> {
+        None
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn clone_boxed(&self) -> Box<dyn TxDetail> {
+        Box::new(())
+    }
+}
+
+/// An owned detail delegates to what it holds (so [`OwnedTransaction`] downcasts to the
+/// plugin's type, not to the box).
+impl TxDetail for Box<dyn TxDetail> {
+    fn request(&self) -> Option<&dyn erased_serde::Serialize> {
+        (**self).request()
+    }
+    fn response(&self) -> Option<&dyn erased_serde::Serialize> {
+        (**self).response()
+    }
+    fn as_any(&self) -> &dyn Any {
+        (**self).as_any()
+    }
+    fn clone_boxed(&self) -> Box<dyn TxDetail> {
+        (**self).clone_boxed()
+    }
+}
+
 /// One request paired with its response (or one side alone, see [`Status`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Transaction {
+///
+/// Generic over its protocol detail `D`, which is the last field so that a session's
+/// `&mut Transaction<MyDetail>` coerces to `&mut Transaction` (that is, `Transaction<dyn
+/// TxDetail>`) when it is handed to an [`EventSink`]: sinks receive borrowed transactions, and a
+/// transaction costs no allocation beyond the strings its detail keeps.
+///
+/// Serialised (NDJSON) as: `ts`, `protocol`, `connection`, `client`, `server`, `command`,
+/// `query`, `fingerprint` (when set), `status`, `error` (when set), `latency_us` (when set),
+/// `request_bytes`, `response_bytes`, `request` and `response` (the detail's, when present),
+/// `notes` (when not empty).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction<D: ?Sized + TxDetail = dyn TxDetail> {
     /// Capture time of the request's first byte (of the response, for `no_request`).
     pub ts: Timestamp,
     /// Plugin name.
@@ -78,36 +181,38 @@ pub struct Transaction {
     pub command: String,
     /// One-line, bounded rendering of the request, secrets redacted.
     pub query: String,
+    /// The query normalised for aggregation (literals replaced, whitespace and comments normalised),
+    /// for protocols that carry query text.
+    pub fingerprint: Option<String>,
     /// Outcome.
     pub status: Status,
     /// Error text from the reply, when it is an error.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// From the request's first byte to the reply's last byte, when both were seen.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<u64>,
     /// Request size on the wire.
     pub request_bytes: u64,
     /// Response size on the wire.
     pub response_bytes: u64,
-    /// Protocol-specific request detail.
-    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
-    pub request: serde_json::Value,
-    /// Protocol-specific response detail.
-    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
-    pub response: serde_json::Value,
     /// Annotations (gaps, retransmission delay, truncation, …).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
     /// Capture time of the reply's last byte (or of the last request byte if no reply); the
     /// engine uses it to attribute retransmission delay. Not serialised.
-    #[serde(skip)]
     pub end_ts: Timestamp,
+    /// Protocol-specific detail (see the plugin crate's docs for its types).
+    pub detail: D,
 }
 
-impl Transaction {
-    /// A transaction on `conn` starting at `ts`, status `no_response` until a reply is set.
-    pub fn new(protocol: &'static str, conn: &ConnectionInfo, ts: Timestamp) -> Self {
+/// A transaction that owns a boxed detail, for sinks that keep transactions (tests, buffers).
+pub type OwnedTransaction = Transaction<Box<dyn TxDetail>>;
+
+impl<D: TxDetail> Transaction<D> {
+    /// A transaction on `conn` starting at `ts`.
+    ///
+    /// It starts as [`Status::NoResponse`] with no latency: that is what it is until the session
+    /// sees a reply and sets the status (and calls [`Transaction::complete_at`]), so a request
+    /// flushed at close or lost in a gap needs no extra step.
+    pub fn new(protocol: &'static str, conn: &ConnectionInfo, ts: Timestamp, detail: D) -> Self {
         Transaction {
             ts,
             protocol,
@@ -116,29 +221,176 @@ impl Transaction {
             server: conn.server,
             command: String::new(),
             query: String::new(),
+            fingerprint: None,
             status: Status::NoResponse,
             error: None,
             latency_us: None,
             request_bytes: 0,
             response_bytes: 0,
-            request: serde_json::Value::Null,
-            response: serde_json::Value::Null,
             notes: Vec::new(),
             end_ts: ts,
+            detail,
         }
     }
+}
 
+impl<D: ?Sized + TxDetail> Transaction<D> {
     /// Record the reply's completion time: sets `end_ts` and `latency_us` (never negative).
     pub fn complete_at(&mut self, end: Timestamp) {
         self.end_ts = end.max(self.ts);
         self.latency_us = Some(end.saturating_since(self.ts).as_micros());
     }
+
+    /// The detail as the plugin's concrete type (e.g.
+    /// `tx.detail_as::<wiresift_resp::RespDetail>()`), or `None` for another protocol.
+    pub fn detail_as<T: 'static>(&self) -> Option<&T> {
+        self.detail.as_any().downcast_ref::<T>()
+    }
+
+    /// The request detail as a JSON value (`Null` when absent). Builds a tree: for tests and
+    /// ad-hoc inspection, not for hot paths.
+    pub fn request_value(&self) -> serde_json::Value {
+        self.detail
+            .request()
+            .and_then(|r| serde_json::to_value(r).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The response detail as a JSON value (`Null` when absent); see
+    /// [`Transaction::request_value`].
+    pub fn response_value(&self) -> serde_json::Value {
+        self.detail
+            .response()
+            .and_then(|r| serde_json::to_value(r).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// An owned copy (the detail boxed).
+    pub fn to_owned(&self) -> OwnedTransaction {
+        Transaction {
+            ts: self.ts,
+            protocol: self.protocol,
+            connection: self.connection,
+            client: self.client,
+            server: self.server,
+            command: self.command.clone(),
+            query: self.query.clone(),
+            fingerprint: self.fingerprint.clone(),
+            status: self.status,
+            error: self.error.clone(),
+            latency_us: self.latency_us,
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+            notes: self.notes.clone(),
+            end_ts: self.end_ts,
+            detail: self.detail.clone_boxed(),
+        }
+    }
+}
+
+impl<D: ?Sized + TxDetail> Serialize for Transaction<D> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let req = self.detail.request();
+        let resp = self.detail.response();
+        let n = 10
+            + usize::from(self.fingerprint.is_some())
+            + usize::from(self.error.is_some())
+            + usize::from(self.latency_us.is_some())
+            + usize::from(req.is_some())
+            + usize::from(resp.is_some())
+            + usize::from(!self.notes.is_empty());
+        let mut m = s.serialize_struct("Transaction", n)?;
+        m.serialize_field("ts", &self.ts)?;
+        m.serialize_field("protocol", self.protocol)?;
+        m.serialize_field("connection", &self.connection)?;
+        m.serialize_field("client", &self.client)?;
+        m.serialize_field("server", &self.server)?;
+        m.serialize_field("command", &self.command)?;
+        m.serialize_field("query", &self.query)?;
+        if let Some(f) = &self.fingerprint {
+            m.serialize_field("fingerprint", f)?;
+        }
+        m.serialize_field("status", &self.status)?;
+        if let Some(e) = &self.error {
+            m.serialize_field("error", e)?;
+        }
+        if let Some(l) = &self.latency_us {
+            m.serialize_field("latency_us", l)?;
+        }
+        m.serialize_field("request_bytes", &self.request_bytes)?;
+        m.serialize_field("response_bytes", &self.response_bytes)?;
+        if let Some(r) = req {
+            m.serialize_field("request", r)?;
+        }
+        if let Some(r) = resp {
+            m.serialize_field("response", r)?;
+        }
+        if !self.notes.is_empty() {
+            m.serialize_field("notes", &self.notes)?;
+        }
+        m.end()
+    }
+}
+
+/// Protocol-specific detail of a [`Message`], as sinks see it. Implemented for every
+/// [`MsgPayload`] type; `()` means none (`"detail"` is then omitted).
+pub trait MsgDetail: std::fmt::Debug + Send + Sync + 'static {
+    /// The detail to serialise, or `None` for none.
+    fn payload(&self) -> Option<&dyn erased_serde::Serialize>;
+    /// The concrete type, for [`Message::detail_as`].
+    fn as_any(&self) -> &dyn Any;
+    /// An owned copy.
+    fn clone_boxed(&self) -> Box<dyn MsgDetail>;
+}
+
+/// A type usable as message detail: mark it with `impl MsgPayload for MyDetail {}`.
+pub trait MsgPayload: Serialize + Clone + std::fmt::Debug + Send + Sync + 'static {}
+
+impl MsgPayload for serde_json::Value {}
+
+impl<T: MsgPayload> MsgDetail for T {
+    fn payload(&self) -> Option<&dyn erased_serde::Serialize> {
+        Some(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn clone_boxed(&self) -> Box<dyn MsgDetail> {
+        Box::new(self.clone())
+    }
+}
+
+impl MsgDetail for () {
+    fn payload(&self) -> Option<&dyn erased_serde::Serialize> {
+        None
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn clone_boxed(&self) -> Box<dyn MsgDetail> {
+        Box::new(())
+    }
+}
+
+impl MsgDetail for Box<dyn MsgDetail> {
+    fn payload(&self) -> Option<&dyn erased_serde::Serialize> {
+        (**self).payload()
+    }
+    fn as_any(&self) -> &dyn Any {
+        (**self).as_any()
+    }
+    fn clone_boxed(&self) -> Box<dyn MsgDetail> {
+        (**self).clone_boxed()
+    }
 }
 
 /// A protocol message that is not part of a request/response pair: pub/sub and RESP3 pushes,
 /// replication stream commands, MONITOR lines, CQL EVENTs, …
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Message {
+///
+/// Like [`Transaction`], generic over its detail (last field), and handed to sinks borrowed as
+/// `&Message` (that is, `Message<dyn MsgDetail>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message<D: ?Sized + MsgDetail = dyn MsgDetail> {
     /// Capture time.
     pub ts: Timestamp,
     /// Plugin name.
@@ -152,8 +404,53 @@ pub struct Message {
     /// One-line, bounded summary.
     pub summary: String,
     /// Protocol-specific detail.
-    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
-    pub detail: serde_json::Value,
+    pub detail: D,
+}
+
+/// A message that owns a boxed detail.
+pub type OwnedMessage = Message<Box<dyn MsgDetail>>;
+
+impl<D: ?Sized + MsgDetail> Message<D> {
+    /// The detail as the plugin's concrete type.
+    pub fn detail_as<T: 'static>(&self) -> Option<&T> {
+        self.detail.as_any().downcast_ref::<T>()
+    }
+    /// The detail as a JSON value (`Null` when empty); for tests and ad-hoc inspection.
+    pub fn detail_value(&self) -> serde_json::Value {
+        self.detail
+            .payload()
+            .and_then(|d| serde_json::to_value(d).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+    /// An owned copy (the detail boxed).
+    pub fn to_owned(&self) -> OwnedMessage {
+        Message {
+            ts: self.ts,
+            protocol: self.protocol,
+            connection: self.connection,
+            direction: self.direction,
+            kind: self.kind,
+            summary: self.summary.clone(),
+            detail: self.detail.clone_boxed(),
+        }
+    }
+}
+
+impl<D: ?Sized + MsgDetail> Serialize for Message<D> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let detail = self.detail.payload();
+        let mut m = s.serialize_struct("Message", 6 + usize::from(detail.is_some()))?;
+        m.serialize_field("ts", &self.ts)?;
+        m.serialize_field("protocol", self.protocol)?;
+        m.serialize_field("connection", &self.connection)?;
+        m.serialize_field("direction", &self.direction)?;
+        m.serialize_field("kind", self.kind)?;
+        m.serialize_field("summary", &self.summary)?;
+        if let Some(d) = detail {
+            m.serialize_field("detail", d)?;
+        }
+        m.end()
+    }
 }
 
 /// Bytes a session could not parse. Counted and reported, never fatal.
@@ -173,14 +470,15 @@ pub struct ParseAnomaly {
     pub reason: String,
 }
 
-/// What sessions emit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Owned copies of what sessions emitted, as kept by the `Vec<SessionEvent>` sink (tests,
+/// fuzzing, simple embedders).
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionEvent {
     /// A request/response pair (or one side alone).
-    Transaction(Box<Transaction>),
+    Transaction(Box<OwnedTransaction>),
     /// An unpaired message.
-    Message(Box<Message>),
+    Message(Box<OwnedMessage>),
     /// A parse failure.
     Anomaly(Box<ParseAnomaly>),
 }
@@ -199,32 +497,141 @@ pub enum Detail {
 }
 
 /// Where sessions send events. Implemented by the engine and by `Vec<SessionEvent>` for tests.
+///
+/// Events are borrowed: a sink that keeps them copies what it needs ([`Transaction::to_owned`]).
 pub trait EventSink {
-    /// Take one event.
-    fn emit(&mut self, ev: SessionEvent);
+    /// A request/response pair (or one side alone). Mutable so the engine can add notes (such
+    /// as the retransmission delay) before passing it on.
+    fn transaction(&mut self, tx: &mut Transaction);
+    /// An unpaired message.
+    fn message(&mut self, m: &Message);
+    /// A parse failure.
+    fn anomaly(&mut self, a: &ParseAnomaly);
     /// How much detail the consumer wants (default: [`Detail::Full`]).
     fn detail(&self) -> Detail {
         Detail::Full
     }
 }
 
-impl EventSink for Vec<SessionEvent> {
-    fn emit(&mut self, ev: SessionEvent) {
-        self.push(ev);
+impl SessionEvent {
+    /// Hand this (kept) event on to `out`, as if it were emitted now.
+    pub fn replay(&mut self, out: &mut dyn EventSink) {
+        match self {
+            SessionEvent::Transaction(tx) => out.transaction(&mut **tx),
+            SessionEvent::Message(m) => out.message(&**m),
+            SessionEvent::Anomaly(a) => out.anomaly(a),
+        }
     }
 }
 
-impl dyn EventSink + '_ {
-    /// Emit a transaction.
-    pub fn transaction(&mut self, tx: Transaction) {
-        self.emit(SessionEvent::Transaction(Box::new(tx)));
+impl EventSink for Vec<SessionEvent> {
+    fn transaction(&mut self, tx: &mut Transaction) {
+        self.push(SessionEvent::Transaction(Box::new(tx.to_owned())));
     }
-    /// Emit a message.
-    pub fn message(&mut self, m: Message) {
-        self.emit(SessionEvent::Message(Box::new(m)));
+    fn message(&mut self, m: &Message) {
+        self.push(SessionEvent::Message(Box::new(m.to_owned())));
     }
-    /// Emit a parse anomaly.
-    pub fn anomaly(&mut self, a: ParseAnomaly) {
-        self.emit(SessionEvent::Anomaly(Box::new(a)));
+    fn anomaly(&mut self, a: &ParseAnomaly) {
+        self.push(SessionEvent::Anomaly(Box::new(a.clone())));
+    }
+}
+
+impl Clone for Box<dyn TxDetail> {
+    fn clone(&self) -> Self {
+        self.clone_boxed()
+    }
+}
+
+impl Clone for Box<dyn MsgDetail> {
+    fn clone(&self) -> Self {
+        self.clone_boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ConnectionId, Endpoint};
+
+    #[derive(Debug, Clone, Serialize, PartialEq)]
+    struct Req {
+        args: Vec<String>,
+    }
+
+    fn conn() -> ConnectionInfo {
+        ConnectionInfo {
+            id: ConnectionId(7),
+            client: Endpoint::new([10, 0, 0, 2].into(), 5000),
+            server: Endpoint::new([10, 0, 0, 1].into(), 6379),
+            start: Timestamp(0),
+            midstream: false,
+        }
+    }
+
+    #[test]
+    fn typed_detail_serialises_in_place_and_downcasts() {
+        let mut tx = Transaction::new(
+            "x",
+            &conn(),
+            Timestamp(1_000_000),
+            ReqResp::<Req, u32> {
+                request: Some(Req {
+                    args: vec!["GET".into(), "k".into()],
+                }),
+                response: None,
+            },
+        );
+        tx.command = "GET".into();
+        tx.complete_at(Timestamp(1_250_000));
+        let dynamic: &Transaction = &tx;
+        let v = serde_json::to_value(dynamic).unwrap();
+        assert_eq!(v["request"]["args"][1], "k");
+        assert!(v.get("response").is_none());
+        assert!(v.get("fingerprint").is_none());
+        assert_eq!(v["latency_us"], 250);
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert!(keys.contains(&"request_bytes"));
+        let typed = dynamic.detail_as::<ReqResp<Req, u32>>().unwrap();
+        assert_eq!(typed.request.as_ref().unwrap().args[0], "GET");
+        assert!(dynamic.detail_as::<()>().is_none());
+        // An owned copy downcasts to the plugin's type, not to the box.
+        let owned = dynamic.to_owned();
+        assert!(owned.detail_as::<ReqResp<Req, u32>>().is_some());
+        assert_eq!(serde_json::to_value(&owned).unwrap(), v);
+        assert_eq!(owned.request_value()["args"][0], "GET");
+        assert_eq!(owned.response_value(), serde_json::Value::Null);
+    }
+
+    #[test]
+    fn vec_sink_keeps_owned_copies_and_message_detail_is_optional() {
+        let mut sink: Vec<SessionEvent> = Vec::new();
+        let mut tx = Transaction::new("x", &conn(), Timestamp(0), ());
+        EventSink::transaction(&mut sink, &mut tx);
+        let m = Message {
+            ts: Timestamp(0),
+            protocol: "x",
+            connection: ConnectionId(7),
+            direction: Direction::ServerToClient,
+            kind: "push",
+            summary: "hi".into(),
+            detail: (),
+        };
+        sink.message(&m);
+        let j = serde_json::to_value(&sink).unwrap();
+        assert_eq!(j[0]["type"], "transaction");
+        assert!(j[0].get("request").is_none());
+        assert_eq!(j[1]["type"], "message");
+        assert!(j[1].get("detail").is_none());
+        let m2 = Message {
+            ts: m.ts,
+            protocol: m.protocol,
+            connection: m.connection,
+            direction: m.direction,
+            kind: m.kind,
+            summary: m.summary.clone(),
+            detail: serde_json::json!({"a": 1}),
+        };
+        assert_eq!(m2.detail_value()["a"], 1);
+        assert_eq!(serde_json::to_value(&m2).unwrap()["detail"]["a"], 1);
     }
 }

@@ -153,5 +153,5 @@ pub struct Response {
     pub auth_steps: Option<Vec<&'static str>>,
 }
 
-/// Transaction detail type of this plugin.
-pub type Detail = (Request, Option<Response>);
+/// Transaction detail type of this plugin (`Transaction::detail_as::<MysqlDetail>()`).
+pub type MysqlDetail = wiresift_core::ReqResp<Request, Response>;

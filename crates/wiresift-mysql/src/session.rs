@@ -24,7 +24,7 @@
 //! On a connection whose server side has sent nothing at all, a new command means the previous
 //! one will never be answered: it is reported `no_response` at once, with its full detail.
 
-use crate::event::{Request, Response, ResultSet};
+use crate::event::{MysqlDetail, Request, Response, ResultSet};
 use crate::framing::{is_zlib_header, is_zstd_magic, Compression, Ev, Framer, Inflater, Packet};
 use crate::params::{decode_block, Block, LongData, ParamError};
 use crate::wire::{self, cap, parse_err, parse_ok, status, text, Command, Cur};
@@ -50,7 +50,6 @@ fn idx(d: Direction) -> usize {
 
 /// One direction's framing.
 struct Half {
-    dir: Direction,
     framer: Framer,
     inflater: Option<Inflater>,
     /// Looking for a message start; holds the bytes scanned so far.
@@ -248,8 +247,7 @@ pub struct MysqlSession {
 impl MysqlSession {
     /// A session for `conn`.
     pub fn new(conn: &ConnectionInfo, cfg: Config) -> Self {
-        let half = |dir| Half {
-            dir,
+        let half = |_dir: Direction| Half {
             framer: Framer::new(cfg.max_packet_keep),
             inflater: None,
             desync: conn.midstream.then(Vec::new),
@@ -582,7 +580,7 @@ impl Logic {
     }
 
     fn anomaly(&self, dir: Direction, ts: Timestamp, reason: String, out: &mut dyn EventSink) {
-        out.anomaly(ParseAnomaly {
+        out.anomaly(&ParseAnomaly {
             ts,
             protocol: PROTOCOL,
             connection: self.conn.id,
@@ -1376,14 +1374,17 @@ impl Logic {
         summary: String,
         out: &mut dyn EventSink,
     ) {
-        out.message(Message {
+        if !self.full {
+            return;
+        }
+        out.message(&Message {
             ts,
             protocol: PROTOCOL,
             connection: self.conn.id,
             direction: dir,
             kind,
             summary,
-            detail: serde_json::Value::Null,
+            detail: (),
         });
     }
 
@@ -1768,52 +1769,35 @@ impl Logic {
     }
 
     fn emit(&mut self, f: Pending, out: &mut dyn EventSink) {
-        let mut tx = Transaction::new(PROTOCOL, &self.conn, f.ts);
+        let status = if f.cmd.is_none() && f.command != "LOGIN" { Status::NoRequest } else { f.status };
+        let mut detail = MysqlDetail::default();
+        if self.full {
+            detail.request = Some(f.request);
+            if f.has_response {
+                detail.response = Some(f.response);
+            }
+        }
+        let mut tx = Transaction::new(PROTOCOL, &self.conn, f.ts, detail);
         tx.command = f.command.to_string();
-        tx.status = if f.cmd.is_none() && f.command != "LOGIN" {
-            Status::NoRequest
-        } else {
-            f.status
-        };
+        tx.status = status;
         tx.error = f.error;
         tx.request_bytes = f.req_bytes;
         tx.response_bytes = f.resp_bytes;
-        if matches!(f.status, Status::Ok | Status::Error | Status::Partial)
-            || (f.status == Status::NoRequest && f.has_response)
-        {
-            if f.status != Status::NoRequest && f.resp_bytes > 0
-                || f.cmd.is_none() && f.status != Status::NoRequest
-            {
-                tx.complete_at(f.end);
-            }
+        if f.resp_bytes > 0 && status != Status::NoRequest {
+            tx.complete_at(f.end);
         }
         tx.end_ts = f.end.max(f.ts);
-        let fp = (!f.query.is_empty()
-            && f.cmd.is_some_and(|c| {
-                matches!(
-                    c,
-                    Command::QUERY
-                        | Command::STMT_PREPARE
-                        | Command::STMT_EXECUTE
-                        | Command::STMT_BULK_EXECUTE
-                )
-            }))
-        .then(|| fingerprint(&f.query));
+        let sql_cmd = f.cmd.is_some_and(|c| {
+            matches!(c, Command::QUERY | Command::STMT_PREPARE | Command::STMT_EXECUTE | Command::STMT_BULK_EXECUTE)
+        });
+        if sql_cmd && !f.query.is_empty() {
+            tx.fingerprint = Some(fingerprint(&f.query));
+        }
         if self.full {
-            let mut req = serde_json::to_value(&f.request).unwrap_or(serde_json::Value::Null);
-            if let (Some(fp), serde_json::Value::Object(m)) = (&fp, &mut req) {
-                m.insert("fingerprint".into(), serde_json::Value::String(fp.clone()));
-            }
-            tx.request = req;
-            if f.has_response {
-                tx.response = serde_json::to_value(&f.response).unwrap_or(serde_json::Value::Null);
-            }
             tx.query = f.query;
-        } else if let Some(fp) = fp {
-            tx.request = serde_json::json!({ "fingerprint": fp });
         }
         tx.notes = f.notes;
-        out.transaction(tx);
+        out.transaction(&mut tx);
     }
 
     fn on_gap(&mut self, gap: &GapInfo, mid: bool, out: &mut dyn EventSink) {

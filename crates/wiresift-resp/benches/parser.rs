@@ -5,8 +5,8 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use wiresift_core::{
-    ConnectionId, ConnectionInfo, Detail, Direction, Duration, Endpoint, EventSink,
-    ProtocolSession, SessionEvent, StreamChunk, Timestamp,
+    ConnectionId, ConnectionInfo, Detail, Direction, Duration, Endpoint, EventSink, Message,
+    ParseAnomaly, ProtocolSession, StreamChunk, Timestamp, Transaction,
 };
 use wiresift_resp::parser::{parse_request, parse_token, parse_value, Limits, Parsed};
 use wiresift_resp::{Config, RespSession};
@@ -91,9 +91,17 @@ fn bench_parser(c: &mut Criterion) {
 
 struct Count(u64, Detail);
 impl EventSink for Count {
-    fn emit(&mut self, ev: SessionEvent) {
+    fn transaction(&mut self, tx: &mut Transaction) {
         self.0 += 1;
-        black_box(ev);
+        black_box(tx);
+    }
+    fn message(&mut self, m: &Message) {
+        self.0 += 1;
+        black_box(m);
+    }
+    fn anomaly(&mut self, a: &ParseAnomaly) {
+        self.0 += 1;
+        black_box(a);
     }
     fn detail(&self) -> Detail {
         self.1

@@ -1,8 +1,8 @@
 //! What a request is: command name, one-line query, JSON arguments, secrets redacted.
 
+use crate::event::RequestDetail;
 use crate::event::REDACTED;
 use crate::summary::{bytes_json, Item};
-use serde_json::{json, Value as Json};
 
 /// Commands whose first argument is a subcommand reported as part of the name.
 const CONTAINERS: &[&str] = &[
@@ -42,7 +42,7 @@ pub(crate) enum ReplyArg {
 pub(crate) struct Command {
     pub name: String,
     pub query: String,
-    pub request: Json,
+    pub request: Option<RequestDetail>,
     pub special: Special,
     /// Arguments after the name (for subscription counting).
     pub argc: u64,
@@ -268,7 +268,7 @@ pub(crate) fn analyse_args(args: &[Arg<'_>], count: u64, r: &Render) -> Command 
         return Command {
             name,
             query: String::new(),
-            request: Json::Null,
+            request: None,
             special,
             argc: count.saturating_sub(1),
             truncated,
@@ -298,14 +298,14 @@ pub(crate) fn analyse_args(args: &[Arg<'_>], count: u64, r: &Render) -> Command 
             }
         }
     }
-    let json_args: Vec<Json> = args
+    let json_args: Vec<String> = args
         .iter()
         .enumerate()
         .map(|(i, a)| {
             if secrets.contains(&i) {
-                Json::String(REDACTED.into())
+                REDACTED.to_string()
             } else {
-                Json::String(bytes_json(a.data))
+                bytes_json(a.data)
             }
         })
         .collect();
@@ -320,27 +320,24 @@ pub(crate) fn analyse_args(args: &[Arg<'_>], count: u64, r: &Render) -> Command 
         query.truncate(cut);
         query.push('…');
     }
-    let mut m = serde_json::Map::new();
-    m.insert("args".into(), Json::Array(json_args));
+    let mut request = RequestDetail {
+        args: json_args,
+        arg_lengths: None,
+        argc: None,
+    };
     if !truncated.is_empty() || (shown as u64) < count {
         let lengths = args
             .iter()
             .enumerate()
-            .map(|(i, a)| {
-                if secrets.contains(&i) {
-                    Json::Null
-                } else {
-                    json!(a.len)
-                }
-            })
+            .map(|(i, a)| (!secrets.contains(&i)).then_some(a.len))
             .collect();
-        m.insert("arg_lengths".into(), Json::Array(lengths));
-        m.insert("argc".into(), json!(count));
+        request.arg_lengths = Some(lengths);
+        request.argc = Some(count);
     }
     Command {
         name,
         query,
-        request: Json::Object(m),
+        request: Some(request),
         special,
         argc: count.saturating_sub(1),
         truncated,
@@ -399,8 +396,8 @@ mod tests {
         let c = analyse(req(&[b"SET", b"a b", b"\x00\xffz", "é".as_bytes()]), &R);
         assert_eq!(c.query, r#"SET "a b" "\x00\xffz" é"#);
         assert_eq!(
-            c.request,
-            json!({"args": ["SET", "a b", "\u{0}\\xffz", "é"]})
+            serde_json::to_value(&c.request).unwrap(),
+            serde_json::json!({"args": ["SET", "a b", "\u{0}\\xffz", "é"]})
         );
         let long = vec![b'x'; 100];
         let c = analyse(req(&[b"SET", b"k", &long]), &R);
@@ -417,7 +414,10 @@ mod tests {
             }
         }
         let c = analyse(it, &R);
-        assert_eq!(c.request["arg_lengths"], json!([3, 1, 1000]));
+        assert_eq!(
+            serde_json::to_value(&c.request).unwrap()["arg_lengths"],
+            serde_json::json!([3, 1, 1000])
+        );
         assert_eq!(c.truncated, vec![1000]);
         let summary = Render {
             max_query: 40,
@@ -425,7 +425,7 @@ mod tests {
         };
         let c = analyse(req(&[b"AUTH", b"pw"]), &summary);
         assert_eq!((c.name.as_str(), c.query.as_str()), ("AUTH", ""));
-        assert!(c.request.is_null());
+        assert!(c.request.is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Public shapes of the RESP-specific parts of events.
 //!
-//! Transactions carry:
+//! Transactions carry a typed [`RespDetail`]: a [`RequestDetail`] and a [`ResponseDetail`]
+//! (`tx.detail_as::<RespDetail>()`), serialised as:
 //! - `request`: `{"args": ["SET", "k", "v"]}`: every element including the command name, as
 //!   JSON strings (valid UTF-8 as is, other bytes as `\xNN`), each cut to
 //!   [`crate::Config::max_arg_bytes`]. When an argument was cut, or there were more than
@@ -29,29 +30,71 @@ pub const KIND_REPLICATION: &str = "replication";
 /// Message kind of MONITOR output.
 pub const KIND_MONITOR: &str = "monitor";
 
-/// The `response` detail of a transaction.
+/// The detail of every RESP transaction (`tx.detail_as::<RespDetail>()`).
+pub type RespDetail = wiresift_core::ReqResp<RequestDetail, ResponseDetail>;
+
+/// The `request` detail of a transaction (and of a replication-stream command).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RequestDetail {
+    /// Every element including the command name: valid UTF-8 as is, other bytes as `\xNN`,
+    /// each cut to [`crate::Config::max_arg_bytes`]; secrets replaced by [`REDACTED`].
+    pub args: Vec<String>,
+    /// When an argument was cut or arguments were dropped: each shown argument's full length
+    /// (`None` for redacted ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arg_lengths: Option<Vec<Option<u64>>>,
+    /// With `arg_lengths`: the full number of elements.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argc: Option<u64>,
+}
+
+/// The `response` detail of a transaction, and the detail of a [`KIND_PUSH`] message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResponseDetail {
     /// `simple_string`, `error`, `integer`, `bulk_string`, `null`, `array`, `map`, `set`,
-    /// `push`, `boolean`, `double`, `big_number`, `verbatim_string`, `blob_error`, `rdb`,
-    /// `unknown`.
+    /// `push`, `boolean`, `double`, `big_number`, `verbatim_string`, `blob_error`, `unknown`;
+    /// `rdb` for the RDB payload that answers a SYNC/PSYNC (value null), and `confirmations`
+    /// for the subscription confirmations that answer one (P|S)SUBSCRIBE (value: their array).
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// Bounded rendering of the value: strings as JSON strings (cut ones become
-    /// `{"len": N, "prefix": "…"}`), arrays/sets/pushes as arrays (cut ones end with
-    /// `{"more": K}`), maps as objects with string keys (cut ones get a `"(more)": K` entry),
-    /// integers, doubles and booleans as JSON numbers/booleans, nulls as null.
-    pub value: serde_json::Value,
+    /// Bounded copy of the value; see [`crate::RespValue`] for its JSON rendering.
+    pub value: crate::RespValue,
     /// Full length of a string or element count of an aggregate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub len: Option<u64>,
     /// RESP3 attributes sent before the reply.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub attributes: Option<serde_json::Value>,
+    pub attributes: Option<crate::RespValue>,
     /// Decoded error, when the reply is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
 }
+
+impl wiresift_core::MsgPayload for ResponseDetail {}
+
+/// Detail of a [`KIND_REPLICATION`] message carrying a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplicationCommand {
+    /// Command name.
+    pub command: String,
+    /// Its arguments.
+    pub request: Option<RequestDetail>,
+}
+
+impl wiresift_core::MsgPayload for ReplicationCommand {}
+
+/// Detail of the [`KIND_REPLICATION`] message of an RDB transfer not paired with a SYNC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RdbTransfer {
+    /// Always `"rdb"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Payload length.
+    pub len: u64,
+}
+
+impl wiresift_core::MsgPayload for RdbTransfer {}
+impl wiresift_core::MsgPayload for MonitorLine {}
 
 /// A decoded error reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -33,8 +33,10 @@ pub mod session;
 mod shapes;
 mod summary;
 
+pub use event::{RequestDetail, RespDetail, ResponseDetail};
 pub use parser::Limits;
 pub use session::{RespSession, PROTOCOL};
+pub use summary::{Item as RespValue, StrKind};
 
 use wiresift_core::{ConnectionInfo, Direction, ProbeResult, ProtocolSession, TcpProtocolPlugin};
 

@@ -22,18 +22,16 @@
 use crate::command::{analyse, analyse_args, Arg, Command, Render, ReplyArg, Special};
 #[allow(unused_imports)] // `ResponseDetail` is named in the docs.
 use crate::event::{ErrorDetail, MonitorLine, KIND_MONITOR, KIND_PUSH, KIND_REPLICATION};
+use crate::event::{RdbTransfer, ReplicationCommand, RespDetail, ResponseDetail};
 use crate::parser::{
     fast_bulk, parse_inline, parse_token, split_inline, AggKind, BlobKind, Parsed, RespError, Token,
 };
 use crate::shapes::{
     blob_header, confirmation, find_sub, is_delivery, plausible_reply, plausible_request, Plaus,
 };
-use crate::summary::{
-    item_into_json, item_json, item_line, AsmError, Assembler, Item, Keep, Step, StrKind,
-};
+use crate::summary::{item_line, AsmError, Assembler, Item, Keep, Step, StrKind};
 use crate::Config;
 use nom::Needed;
-use serde_json::{json, Value as Json};
 use std::collections::VecDeque;
 use wiresift_core::resync::{find_line_boundary, Start};
 use wiresift_core::{
@@ -153,11 +151,11 @@ enum Expect {
 
 #[derive(Debug)]
 struct Pending {
-    tx: Transaction,
+    tx: Transaction<RespDetail>,
     special: Special,
     expect: Expect,
     /// Confirmations received so far (subscribe family).
-    confirms: Vec<Json>,
+    confirms: Vec<Item>,
     partial: bool,
 }
 
@@ -412,26 +410,14 @@ impl ProtocolSession for RespSession {
     }
 }
 
-/// The `response` JSON of a reply: the [`crate::event::ResponseDetail`] shape, built as a value directly
-/// (serializing a `ResponseDetail` would deep-copy the value tree).
-fn response_json(m: &Msg) -> Json {
-    response_parts(&m.item, m.attrs.as_ref(), item_json(&m.item))
+/// The `response` detail of a reply, copying its value (for messages that keep the reply).
+fn response_detail(m: &Msg) -> ResponseDetail {
+    response_parts(m.item.clone(), m.attrs.clone())
 }
 
-/// [`response_json`] taking the reply apart: its strings move into the JSON uncopied.
-fn response_json_owned(item: Item, attrs: Option<Item>) -> Json {
-    let attrs = attrs.map(item_into_json);
-    let mut o = response_parts(&item, None, Json::Null);
-    o["value"] = item_into_json(item);
-    if let Some(a) = attrs {
-        o["attributes"] = a;
-    }
-    o
-}
-
-/// The response object with `value` as given.
-fn response_parts(item: &Item, attrs: Option<&Item>, value: Json) -> Json {
-    let len = match item {
+/// The `response` detail of a reply, taking its value apart (no copy).
+fn response_parts(item: Item, attrs: Option<Item>) -> ResponseDetail {
+    let len = match &item {
         Item::Str {
             len,
             kind: StrKind::Bulk | StrKind::BlobError | StrKind::Verbatim,
@@ -440,25 +426,18 @@ fn response_parts(item: &Item, attrs: Option<&Item>, value: Json) -> Json {
         Item::Agg { count, .. } => Some(*count),
         _ => None,
     };
-    let mut o = serde_json::Map::new();
-    o.insert("type".into(), Json::String(item.type_name().into()));
-    o.insert("value".into(), value);
-    if let Some(len) = len {
-        o.insert("len".into(), Json::from(len));
-    }
-    if let Some(a) = attrs {
-        o.insert("attributes".into(), item_json(a));
-    }
-    if item.is_error() {
-        let e = ErrorDetail::parse(&crate::summary::bytes_json(
+    let error = item.is_error().then(|| {
+        ErrorDetail::parse(&crate::summary::bytes_json(
             item.str_bytes().unwrap_or_default(),
-        ));
-        o.insert(
-            "error".into(),
-            serde_json::to_value(e).unwrap_or(Json::Null),
-        );
+        ))
+    });
+    ResponseDetail {
+        kind: item.type_name(),
+        value: item,
+        len,
+        attributes: attrs,
+        error,
     }
-    Json::Object(o)
 }
 
 /// A token the reply fast path takes as a whole element (no anomaly, no skipping, no nesting).
@@ -515,7 +494,7 @@ fn scalar_item(t: &Token<'_>, keep: usize, truncated: &mut Vec<u64>) -> Option<I
 
 impl Core {
     fn anomaly(&self, d: Direction, offset: u64, reason: String, out: &mut dyn EventSink) {
-        out.anomaly(ParseAnomaly {
+        out.anomaly(&ParseAnomaly {
             ts: self.ts,
             protocol: PROTOCOL,
             connection: self.conn.id,
@@ -530,14 +509,14 @@ impl Core {
         d: Direction,
         kind: &'static str,
         summary: String,
-        detail: Json,
+        detail: impl wiresift_core::MsgPayload,
         ts: Timestamp,
         out: &mut dyn EventSink,
     ) {
         if !self.full {
             return;
         }
-        out.message(Message {
+        out.message(&Message {
             ts,
             protocol: PROTOCOL,
             connection: self.conn.id,
@@ -1347,7 +1326,7 @@ impl Core {
                 if p.partial {
                     p.tx.status = Status::Partial;
                 }
-                out.transaction(p.tx);
+                out.transaction(&mut p.tx);
             }
         }
         self.marker_note = None;
@@ -1362,18 +1341,24 @@ impl Core {
         if sync_front {
             self.drain_noreply(out);
             if let Some(Slot::Req(mut p)) = self.pending.pop_front() {
-                p.tx.response = json!({"type": "rdb", "value": null, "len": len});
+                p.tx.detail.response = Some(ResponseDetail {
+                    kind: "rdb",
+                    value: Item::Null,
+                    len: Some(len),
+                    attributes: None,
+                    error: None,
+                });
                 p.tx.response_bytes = len;
                 p.tx.status = Status::Ok;
                 p.tx.complete_at(self.ts);
-                out.transaction(p.tx);
+                out.transaction(&mut p.tx);
             }
         } else {
             self.message(
                 S2C,
                 KIND_REPLICATION,
                 format!("RDB payload ({len} bytes)"),
-                json!({"type": "rdb", "len": len}),
+                RdbTransfer { kind: "rdb", len },
                 self.ts,
                 out,
             );
@@ -1392,7 +1377,10 @@ impl Core {
     fn on_command(&mut self, cmd: Command, m: Msg, closing: bool, out: &mut dyn EventSink) {
         if self.replicating || cmd.special == Special::ReplconfAck {
             self.replicating = true;
-            let detail = json!({"command": cmd.name, "request": cmd.request});
+            let detail = ReplicationCommand {
+                command: cmd.name,
+                request: cmd.request,
+            };
             self.message(C2S, KIND_REPLICATION, cmd.query, detail, m.start, out);
             return;
         }
@@ -1454,12 +1442,12 @@ impl Core {
                         self.cfg.max_pending
                     ),
                 });
-                out.transaction(old.tx);
+                out.transaction(&mut old.tx);
             }
         }
         // Built in its queue slot: a transaction is large, moving it around costs memcpys.
         self.pending.push_back(Slot::Req(Pending {
-            tx: Transaction::new(PROTOCOL, &self.conn, m.start),
+            tx: Transaction::new(PROTOCOL, &self.conn, m.start, RespDetail::default()),
             special: cmd.special,
             expect,
             confirms: Vec::new(),
@@ -1469,7 +1457,7 @@ impl Core {
             let tx = &mut p.tx;
             tx.command = cmd.name;
             tx.query = cmd.query;
-            tx.request = cmd.request;
+            tx.detail.request = cmd.request;
             tx.request_bytes = m.bytes;
             tx.end_ts = m.end.max(m.start);
             tx.notes = m.notes;
@@ -1496,7 +1484,7 @@ impl Core {
                 if p.partial {
                     p.tx.status = Status::Partial;
                 }
-                out.transaction(p.tx);
+                out.transaction(&mut p.tx);
             }
         }
     }
@@ -1504,7 +1492,10 @@ impl Core {
     fn on_reply(&mut self, m: Msg, out: &mut dyn EventSink) {
         if self.replicating {
             let cmd = analyse(m.item, &self.render);
-            let detail = json!({"command": cmd.name, "request": cmd.request});
+            let detail = ReplicationCommand {
+                command: cmd.name,
+                request: cmd.request,
+            };
             self.message(S2C, KIND_REPLICATION, cmd.query, detail, m.start, out);
             return;
         }
@@ -1542,8 +1533,7 @@ impl Core {
                 if let Some(line) = MonitorLine::parse(data) {
                     let mut s = String::new();
                     item_line(&m.item, &mut s, self.cfg.max_query);
-                    let detail = serde_json::to_value(line).unwrap_or(Json::Null);
-                    self.message(S2C, KIND_MONITOR, s, detail, m.start, out);
+                    self.message(S2C, KIND_MONITOR, s, line, m.start, out);
                     return;
                 }
             }
@@ -1562,7 +1552,10 @@ impl Core {
     fn push_message(&self, m: &Msg, out: &mut dyn EventSink) {
         let mut s = String::new();
         item_line(&m.item, &mut s, self.cfg.max_query);
-        let detail = response_json(m);
+        if !self.full {
+            return;
+        }
+        let detail = response_detail(m);
         self.message(S2C, KIND_PUSH, s, detail, m.start, out);
     }
 
@@ -1594,9 +1587,9 @@ impl Core {
                         match confirmation(&m.item) {
                             Some((k, n)) if k == kind => {
                                 p.confirms.push(if self.full {
-                                    item_json(&m.item)
+                                    m.item.clone()
                                 } else {
-                                    Json::Null
+                                    Item::Null
                                 });
                                 p.tx.response_bytes += m.bytes;
                                 p.tx.complete_at(m.end);
@@ -1629,11 +1622,11 @@ impl Core {
     }
 
     fn orphan(&mut self, m: Msg, note: Option<Note>, out: &mut dyn EventSink) {
-        let mut tx = Transaction::new(PROTOCOL, &self.conn, m.start);
+        let mut tx = Transaction::new(PROTOCOL, &self.conn, m.start, RespDetail::default());
         tx.status = Status::NoRequest;
         tx.response_bytes = m.bytes;
         if self.full {
-            tx.response = response_json(&m);
+            tx.detail.response = Some(response_detail(&m));
         }
         if m.item.is_error() {
             tx.error = Some(crate::summary::bytes_json(
@@ -1644,19 +1637,28 @@ impl Core {
         tx.notes = m.notes;
         tx.notes
             .extend(note.or_else(|| self.reply_gap_note.clone()));
-        out.transaction(tx);
+        out.transaction(&mut tx);
     }
 
     fn complete_confirms(&mut self, mut p: Pending, out: &mut dyn EventSink) {
         let n = p.confirms.len();
-        p.tx.response =
-            json!({"type": "confirmations", "value": std::mem::take(&mut p.confirms), "len": n});
+        p.tx.detail.response = Some(ResponseDetail {
+            kind: "confirmations",
+            value: Item::Agg {
+                kind: AggKind::Array,
+                items: std::mem::take(&mut p.confirms),
+                count: n as u64,
+            },
+            len: Some(n as u64),
+            attributes: None,
+            error: None,
+        });
         p.tx.status = if p.partial {
             Status::Partial
         } else {
             Status::Ok
         };
-        out.transaction(p.tx);
+        out.transaction(&mut p.tx);
     }
 
     fn complete(&mut self, mut p: Pending, mut m: Msg, out: &mut dyn EventSink) {
@@ -1671,8 +1673,10 @@ impl Core {
         let error =
             is_error.then(|| crate::summary::bytes_json(m.item.str_bytes().unwrap_or_default()));
         if self.full {
-            tx.response =
-                response_json_owned(std::mem::replace(&mut m.item, Item::Null), m.attrs.take());
+            tx.detail.response = Some(response_parts(
+                std::mem::replace(&mut m.item, Item::Null),
+                m.attrs.take(),
+            ));
         }
         tx.response_bytes += m.bytes;
         tx.complete_at(m.end);
@@ -1710,7 +1714,7 @@ impl Core {
             },
             _ => {}
         }
-        out.transaction(p.tx);
+        out.transaction(&mut p.tx);
     }
 }
 

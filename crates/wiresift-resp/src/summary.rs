@@ -5,25 +5,46 @@
 //! to a number of elements, a node budget per message). Counts and full lengths are always kept.
 
 use crate::parser::{escape_into, AggKind, BlobKind, Token};
-use serde_json::{json, Map, Value as Json};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+#[cfg(test)]
+use serde_json::Value as Json;
 
-/// Kind of a string-like item.
+/// Kind of a string-like [`Item`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StrKind {
+pub enum StrKind {
+    /// `+` simple string.
     Simple,
+    /// `-` simple error.
     Error,
+    /// `$` bulk string.
     Bulk,
+    /// `!` blob error (RESP3).
     BlobError,
+    /// `=` verbatim string (RESP3); the data keeps its `txt:` format prefix.
     Verbatim,
+    /// `,` double (RESP3), as its text.
     Double,
+    /// `(` big number (RESP3), as its text.
     BigNumber,
+    /// A line whose type byte is not RESP: the byte, and the rest of the line as data.
     Unknown(u8),
 }
 
-/// A bounded copy of a RESP value.
+/// A bounded copy of a RESP value (re-exported as [`crate::RespValue`]): what a transaction's
+/// `response.value` holds.
+///
+/// Serialised as: strings as JSON strings (valid UTF-8 as is, other bytes as `\xNN`; a verbatim
+/// string without its `txt:` prefix; a cut string as `{"len": N, "prefix": "…"}`; a double as a
+/// JSON number when it is finite), integers, booleans and null as themselves, arrays, sets and
+/// pushes as arrays (one cut short ends with `{"more": K}`), maps and attributes as objects with
+/// string keys (one cut short gets a `"(more)": K` entry; a key that is not a string is its JSON
+/// text).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Item {
+pub enum Item {
+    /// A string-like value.
     Str {
+        /// Which kind of string.
         kind: StrKind,
         /// At most the display limit.
         data: Vec<u8>,
@@ -32,10 +53,15 @@ pub(crate) enum Item {
         /// Bytes of the body lost in a capture gap.
         gap: bool,
     },
+    /// `:` integer.
     Int(i64),
+    /// `_` null (RESP3), or a RESP2 null bulk string / null array.
     Null,
+    /// `#` boolean (RESP3).
     Bool(bool),
+    /// An aggregate (array, map, set, attribute, push).
     Agg {
+        /// Which kind of aggregate.
         kind: AggKind,
         /// At most the element limit.
         items: Vec<Item>,
@@ -111,95 +137,115 @@ pub(crate) fn bytes_json(b: &[u8]) -> String {
     }
 }
 
-/// JSON rendering of an item. Truncated strings become `{"len": N, "prefix": "…"}`; aggregates
-/// cut short end with `{"more": K}`.
-pub(crate) fn item_json(it: &Item) -> Json {
-    match it {
-        Item::Str {
-            kind, data, len, ..
-        } => {
-            let body = match kind {
-                // `=txt:...`: drop the three-letter format.
-                StrKind::Verbatim if data.len() >= 4 && data[3] == b':' => &data[4..],
-                _ => &data[..],
-            };
-            let s = bytes_json(body);
-            if (data.len() as u64) < *len {
-                json!({"len": len, "prefix": s})
-            } else if *kind == StrKind::Double {
-                s.parse::<f64>()
-                    .ok()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or(Json::String(s), Json::Number)
-            } else {
-                Json::String(s)
-            }
+/// `{"len": N, "prefix": "…"}` of a cut string.
+struct Cut<'a> {
+    len: u64,
+    prefix: &'a [u8],
+}
+
+impl Serialize for Cut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("len", &self.len)?;
+        m.serialize_entry("prefix", &Text(self.prefix))?;
+        m.end()
+    }
+}
+
+/// Bytes as a JSON string: valid UTF-8 without a copy, other bytes as `\xNN`.
+struct Text<'a>(&'a [u8]);
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(self.0) {
+            Ok(t) => s.serialize_str(t),
+            Err(_) => s.serialize_str(&bytes_json(self.0)),
         }
-        Item::Int(i) => json!(i),
-        Item::Null => Json::Null,
-        Item::Bool(b) => json!(b),
-        Item::Agg { kind, items, count } => {
-            if matches!(kind, AggKind::Map | AggKind::Attribute) {
-                let mut m = Map::new();
-                // A key whose value was not kept is not shown (it is counted in "(more)").
-                let shown = items.len() / 2;
-                for pair in items[..shown * 2].chunks(2) {
-                    let k = match &pair[0] {
-                        Item::Str { data, .. } => bytes_json(data),
-                        other => item_json(other).to_string(),
-                    };
-                    let v = pair.get(1).map_or(Json::Null, item_json);
-                    m.insert(k, v);
+    }
+}
+
+/// `{"more": K}` closing an aggregate cut short.
+struct More(u64);
+
+impl Serialize for More {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("more", &self.0)?;
+        m.end()
+    }
+}
+
+impl Serialize for Item {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Item::Str {
+                kind, data, len, ..
+            } => {
+                let body = match kind {
+                    // `=txt:...`: drop the three-letter format.
+                    StrKind::Verbatim if data.len() >= 4 && data[3] == b':' => &data[4..],
+                    _ => &data[..],
+                };
+                if (data.len() as u64) < *len {
+                    return Cut {
+                        len: *len,
+                        prefix: body,
+                    }
+                    .serialize(s);
                 }
-                if (shown as u64) < count / 2 {
-                    m.insert("(more)".into(), json!(count / 2 - shown as u64));
+                if *kind == StrKind::Double {
+                    if let Some(f) = std::str::from_utf8(body)
+                        .ok()
+                        .and_then(|t| t.parse::<f64>().ok())
+                        .filter(|f| f.is_finite())
+                    {
+                        return s.serialize_f64(f);
+                    }
                 }
-                Json::Object(m)
-            } else {
-                let more = (items.len() as u64) < *count;
-                let mut v: Vec<Json> = Vec::with_capacity(items.len() + usize::from(more));
-                v.extend(items.iter().map(item_json));
-                if more {
-                    v.push(json!({"more": count - items.len() as u64}));
+                Text(body).serialize(s)
+            }
+            Item::Int(i) => s.serialize_i64(*i),
+            Item::Null => s.serialize_unit(),
+            Item::Bool(b) => s.serialize_bool(*b),
+            Item::Agg { kind, items, count } => {
+                if matches!(kind, AggKind::Map | AggKind::Attribute) {
+                    // A key whose value was not kept is not shown (it is counted in "(more)").
+                    let shown = items.len() / 2;
+                    let more = (shown as u64) < count / 2;
+                    let mut m = s.serialize_map(Some(shown + usize::from(more)))?;
+                    for pair in items[..shown * 2].chunks(2) {
+                        match &pair[0] {
+                            Item::Str { data, .. } => m.serialize_key(&Text(data))?,
+                            other => {
+                                m.serialize_key(&serde_json::to_string(other).unwrap_or_default())?
+                            }
+                        }
+                        m.serialize_value(&pair[1])?;
+                    }
+                    if more {
+                        m.serialize_entry("(more)", &(count / 2 - shown as u64))?;
+                    }
+                    m.end()
+                } else {
+                    let more = (items.len() as u64) < *count;
+                    let mut q = s.serialize_seq(Some(items.len() + usize::from(more)))?;
+                    for it in items {
+                        q.serialize_element(it)?;
+                    }
+                    if more {
+                        q.serialize_element(&More(count - items.len() as u64))?;
+                    }
+                    q.end()
                 }
-                Json::Array(v)
             }
         }
     }
 }
 
-/// [`item_json`] consuming the item: kept bytes that are UTF-8 become the JSON strings without
-/// a copy.
-pub(crate) fn item_into_json(it: Item) -> Json {
-    match it {
-        Item::Str {
-            kind, data, len, ..
-        } if !(kind == StrKind::Verbatim && data.len() >= 4 && data[3] == b':') => {
-            let cut = (data.len() as u64) < len;
-            let s = String::from_utf8(data).unwrap_or_else(|e| bytes_json(e.as_bytes()));
-            if cut {
-                json!({"len": len, "prefix": s})
-            } else if kind == StrKind::Double {
-                s.parse::<f64>()
-                    .ok()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or(Json::String(s), Json::Number)
-            } else {
-                Json::String(s)
-            }
-        }
-        Item::Agg { kind, items, count } if !matches!(kind, AggKind::Map | AggKind::Attribute) => {
-            let n = items.len();
-            let more = (n as u64) < count;
-            let mut v: Vec<Json> = Vec::with_capacity(n + usize::from(more));
-            v.extend(items.into_iter().map(item_into_json));
-            if more {
-                v.push(json!({"more": count - n as u64}));
-            }
-            Json::Array(v)
-        }
-        other => item_json(&other),
-    }
+/// JSON tree of an item (tests).
+#[cfg(test)]
+pub(crate) fn item_json(it: &Item) -> Json {
+    serde_json::to_value(it).unwrap_or(Json::Null)
 }
 
 /// One-line rendering of a reply item for summaries, bounded to about `max` chars.
@@ -698,6 +744,7 @@ fn frame_item(f: Frame) -> Item {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn keep() -> Keep {
         Keep {

@@ -1,5 +1,5 @@
-//! Typed SMTP details carried in [`wiresift_core::Transaction::request`] and
-//! [`wiresift_core::Transaction::response`] (serialised to JSON).
+//! Typed SMTP details: every SMTP transaction's `detail` is an [`SmtpDetail`]
+//! (`tx.detail_as::<SmtpDetail>()`), serialised as the transaction's `request` and `response`.
 //!
 //! Command transactions (`command` = the upper-cased verb):
 //! - `response` is a [`ReplyDetail`]: `{"code":250,"enhanced":"2.1.0","lines":[…]}`; an EHLO
@@ -19,6 +19,40 @@ use serde::Serialize;
 pub const MESSAGE_COMMAND: &str = "MESSAGE";
 /// `command` of the server greeting transaction (it has no request).
 pub const GREETING_COMMAND: &str = "GREETING";
+
+/// The detail of every SMTP transaction.
+pub type SmtpDetail = wiresift_core::ReqResp<SmtpRequest, SmtpResponse>;
+
+/// The `request` of an SMTP transaction (serialised without a tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SmtpRequest {
+    /// A command transaction.
+    Command(RequestDetail),
+    /// A [`MESSAGE_COMMAND`] transaction.
+    Message(Box<MessageDetail>),
+}
+
+/// The `response` of an SMTP transaction (serialised without a tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SmtpResponse {
+    /// The final reply.
+    Reply(ReplyDetail),
+    /// Only interim replies were seen (a `354`, `334` challenges), not the final one.
+    Interim(InterimDetail),
+}
+
+/// Interim replies of a command whose final reply never came.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InterimDetail {
+    /// The `354` of a DATA command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intermediate: Option<ReplyDetail>,
+    /// Number of `334` challenges.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub challenges: u64,
+}
 
 /// One server reply, bounded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -17,7 +17,9 @@
 
 use crate::auth::{self, LoginPrompt, Mechanism};
 use crate::body::{DataScanner, HeaderCollector};
-use crate::event::{AuthDetail, BodyDetail, BodyKind, MessageDetail, ReplyDetail, RequestDetail};
+use crate::event::{
+    AuthDetail, BodyDetail, BodyKind, MessageDetail, ReplyDetail, RequestDetail, SmtpDetail,
+};
 use crate::parser::{self, Verb};
 use crate::PROTOCOL;
 use std::collections::VecDeque;
@@ -119,7 +121,7 @@ enum Stage {
 /// A command waiting for its reply.
 #[derive(Debug)]
 struct Pending {
-    tx: Transaction,
+    tx: Transaction<SmtpDetail>,
     kind: Kind,
     stage: Stage,
     req: RequestDetail,
@@ -140,7 +142,7 @@ impl Pending {
 /// A mail message in progress (MAIL accepted or rejected, not yet finished).
 #[derive(Debug)]
 struct MailTx {
-    tx: Transaction,
+    tx: Transaction<SmtpDetail>,
     detail: MessageDetail,
 }
 
@@ -438,7 +440,7 @@ impl State {
         reason: String,
         out: &mut dyn EventSink,
     ) {
-        out.anomaly(ParseAnomaly {
+        out.anomaly(&ParseAnomaly {
             ts,
             protocol: PROTOCOL,
             connection: self.conn.id,
@@ -726,7 +728,7 @@ impl State {
             }
         };
         let mut verb_upper = String::from_utf8_lossy(cmd.verb).to_ascii_uppercase();
-        let mut tx = Transaction::new(PROTOCOL, &self.conn, ts);
+        let mut tx = Transaction::new(PROTOCOL, &self.conn, ts, SmtpDetail::default());
         tx.request_bytes = wire_len;
         tx.notes.append(&mut self.half[0].notes);
         if let Some(len) = truncated {

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use wiresift_core::{
     CloseReason, ConnectionId, ConnectionInfo, Direction, Endpoint, EventSink, Flow, GapInfo, Note,
-    ProtocolSession, SessionEvent, Status, StreamChunk, Timestamp, Transaction,
+    OwnedTransaction, ProtocolSession, SessionEvent, Status, StreamChunk, Timestamp,
 };
 use wiresift_smtp::{SmtpConfig, SmtpSession};
 
@@ -75,7 +75,7 @@ impl H {
             &mut self.out as &mut dyn EventSink,
         );
     }
-    fn txs(&self) -> Vec<&Transaction> {
+    fn txs(&self) -> Vec<&OwnedTransaction> {
         self.out
             .iter()
             .filter_map(|e| match e {
@@ -90,10 +90,10 @@ impl H {
     fn codes(&self) -> Vec<Option<u64>> {
         self.txs()
             .iter()
-            .map(|t| t.response.get("code").and_then(Value::as_u64))
+            .map(|t| t.response_value().get("code").and_then(Value::as_u64))
             .collect()
     }
-    fn tx(&self, command: &str) -> &Transaction {
+    fn tx(&self, command: &str) -> &OwnedTransaction {
         self.txs()
             .into_iter()
             .find(|t| t.command == command)
@@ -147,10 +147,10 @@ fn plain_mail_with_rejected_recipient() {
     );
     let g = h.tx("GREETING");
     assert_eq!(g.status, Status::Ok);
-    assert_eq!(g.request, Value::Null);
+    assert_eq!(g.request_value(), Value::Null);
 
     let ehlo = h.tx("EHLO");
-    let ext = &ehlo.response["extensions"];
+    let ext = &ehlo.response_value()["extensions"];
     assert_eq!(ext["pipelining"], true);
     assert_eq!(ext["chunking"], true);
     assert_eq!(ext["starttls"], true);
@@ -161,7 +161,7 @@ fn plain_mail_with_rejected_recipient() {
         ext["auth"],
         serde_json::json!(["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"])
     );
-    assert_eq!(ehlo.request["domain"], "client.example");
+    assert_eq!(ehlo.request_value()["domain"], "client.example");
 
     let rcpts: Vec<_> = h
         .txs()
@@ -169,35 +169,38 @@ fn plain_mail_with_rejected_recipient() {
         .filter(|t| t.command == "RCPT")
         .collect();
     assert_eq!(rcpts[1].status, Status::Error);
-    assert_eq!(rcpts[1].response["enhanced"], "5.1.1");
+    assert_eq!(rcpts[1].response_value()["enhanced"], "5.1.1");
     assert!(rcpts[1].error.as_deref().unwrap().contains("rejected"));
     assert_eq!(rcpts[1].query, "rcpt to:<nobody@example.net>");
-    assert_eq!(h.tx("MAIL").response["enhanced"], "2.1.0");
-    assert_eq!(h.tx("MAIL").request["address"], "alice@example.org");
-    assert_eq!(h.tx("MAIL").request["params"], "SIZE=200");
+    assert_eq!(h.tx("MAIL").response_value()["enhanced"], "2.1.0");
+    assert_eq!(h.tx("MAIL").request_value()["address"], "alice@example.org");
+    assert_eq!(h.tx("MAIL").request_value()["params"], "SIZE=200");
 
     let data = h.tx("DATA");
     assert_eq!(data.status, Status::Ok);
-    assert_eq!(data.response["code"], 250);
-    assert_eq!(data.response["intermediate"]["code"], 354);
+    assert_eq!(data.response_value()["code"], 250);
+    assert_eq!(data.response_value()["intermediate"]["code"], 354);
     assert_eq!(data.latency_us, Some(4_000));
 
     let body = "From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: Hello\r\n there\r\nMessage-ID: <m1@example.org>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\n.starts with a dot\r\nbye\r\n";
     let m = h.tx("MESSAGE");
     assert_eq!(m.status, Status::Ok);
-    assert_eq!(m.request["mail_from"], "alice@example.org");
-    assert_eq!(m.request["recipients"][0]["address"], "bob@example.net");
-    assert_eq!(m.request["recipients"][0]["code"], 250);
-    assert_eq!(m.request["recipients"][1]["code"], 550);
-    assert_eq!(m.request["body"]["kind"], "data");
-    assert_eq!(m.request["body"]["bytes"], body.len() as u64);
-    let hd = &m.request["body"]["headers"];
+    assert_eq!(m.request_value()["mail_from"], "alice@example.org");
+    assert_eq!(
+        m.request_value()["recipients"][0]["address"],
+        "bob@example.net"
+    );
+    assert_eq!(m.request_value()["recipients"][0]["code"], 250);
+    assert_eq!(m.request_value()["recipients"][1]["code"], 550);
+    assert_eq!(m.request_value()["body"]["kind"], "data");
+    assert_eq!(m.request_value()["body"]["bytes"], body.len() as u64);
+    let hd = &m.request_value()["body"]["headers"];
     assert_eq!(hd["subject"], "Hello there");
     assert_eq!(hd["from"], "Alice <alice@example.org>");
     assert_eq!(hd["to"], "bob@example.net");
     assert_eq!(hd["message_id"], "<m1@example.org>");
     assert_eq!(hd["date"], "Mon, 1 Jan 2024 00:00:00 +0000");
-    assert_eq!(m.response["code"], 250);
+    assert_eq!(m.response_value()["code"], 250);
     // MAIL sent in segment 4, final reply in segment 14 (1 ms apart each).
     assert_eq!(m.latency_us, Some(10_000));
     assert_eq!(
@@ -230,11 +233,11 @@ fn other_commands_and_helo() {
         ["GREETING", "HELO", "NOOP", "VRFY", "EXPN", "HELP", "RSET", "XCLIENT", "QUIT"]
     );
     assert_eq!(
-        h.tx("HELP").response["lines"],
+        h.tx("HELP").response_value()["lines"],
         serde_json::json!(["Commands:", "HELO EHLO MAIL"])
     );
     assert_eq!(h.tx("EXPN").status, Status::Error);
-    assert!(h.tx("HELO").response.get("extensions").is_none());
+    assert!(h.tx("HELO").response_value().get("extensions").is_none());
 }
 
 #[test]
@@ -265,10 +268,13 @@ fn pipelined_envelope_replies_in_order() {
         .into_iter()
         .filter(|t| t.command == "MESSAGE")
         .collect();
-    assert_eq!(msgs[0].request["recipients"][1]["code"], 450);
-    assert_eq!(msgs[0].request["body"]["headers"]["subject"], "pipelined");
+    assert_eq!(msgs[0].request_value()["recipients"][1]["code"], 450);
+    assert_eq!(
+        msgs[0].request_value()["body"]["headers"]["subject"],
+        "pipelined"
+    );
     assert_eq!(msgs[1].status, Status::Error);
-    assert!(msgs[1].request.get("body").is_none());
+    assert!(msgs[1].request_value().get("body").is_none());
     assert_eq!(h.anomalies(), 0);
 }
 
@@ -298,21 +304,21 @@ fn bdat_chunks_pipelined_and_zero_last() {
         .into_iter()
         .filter(|t| t.command == "BDAT")
         .collect();
-    assert_eq!(bdats[0].request["chunk_size"], chunk1.len());
-    assert_eq!(bdats[0].request["body_bytes"], chunk1.len());
-    assert_eq!(bdats[2].request["last"], true);
-    assert_eq!(bdats[2].request["chunk_size"], 0);
+    assert_eq!(bdats[0].request_value()["chunk_size"], chunk1.len());
+    assert_eq!(bdats[0].request_value()["body_bytes"], chunk1.len());
+    assert_eq!(bdats[2].request_value()["last"], true);
+    assert_eq!(bdats[2].request_value()["chunk_size"], 0);
     assert_eq!(bdats[0].request_bytes, 9 + chunk1.len() as u64);
     let m = h.tx("MESSAGE");
     assert_eq!(m.status, Status::Ok);
-    assert_eq!(m.request["body"]["kind"], "bdat");
+    assert_eq!(m.request_value()["body"]["kind"], "bdat");
     assert_eq!(
-        m.request["body"]["bytes"],
+        m.request_value()["body"]["bytes"],
         (chunk1.len() + chunk2.len()) as u64
     );
-    assert_eq!(m.request["body"]["chunks"], 3);
-    assert_eq!(m.request["body"]["headers"]["subject"], "chunky");
-    assert_eq!(m.response["enhanced"], "2.0.0");
+    assert_eq!(m.request_value()["body"]["chunks"], 3);
+    assert_eq!(m.request_value()["body"]["headers"]["subject"], "chunky");
+    assert_eq!(m.response_value()["enhanced"], "2.0.0");
     assert_eq!(h.anomalies(), 0);
 }
 
@@ -334,7 +340,7 @@ fn bdat_last_with_data_and_failure() {
     );
     let m = h.tx("MESSAGE");
     assert_eq!(m.status, Status::Error);
-    assert_eq!(m.request["body"]["bytes"], 5);
+    assert_eq!(m.request_value()["body"]["bytes"], 5);
 }
 
 #[test]
@@ -351,7 +357,7 @@ fn dot_stuffing_and_terminator_split_everywhere() {
         let m = h.tx("MESSAGE");
         // Unstuffed: "Subject: dots\r\n\r\n" ".\r\n" "..\r\n" "..x\r\n" "end\r\n".
         let want = 17 + 3 + 4 + 5 + 5;
-        assert_eq!(m.request["body"]["bytes"], want as u64, "cut {cut}");
+        assert_eq!(m.request_value()["body"]["bytes"], want as u64, "cut {cut}");
         assert_eq!(m.status, Status::Ok);
     }
 }
@@ -367,8 +373,8 @@ fn auth_plain_initial_response_and_after_334() {
     let a = h.tx("AUTH");
     assert_eq!(a.query, "AUTH PLAIN (redacted)");
     assert_eq!(a.status, Status::Ok);
-    assert_eq!(a.request["auth"]["mechanism"], "PLAIN");
-    assert_eq!(a.request["auth"]["user"], "alice");
+    assert_eq!(a.request_value()["auth"]["mechanism"], "PLAIN");
+    assert_eq!(a.request_value()["auth"]["user"], "alice");
 
     let mut h = H::new();
     greet(&mut h);
@@ -382,9 +388,9 @@ fn auth_plain_initial_response_and_after_334() {
     let a = h.tx("AUTH");
     assert_eq!(a.query, "AUTH PLAIN");
     assert_eq!(a.status, Status::Error);
-    assert_eq!(a.request["auth"]["user"], "alice");
-    assert_eq!(a.request["auth"]["responses"], 1);
-    assert_eq!(a.response["challenges"], 1);
+    assert_eq!(a.request_value()["auth"]["user"], "alice");
+    assert_eq!(a.request_value()["auth"]["responses"], 1);
+    assert_eq!(a.response_value()["challenges"], 1);
     assert!(!h.json().contains(blob));
     assert!(!h.json().contains("s3cr3t"));
 }
@@ -409,9 +415,9 @@ fn auth_login_success_and_failure() {
         assert_eq!(h.commands(), ["GREETING", "EHLO", "AUTH", "NOOP"]);
         let a = h.tx("AUTH");
         assert_eq!(a.status, status);
-        assert_eq!(a.request["auth"]["mechanism"], "LOGIN");
-        assert_eq!(a.request["auth"]["user"], "carol");
-        assert_eq!(a.request["auth"]["responses"], 2);
+        assert_eq!(a.request_value()["auth"]["mechanism"], "LOGIN");
+        assert_eq!(a.request_value()["auth"]["user"], "carol");
+        assert_eq!(a.request_value()["auth"]["responses"], 2);
         assert_eq!(a.latency_us, Some(5_000));
         let j = h.json();
         assert!(!j.contains("aHVudGVyMi1sb2dpbg"));
@@ -426,7 +432,7 @@ fn auth_login_success_and_failure() {
     h.s(b"235 ok\r\n");
     let a = h.tx("AUTH");
     assert_eq!(a.query, "AUTH LOGIN (redacted)");
-    assert_eq!(a.request["auth"]["user"], "carol");
+    assert_eq!(a.request_value()["auth"]["user"], "carol");
     assert!(!h.json().contains("hunter2"));
 }
 
@@ -460,16 +466,19 @@ fn auth_cram_xoauth2_unknown_and_cancel() {
         .filter(|t| t.command == "AUTH")
         .collect();
     assert_eq!(auths.len(), 4);
-    assert_eq!(auths[0].request["auth"]["user"], "tim");
+    assert_eq!(auths[0].request_value()["auth"]["user"], "tim");
     assert_eq!(auths[0].status, Status::Ok);
-    assert_eq!(auths[1].request["auth"]["user"], "u@x");
+    assert_eq!(auths[1].request_value()["auth"]["user"], "u@x");
     assert_eq!(auths[1].status, Status::Error);
     assert_eq!(auths[1].query, "AUTH XOAUTH2 (redacted)");
-    assert_eq!(auths[2].request["auth"]["mechanism"], "SCRAM-SHA-256");
-    assert!(auths[2].request["auth"].get("user").is_none());
-    assert_eq!(auths[2].request["auth"]["responses"], 2);
-    assert_eq!(auths[2].response["challenges"], 2);
-    assert_eq!(auths[3].request["auth"]["cancelled"], true);
+    assert_eq!(
+        auths[2].request_value()["auth"]["mechanism"],
+        "SCRAM-SHA-256"
+    );
+    assert!(auths[2].request_value()["auth"].get("user").is_none());
+    assert_eq!(auths[2].request_value()["auth"]["responses"], 2);
+    assert_eq!(auths[2].response_value()["challenges"], 2);
+    assert_eq!(auths[3].request_value()["auth"]["cancelled"], true);
     let j = h.json();
     for secret in [
         "b913a602c7eda7a495b4e6e7334d3890",
@@ -547,7 +556,7 @@ fn gap_in_commands_resyncs_at_next_verb() {
         ["GREETING", "EHLO", "MAIL", "RCPT", "MESSAGE"]
     );
     let r = h.tx("RCPT");
-    assert_eq!(r.request["address"], "c@y");
+    assert_eq!(r.request_value()["address"], "c@y");
     assert!(r.notes.iter().any(|n| matches!(
         n,
         Note::Gap {
@@ -581,10 +590,10 @@ fn gap_in_body_only_shortens_it() {
     );
     let m = h.tx("MESSAGE");
     assert_eq!(m.status, Status::Ok);
-    assert_eq!(m.request["body"]["gap_bytes"], 1000);
-    assert_eq!(m.request["body"]["incomplete"], true);
-    assert_eq!(m.request["body"]["bytes"], 26 + 10);
-    assert_eq!(m.request["body"]["headers"]["subject"], "gap");
+    assert_eq!(m.request_value()["body"]["gap_bytes"], 1000);
+    assert_eq!(m.request_value()["body"]["incomplete"], true);
+    assert_eq!(m.request_value()["body"]["bytes"], 26 + 10);
+    assert_eq!(m.request_value()["body"]["headers"]["subject"], "gap");
     assert!(m.notes.iter().any(|n| matches!(n, Note::Gap { .. })));
     assert!(h
         .tx("DATA")
@@ -608,7 +617,7 @@ fn gap_swallowing_end_of_data_recovers_on_reply() {
         h.commands(),
         ["GREETING", "EHLO", "MAIL", "RCPT", "DATA", "MESSAGE", "QUIT"]
     );
-    assert_eq!(h.tx("MESSAGE").request["body"]["incomplete"], true);
+    assert_eq!(h.tx("MESSAGE").request_value()["body"]["incomplete"], true);
 }
 
 #[test]
@@ -669,7 +678,7 @@ fn overlong_lines_are_bounded_and_noted() {
             ..
         }
     )));
-    assert_eq!(v.response["code"], 252);
+    assert_eq!(v.response_value()["code"], 252);
     assert!(h.s.buffered_bytes() < 1024);
 }
 
@@ -697,12 +706,12 @@ fn close_reports_pending_and_open_body() {
     );
     let d = h.tx("DATA");
     assert_eq!(d.status, Status::NoResponse);
-    assert_eq!(d.response["intermediate"]["code"], 354);
+    assert_eq!(d.response_value()["intermediate"]["code"], 354);
     let m = h.tx("MESSAGE");
     assert_eq!(m.status, Status::NoResponse);
     // The data was sent: the message did not get abandoned, its final reply never came.
-    assert!(m.request.get("abandoned_by").is_none());
-    assert_eq!(m.request["body"]["incomplete"], true);
+    assert!(m.request_value().get("abandoned_by").is_none());
+    assert_eq!(m.request_value()["body"]["incomplete"], true);
 }
 
 #[test]
@@ -717,8 +726,8 @@ fn rset_abandons_message() {
     );
     let m = h.tx("MESSAGE");
     assert_eq!(m.status, Status::NoResponse);
-    assert_eq!(m.request["abandoned_by"], "RSET");
-    assert_eq!(m.request["recipients"][0]["code"], 250);
+    assert_eq!(m.request_value()["abandoned_by"], "RSET");
+    assert_eq!(m.request_value()["recipients"][0]["code"], 250);
 }
 
 #[test]
@@ -743,7 +752,7 @@ fn early_body_held_until_354() {
         ["GREETING", "EHLO", "MAIL", "RCPT", "DATA", "MESSAGE", "QUIT"]
     );
     assert_eq!(
-        h.tx("MESSAGE").request["body"]["headers"]["subject"],
+        h.tx("MESSAGE").request_value()["body"]["headers"]["subject"],
         "eager"
     );
 }
@@ -783,8 +792,11 @@ fn hundred_megabyte_body_streams_in_bounded_memory() {
     assert!(max_buffered <= 32 * 1024, "buffered {max_buffered}");
     let m = h.tx("MESSAGE");
     let stuffed = n.div_ceil(1000);
-    assert_eq!(m.request["body"]["bytes"], (sent as u64 + 16) - stuffed);
-    assert_eq!(m.request["body"]["headers"]["subject"], "big");
+    assert_eq!(
+        m.request_value()["body"]["bytes"],
+        (sent as u64 + 16) - stuffed
+    );
+    assert_eq!(m.request_value()["body"]["headers"]["subject"], "big");
     // Only the output of a few events, no per-chunk events.
     assert_eq!(h.out.len(), 6);
 }
@@ -925,7 +937,7 @@ fn unterminated_multiline_reply_closed_by_new_code() {
     h.s(b"235 ok\r\n");
     assert_eq!(h.commands(), ["GREETING", "EHLO", "AUTH"]);
     assert_eq!(h.codes(), [Some(220), Some(250), Some(235)]);
-    assert_eq!(h.tx("AUTH").request["auth"]["user"], "user");
+    assert_eq!(h.tx("AUTH").request_value()["auth"]["user"], "user");
     assert_eq!(h.anomalies(), 1);
 }
 
@@ -962,7 +974,7 @@ fn starttls_then_close_is_encrypted_and_plaintext_after_starttls_is_parsed() {
         ["GREETING", "EHLO", "MAIL", "STARTTLS", "MESSAGE"]
     );
     assert!(h.tx("STARTTLS").notes.contains(&Note::Encrypted));
-    assert_eq!(h.tx("MESSAGE").request["abandoned_by"], "STARTTLS");
+    assert_eq!(h.tx("MESSAGE").request_value()["abandoned_by"], "STARTTLS");
 
     // A decrypted capture: plaintext SMTP follows the 220.
     let mut h = H::new();
@@ -992,7 +1004,7 @@ fn commands_before_greeting_pair_after_it() {
         ["GREETING", "HELO", "MAIL", "RCPT", "DATA", "MESSAGE", "QUIT"]
     );
     assert_eq!(
-        h.tx("MESSAGE").request["body"]["headers"]["subject"],
+        h.tx("MESSAGE").request_value()["body"]["headers"]["subject"],
         "early"
     );
 }

@@ -1,6 +1,8 @@
 use super::*;
 use proptest::prelude::*;
+use serde_json::{json, Value as Json};
 use wiresift_core::{ConnectionId, Detail, Duration, Endpoint, SessionEvent};
+use wiresift_core::{OwnedMessage, OwnedTransaction};
 
 fn conn(midstream: bool) -> ConnectionInfo {
     ConnectionInfo {
@@ -63,7 +65,7 @@ impl H {
             .on_close(Timestamp(self.t), CloseReason::Fin, &mut self.out);
         self
     }
-    fn txs(&self) -> Vec<&Transaction> {
+    fn txs(&self) -> Vec<&OwnedTransaction> {
         self.out
             .iter()
             .filter_map(|e| match e {
@@ -72,7 +74,7 @@ impl H {
             })
             .collect()
     }
-    fn msgs(&self) -> Vec<&Message> {
+    fn msgs(&self) -> Vec<&OwnedMessage> {
         self.out
             .iter()
             .filter_map(|e| match e {
@@ -95,7 +97,10 @@ impl H {
                 (
                     t.command.clone(),
                     t.status,
-                    t.response.get("value").cloned().unwrap_or(Json::Null),
+                    t.response_value()
+                        .get("value")
+                        .cloned()
+                        .unwrap_or(Json::Null),
                 )
             })
             .collect()
@@ -124,17 +129,17 @@ fn simple_transaction_fields() {
     assert_eq!(t.len(), 2);
     assert_eq!(t[0].command, "SET");
     assert_eq!(t[0].query, "set k v");
-    assert_eq!(t[0].request, json!({"args": ["set", "k", "v"]}));
+    assert_eq!(t[0].request_value(), json!({"args": ["set", "k", "v"]}));
     assert_eq!(
-        t[0].response,
+        t[0].response_value(),
         json!({"type": "simple_string", "value": "OK"})
     );
     assert_eq!(t[0].status, Status::Ok);
     assert_eq!(t[0].latency_us, Some(1000));
     assert_eq!(t[0].request_bytes, cmd(&["set", "k", "v"]).len() as u64);
     assert_eq!(t[0].response_bytes, 5);
-    assert_eq!(t[1].response["type"], "bulk_string");
-    assert_eq!(t[1].response["value"], "v");
+    assert_eq!(t[1].response_value()["type"], "bulk_string");
+    assert_eq!(t[1].response_value()["value"], "v");
     assert_eq!(t[0].protocol, "resp");
     assert_eq!(h.anomalies(), 0);
 }
@@ -156,7 +161,7 @@ fn pipelining_pairs_in_order() {
     assert_eq!(t.len(), 50);
     for (i, tx) in t.iter().enumerate() {
         assert_eq!(tx.query, format!("INCR k{i}"));
-        assert_eq!(tx.response["value"], json!(i));
+        assert_eq!(tx.response_value()["value"], json!(i));
     }
 }
 
@@ -178,15 +183,15 @@ fn errors_and_container_commands() {
     assert_eq!(t[1].status, Status::Error);
     assert_eq!(t[1].error.as_deref(), Some("MOVED 3999 127.0.0.1:6381"));
     assert_eq!(
-        t[1].response["error"],
+        t[1].response_value()["error"],
         json!({"prefix": "MOVED", "slot": 3999, "address": "127.0.0.1:6381"})
     );
-    assert_eq!(t[2].response["error"]["prefix"], "WRONGTYPE");
+    assert_eq!(t[2].response_value()["error"]["prefix"], "WRONGTYPE");
     assert_eq!(t[3].status, Status::Error);
-    assert_eq!(t[3].response["type"], "blob_error");
+    assert_eq!(t[3].response_value()["type"], "blob_error");
     assert_eq!(t[4].command, "CONFIG GET");
     assert_eq!(t[4].status, Status::Ok);
-    assert_eq!(t[4].response["value"], json!(["maxmemory", "0"]));
+    assert_eq!(t[4].response_value()["value"], json!(["maxmemory", "0"]));
 }
 
 #[test]
@@ -230,7 +235,7 @@ fn pubsub_resp2_confirmations_and_deliveries() {
     assert!(h.txs().is_empty(), "waits for one confirmation per channel");
     h.s(b"*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n");
     assert_eq!(h.txs().len(), 1);
-    assert_eq!(h.txs()[0].response["len"], 2);
+    assert_eq!(h.txs()[0].response_value()["len"], 2);
     h.s(b"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$5\r\nhello\r\n");
     h.c(&cmd(&["PSUBSCRIBE", "n*"]));
     h.s(b"*3\r\n$7\r\nmessage\r\n$1\r\nb\r\n$3\r\nbye\r\n");
@@ -256,7 +261,7 @@ fn pubsub_resp2_confirmations_and_deliveries() {
         ]
     );
     assert_eq!(p[2].2, json!(["pong", ""]));
-    assert_eq!(h.txs()[3].response["len"], 2);
+    assert_eq!(h.txs()[3].response_value()["len"], 2);
     assert!(h.txs().iter().all(|t| t.status == Status::Ok));
     let m = h.msgs();
     assert_eq!(m.len(), 3);
@@ -275,7 +280,7 @@ fn resp3_pushes_are_never_paired() {
     h.c(&cmd(&["HELLO", "3"]))
         .s(b"%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n");
     assert_eq!(
-        h.txs()[0].response["value"],
+        h.txs()[0].response_value()["value"],
         json!({"server": "redis", "proto": 3})
     );
     h.c(&cmd(&["CLIENT", "TRACKING", "on"])).s(b"+OK\r\n");
@@ -292,7 +297,7 @@ fn resp3_pushes_are_never_paired() {
     let m = h.msgs();
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].kind, "push");
-    assert_eq!(m[0].detail["value"], json!(["invalidate", ["a"]]));
+    assert_eq!(m[0].detail_value()["value"], json!(["invalidate", ["a"]]));
     // RESP3 subscribe confirmations are pushes, paired with the SUBSCRIBE.
     h.c(&cmd(&["SUBSCRIBE", "c"]))
         .s(b">3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n")
@@ -307,10 +312,10 @@ fn resp3_pushes_are_never_paired() {
     let t = h.txs();
     let n = t.len();
     assert_eq!(
-        t[n - 2].response,
+        t[n - 2].response_value(),
         json!({"type": "double", "value": 1.5, "attributes": {"ttl": 10}})
     );
-    assert_eq!(t[n - 1].response["value"], "abc");
+    assert_eq!(t[n - 1].response_value()["value"], "abc");
 }
 
 #[test]
@@ -420,7 +425,7 @@ fn replication_diskless_eof_mark_and_sync() {
     assert_eq!(h2.pairs()[0].1, Status::Error);
     assert_eq!(h2.pairs()[1].0, "PING");
     assert!(h2.msgs().is_empty());
-    assert_eq!(t[0].response["type"], "rdb");
+    assert_eq!(t[0].response_value()["type"], "rdb");
     assert_eq!(h.msgs()[0].summary, "PING");
 }
 
@@ -461,8 +466,8 @@ fn monitor_lines_are_messages() {
     let m = h.msgs();
     assert_eq!(m.len(), 2);
     assert_eq!(m[0].kind, "monitor");
-    assert_eq!(m[0].detail["args"], json!(["SET", "k", "v"]));
-    assert_eq!(m[0].detail["client"], "127.0.0.1:5555");
+    assert_eq!(m[0].detail_value()["args"], json!(["SET", "k", "v"]));
+    assert_eq!(m[0].detail_value()["client"], "127.0.0.1:5555");
 }
 
 #[test]
@@ -479,9 +484,9 @@ fn inline_commands() {
     assert_eq!(t[3].status, Status::Error);
     assert_eq!(t[3].command, "SET");
     assert_eq!(t[0].command, "PING");
-    assert_eq!(t[1].request, json!({"args": ["set", "a b", "c d"]}));
+    assert_eq!(t[1].request_value(), json!({"args": ["set", "a b", "c d"]}));
     assert_eq!(t[1].query, "set \"a b\" \"c d\"");
-    assert_eq!(t[2].response["value"], "c d");
+    assert_eq!(t[2].response_value()["value"], "c d");
 }
 
 #[test]
@@ -534,7 +539,10 @@ fn redaction_everywhere() {
     assert!(!json.contains("s3cr3t"), "{json}");
     let t = h.txs();
     assert_eq!(t[0].query, "AUTH (redacted)");
-    assert_eq!(t[1].request["args"], json!(["AUTH", "alice", "(redacted)"]));
+    assert_eq!(
+        t[1].request_value()["args"],
+        json!(["AUTH", "alice", "(redacted)"])
+    );
     assert_eq!(t[2].query, "HELLO 3 AUTH bob (redacted) SETNAME app");
     assert!(t[3].query.contains("AUTH2 u (redacted) KEYS a"));
     assert_eq!(t[1].status, Status::Error);
@@ -556,8 +564,8 @@ fn large_values_are_skipped_not_buffered() {
     let t = h.txs();
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].request_bytes, wire.len() as u64);
-    assert_eq!(t[0].request["arg_lengths"], json!([3, 3, 1 << 20]));
-    assert_eq!(t[0].request["args"][2].as_str().unwrap().len(), 256);
+    assert_eq!(t[0].request_value()["arg_lengths"], json!([3, 3, 1 << 20]));
+    assert_eq!(t[0].request_value()["args"][2].as_str().unwrap().len(), 256);
     assert!(t[0].notes.contains(&Note::Truncated {
         field: "arg",
         len: 1 << 20
@@ -573,9 +581,9 @@ fn large_values_are_skipped_not_buffered() {
     }
     h.c(&cmd(&["PING"])).s(b"+PONG\r\n");
     let t = h.txs();
-    assert_eq!(t[1].response["len"], 1 << 20);
+    assert_eq!(t[1].response_value()["len"], 1 << 20);
     assert_eq!(t[1].response_bytes, rep.len() as u64);
-    assert_eq!(t[1].response["value"]["len"], 1 << 20);
+    assert_eq!(t[1].response_value()["value"]["len"], 1 << 20);
     assert_eq!(t[2].command, "PING");
     assert_eq!(h.anomalies(), 0);
 }
@@ -603,7 +611,7 @@ fn gap_inside_a_large_bulk_keeps_sync() {
         }
     )));
     assert_eq!(t[1].status, Status::Ok);
-    assert_eq!(t[1].response["value"], "x");
+    assert_eq!(t[1].response_value()["value"], "x");
     // A gap inside a small (buffered) bulk body also keeps sync.
     let mut h = H::new();
     let w = cmd(&["SET", "k", &"b".repeat(1000)]);
@@ -639,10 +647,10 @@ fn request_gap_never_cascades() {
     h.c(&cmd(&["GET", "key3"])).s(&bulk("three"));
     let t = h.txs();
     assert_eq!(t[0].status, Status::Partial);
-    assert_eq!(t[0].response["value"], "one");
+    assert_eq!(t[0].response_value()["value"], "one");
     assert_eq!(t[1].query, "GET key2");
-    assert_eq!(t[1].response["value"], "two");
-    assert_eq!(t[2].response["value"], "three");
+    assert_eq!(t[1].response_value()["value"], "two");
+    assert_eq!(t[2].response_value()["value"], "three");
     assert!(t[1].notes.iter().any(|n| matches!(n, Note::Gap { .. })));
 }
 
@@ -662,16 +670,16 @@ fn pipelined_request_gap_damage_is_bounded_and_marked() {
     h.c(&cmd(&["GET", "r5"])).s(&bulk("5"));
     h.c(&cmd(&["GET", "r6"])).s(&bulk("6"));
     let t = h.txs();
-    assert_eq!(t[0].response["value"], "1");
-    assert_eq!(t[1].response["value"], "2");
+    assert_eq!(t[0].response_value()["value"], "1");
+    assert_eq!(t[1].response_value()["value"], "2");
     assert!(t[2].notes.iter().any(|n| matches!(n, Note::Gap { .. })));
     let n = t.len();
     assert_eq!(
-        (t[n - 2].query.as_str(), &t[n - 2].response["value"]),
+        (t[n - 2].query.as_str(), &t[n - 2].response_value()["value"]),
         ("GET r5", &json!("5"))
     );
     assert_eq!(
-        (t[n - 1].query.as_str(), &t[n - 1].response["value"]),
+        (t[n - 1].query.as_str(), &t[n - 1].response_value()["value"]),
         ("GET r6", &json!("6"))
     );
 }
@@ -732,7 +740,7 @@ fn close_reports_pending_and_anomalies_are_not_fatal() {
     h.c(&cmd(&["GET", "a"])).s(b":notanumber\r\n");
     h.c(&cmd(&["GET", "b"])).s(&bulk("B"));
     assert!(h.anomalies() >= 1);
-    assert_eq!(h.txs().last().unwrap().response["value"], "B");
+    assert_eq!(h.txs().last().unwrap().response_value()["value"], "B");
     // Deep nesting is an anomaly.
     let mut h = H::new();
     h.c(&cmd(&["X"])).s(&b"*1\r\n".repeat(40));
@@ -743,8 +751,14 @@ fn close_reports_pending_and_anomalies_are_not_fatal() {
 fn summary_detail_skips_rendering_and_held_data_counts_in_latency() {
     struct Summary(Vec<SessionEvent>);
     impl EventSink for Summary {
-        fn emit(&mut self, ev: SessionEvent) {
-            self.0.push(ev);
+        fn transaction(&mut self, tx: &mut Transaction) {
+            self.0.transaction(tx);
+        }
+        fn message(&mut self, m: &Message) {
+            self.0.message(m);
+        }
+        fn anomaly(&mut self, a: &ParseAnomaly) {
+            self.0.anomaly(a);
         }
         fn detail(&self) -> Detail {
             Detail::Summary
@@ -774,7 +788,7 @@ fn summary_detail_skips_rendering_and_held_data_counts_in_latency() {
     assert_eq!(t.status, Status::Error);
     assert_eq!(t.error.as_deref(), Some("WRONGPASS no"));
     assert_eq!(
-        (t.query.as_str(), &t.request, &t.response),
+        (t.query.as_str(), &t.request_value(), &t.response_value()),
         ("", &Json::Null, &Json::Null)
     );
     assert_eq!(t.ts, Timestamp(5_000_000));
@@ -982,8 +996,11 @@ fn long_replies_are_summarised_requests_keep_their_arguments() {
     h.s(&reply);
     let txs = h.txs();
     assert_eq!(txs.len(), 2);
-    assert_eq!(txs[0].request["args"].as_array().unwrap().len(), 100);
-    let r = &txs[1].response;
+    assert_eq!(
+        txs[0].request_value()["args"].as_array().unwrap().len(),
+        100
+    );
+    let r = &txs[1].response_value();
     assert_eq!(r["len"], 100);
     let shown = r["value"].as_array().unwrap();
     assert!(

@@ -6,7 +6,8 @@ use super::{LoginPrompt, MailTx, Pending, ReplyBuilder, State, C2S, S2C};
 use crate::auth::{self, Mechanism};
 use crate::body::HeaderCollector;
 use crate::event::{
-    MessageDetail, Recipient, ReplyDetail, RequestDetail, GREETING_COMMAND, MESSAGE_COMMAND,
+    InterimDetail, MessageDetail, Recipient, ReplyDetail, RequestDetail, SmtpDetail, SmtpRequest,
+    SmtpResponse, GREETING_COMMAND, MESSAGE_COMMAND,
 };
 use crate::parser::{self, ReplyCode};
 use crate::PROTOCOL;
@@ -221,7 +222,7 @@ impl State {
                     });
                 }
             }
-            out.emit(ev);
+            ev.replay(out);
         }
         if !plaintext {
             // Everything from here is TLS: report what is still pending and stop.
@@ -242,7 +243,7 @@ impl State {
         end_ts: Timestamp,
         out: &mut dyn EventSink,
     ) {
-        let mut tx = Transaction::new(PROTOCOL, &self.conn, b.ts);
+        let mut tx = Transaction::new(PROTOCOL, &self.conn, b.ts, SmtpDetail::default());
         tx.response_bytes = b.bytes;
         tx.notes.append(&mut self.half[1].notes);
         if let Some(len) = b.truncated {
@@ -268,9 +269,9 @@ impl State {
             tx.error = detail.lines.first().cloned();
         }
         self.greeted = true;
-        tx.response = serde_json::to_value(&detail).unwrap_or_default();
+        tx.detail.response = Some(SmtpResponse::Reply(detail));
         tx.end_ts = end_ts.max(tx.ts);
-        out.transaction(tx);
+        out.transaction(&mut tx);
     }
 
     /// Report a command transaction (reply `None`: never answered) and advance the message.
@@ -297,7 +298,7 @@ impl State {
                 let mut d = d.clone();
                 d.intermediate = p.intermediate.take().map(Box::new);
                 d.challenges = p.challenges;
-                p.tx.response = serde_json::to_value(&d).unwrap_or_default();
+                p.tx.detail.response = Some(SmtpResponse::Reply(d.clone()));
                 final_reply = Some(d);
             }
             None => {
@@ -305,17 +306,10 @@ impl State {
                 let i = p.intermediate.take();
                 if i.is_some() || p.challenges > 0 {
                     // Interim replies were seen, the final one was not.
-                    let mut partial = serde_json::Map::new();
-                    if let Some(i) = i {
-                        partial.insert(
-                            "intermediate".into(),
-                            serde_json::to_value(i).unwrap_or_default(),
-                        );
-                    }
-                    if p.challenges > 0 {
-                        partial.insert("challenges".into(), p.challenges.into());
-                    }
-                    p.tx.response = partial.into();
+                    p.tx.detail.response = Some(SmtpResponse::Interim(InterimDetail {
+                        intermediate: i,
+                        challenges: p.challenges,
+                    }));
                 }
             }
         }
@@ -325,7 +319,7 @@ impl State {
             });
         }
         if p.req != RequestDetail::default() {
-            p.tx.request = serde_json::to_value(&p.req).unwrap_or_default();
+            p.tx.detail.request = Some(SmtpRequest::Command(p.req.clone()));
         }
         let code = final_reply.as_ref().map(|d| ReplyCode(d.code));
         let reply_bytes = reply.as_ref().map_or(0, |r| r.1);
@@ -340,13 +334,13 @@ impl State {
                 .filter(|n| matches!(n, Note::Gap { .. }))
                 .cloned()
                 .collect();
-        out.transaction(p.tx);
+        out.transaction(&mut p.tx);
 
         // The mail message this command belongs to.
         match kind {
             Kind::Mail => {
                 self.abandon(&verb, ts, out);
-                let mut tx = Transaction::new(PROTOCOL, &self.conn, ts);
+                let mut tx = Transaction::new(PROTOCOL, &self.conn, ts, SmtpDetail::default());
                 tx.command = MESSAGE_COMMAND.to_string();
                 self.current = Some(MailTx {
                     tx,
@@ -432,7 +426,7 @@ impl State {
                 let mut d = d;
                 d.intermediate = None;
                 d.challenges = 0;
-                m.tx.response = serde_json::to_value(&d).unwrap_or_default();
+                m.tx.detail.response = Some(SmtpResponse::Reply(d));
             }
             None => m.tx.status = Status::NoResponse,
         }
@@ -463,7 +457,7 @@ impl State {
             q.push_str(&format!(" TO:<{}>", r.address));
         }
         m.tx.query = q;
-        m.tx.request = serde_json::to_value(&m.detail).unwrap_or_default();
-        out.transaction(m.tx);
+        m.tx.detail.request = Some(SmtpRequest::Message(Box::new(m.detail)));
+        out.transaction(&mut m.tx);
     }
 }
