@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(one(0xfd, false, b"\x03abc"), Value::Text("abc".into()));
         assert_eq!(
             one(0xfc, false, b"\x02\x00\xff"),
-            Value::Text("\\x00\\xff".into())
+            Value::Text("\0\\xff".into())
         );
         assert_eq!(
             one(0x10, false, b"\x02\x0a\x0b"),
@@ -368,7 +368,7 @@ mod tests {
         let d2 = decode_block(&mut Cur::new(&data2), &b2);
         // The first type is NULL (0x06): no value bytes; the LONG takes 4.
         let d2 = d2.unwrap();
-        assert_eq!(d2.params[1].value, Value::Int(2 << 16 | 1 << 8));
+        assert_eq!(d2.params[1].value, Value::Int(2 << 16 | 1));
         assert!(!d2.bound);
     }
 }
