@@ -19,8 +19,9 @@
 //!   packet is skipped and the direction resynchronises;
 //! - a STMT_EXECUTE whose PREPARE was not captured keeps its statement id and gets a note; its
 //!   parameters are not decoded (their count is unknown);
-//! - on a client-only capture, statement ids are predicted from the PREPARE order (MySQL and
-//!   MariaDB number them 1, 2, … per connection) and the execute says so in a note;
+//! - on a client-only capture, the statement id first used after an unanswered PREPARE is taken
+//!   to be that statement's (clients use the id the reply gave them next), with a note; MariaDB
+//!   numbers statements server-wide, so the ids cannot be predicted;
 //! - replies of a server-only capture are parsed without knowing the command: OK, ERR, result
 //!   sets and PREPARE_OK are recognised; a STATISTICS string is not.
 #![forbid(unsafe_code)]
@@ -130,39 +131,53 @@ fn probe_server(data: &[u8]) -> ProbeResult {
     }
 }
 
-/// Does `data` start like a client command (mid-stream pickup): COM_QUERY with SQL text, or a
-/// HandshakeResponse41?
+/// Does `data` start like a client command (mid-stream pickup: a known command in a packet that
+/// ends exactly where the data ends or is followed by another plausible header; plain or
+/// compressed), or a HandshakeResponse41?
 fn probe_client(data: &[u8]) -> ProbeResult {
+    use session::resync::{comp_start, plain_start};
     if data.len() < 5 {
         return ProbeResult::NeedMore;
     }
     let len = usize::from(data[0]) | usize::from(data[1]) << 8 | usize::from(data[2]) << 16;
-    if len + 4 != data.len() || len < 2 {
-        return ProbeResult::NoMatch;
-    }
-    let p = &data[4..];
-    match (data[3], p[0]) {
-        (0, 0x03) => {
+    let sane = |p: &[u8]| match p.first() {
+        Some(0x03) | Some(0x16) => {
             let q = &p[1..p.len().min(64)];
-            if q.first()
+            q.first()
                 .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'/' || *b == b'(')
                 && q.iter()
                     .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
-            {
-                ProbeResult::Match
-            } else {
-                ProbeResult::NoMatch
-            }
         }
-        (1, _)
-            if len >= 32
-                && p[1] & 0x02 != 0
-                && p[4..32].iter().skip(5).take(19).all(|&b| b == 0) =>
-        {
-            ProbeResult::Match
-        }
-        _ => ProbeResult::NoMatch,
+        Some(0x01) | Some(0x0e) | Some(0x09) | Some(0x1f) => p.len() == 1,
+        Some(0x17) => p.len() >= 10,
+        Some(0x19) | Some(0x1a) => p.len() == 5,
+        Some(0x02) => p.len() > 1 && p[1..].iter().all(|b| b.is_ascii_graphic()),
+        _ => false,
+    };
+    if data[3] == 0
+        && len + 4 <= data.len()
+        && plain_start(data, Direction::ClientToServer, true)
+        && sane(&data[4..4 + len])
+    {
+        return ProbeResult::Match;
     }
+    if data.len() >= 12 && comp_start(data, Direction::ClientToServer) {
+        let ulen = usize::from(data[4]) | usize::from(data[5]) << 8 | usize::from(data[6]) << 16;
+        let inner = &data[7..];
+        let ilen = usize::from(inner[0]) | usize::from(inner[1]) << 8 | usize::from(inner[2]) << 16;
+        if ulen != 0 || (ilen + 4 <= inner.len() && sane(&inner[4..4 + ilen])) {
+            return ProbeResult::Match;
+        }
+    }
+    if data[3] == 1
+        && len >= 32
+        && len + 4 == data.len()
+        && data[5] & 0x02 != 0
+        && data[13..36].iter().take(19).all(|&b| b == 0)
+    {
+        return ProbeResult::Match;
+    }
+    ProbeResult::NoMatch
 }
 
 impl TcpProtocolPlugin for MysqlPlugin {

@@ -32,7 +32,7 @@ use crate::Config;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 mod reply;
 mod request;
-mod resync;
+pub(crate) mod resync;
 
 use resync::find_start;
 use wiresift_core::{
@@ -228,7 +228,9 @@ struct Logic {
     stmt_bytes: usize,
     stmt_order: u64,
     last_prepared: Option<u32>,
-    next_stmt_id: Option<u32>,
+    /// A PREPARE that will never be answered (client-only capture): bound to the statement id
+    /// of the first STMT_* command that names an unknown one.
+    unbound_prepare: Option<(String, u32)>,
     server_seen: bool,
     /// Whether the connection is compressed is known (handshake seen, or found by resync).
     comp_decided: bool,
@@ -279,7 +281,7 @@ impl MysqlSession {
                 stmt_bytes: 0,
                 stmt_order: 0,
                 last_prepared: None,
-                next_stmt_id: (!conn.midstream).then_some(1),
+                unbound_prepare: None,
                 server_seen: false,
                 comp_decided: !conn.midstream,
                 client_gap: false,
@@ -547,7 +549,12 @@ impl Logic {
                 return;
             }
             Phase::Tls => return,
-            Phase::Command => {}
+            Phase::Command => {
+                if self.login.is_some() {
+                    // Client-only capture: the login's outcome was never seen.
+                    self.flush_login(None, out);
+                }
+            }
         }
         // Packets continuing the front request (LOCAL INFILE content, CHANGE_USER auth).
         if p.seq != 0 {
@@ -693,6 +700,12 @@ impl Logic {
         r.expect_seq = p.last_seq.wrapping_add(1);
         self.login = Some(r);
         self.phase = Phase::Auth;
+        if self.compression != Compression::None && !self.server_seen {
+            // Client-only capture: no OK will say where compression starts; find it in the
+            // bytes (auth continuation packets are skipped and counted).
+            self.comp_decided = false;
+            self.resync[0] = true;
+        }
     }
 
     fn fill_greeting(&self, r: &mut Pending) {
@@ -963,7 +976,6 @@ impl Logic {
                 let params = f.prepare_params.unwrap_or(0);
                 self.add_stmt(id, f.prepare_sql.clone().unwrap_or_default(), params, false);
                 self.last_prepared = Some(id);
-                self.next_stmt_id = Some(id.wrapping_add(1));
             }
         }
         if f.sets > 1 {
@@ -983,12 +995,8 @@ impl Logic {
     /// A request that will never be answered (one-sided capture, limit, close).
     fn finish_unanswered(&mut self, mut f: Pending, out: &mut dyn EventSink) {
         if f.cmd == Some(Command::STMT_PREPARE) && !self.server_seen {
-            if let Some(id) = self.next_stmt_id {
-                let params = f.prepare_params.unwrap_or(0);
-                self.add_stmt(id, f.prepare_sql.clone().unwrap_or_default(), params, true);
-                self.last_prepared = Some(id);
-                self.next_stmt_id = Some(id.wrapping_add(1));
-            }
+            let params = f.prepare_params.unwrap_or(0);
+            self.unbound_prepare = Some((f.prepare_sql.clone().unwrap_or_default(), params));
         }
         if f.has_response && f.status == Status::NoResponse {
             f.status = Status::Partial;

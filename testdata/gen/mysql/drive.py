@@ -181,7 +181,7 @@ def prepared_workload(compress=False):
         (-5, -300, -70000, -(1 << 40), (1 << 64) - 1, 1.5, -2.25, decimal.Decimal("12345.678901"),
          datetime.date(2024, 2, 29), datetime.datetime(2024, 2, 29, 13, 14, 15, 123456),
          datetime.timedelta(hours=-1, minutes=-2, seconds=-3), "héllo wörld", b"\x00\x01\xff\xfe", None))
-    cur.execute("SELECT * FROM types WHERE id = %s", (1,))
+    cur.execute("SELECT * FROM types WHERE id >= %s ORDER BY id DESC LIMIT 1", (1,))
     cur.fetchall()
     try:
         cur.execute("SELECT * FROM items WHERE nosuchcol = %s", (1,))

@@ -338,7 +338,10 @@ fn apply_ok_or_eof(f: &mut Pending, data: &[u8], caps: u64) -> bool {
 fn close_set(f: &mut Pending) {
     let set = std::mem::take(&mut f.cur_set);
     if f.sets == 1 {
-        if set.columns > 0 || f.response.column_count.is_some() {
+        if set.columns > 0
+            || f.response.column_count.is_some()
+            || f.cmd == Some(Command::STMT_FETCH)
+        {
             f.response.rows = Some(set.rows);
         }
     } else {

@@ -113,7 +113,7 @@ impl Logic {
                     r.request.param_index = Some(pi);
                     let len = p.len.saturating_sub(7);
                     r.request.long_data_bytes = Some(len);
-                    let id = self.resolve(id);
+                    let id = self.resolve(id, true);
                     let maxv = self.cfg.max_value;
                     if let Some(s) = self.stmts.get_mut(&id) {
                         r.query = s.sql.clone();
@@ -132,7 +132,7 @@ impl Logic {
                 let mut c = Cur::new(body);
                 if let Some(id) = c.u32() {
                     r.request.statement_id = Some(id);
-                    let id = self.resolve(id);
+                    let id = self.resolve(id, cmd != Command::STMT_CLOSE);
                     if let Some(s) = self.stmts.get_mut(&id) {
                         r.query = s.sql.clone();
                         if cmd == Command::STMT_RESET {
@@ -192,13 +192,22 @@ impl Logic {
         }
     }
 
-    /// Statement id 0xFFFFFFFF means "the last prepared" (MariaDB pipelining).
-    fn resolve(&self, id: u32) -> u32 {
-        if id == u32::MAX {
+    /// Statement id 0xFFFFFFFF means "the last prepared" (MariaDB pipelining). With `bind`, an
+    /// unknown id right after an unanswered PREPARE is that statement's (client-only captures;
+    /// not for STMT_CLOSE, which clients also send for statements closed before).
+    fn resolve(&mut self, id: u32, bind: bool) -> u32 {
+        let id = if id == u32::MAX {
             self.last_prepared.unwrap_or(id)
         } else {
             id
+        };
+        if !self.stmts.contains_key(&id) && bind {
+            if let Some((sql, params)) = self.unbound_prepare.take() {
+                self.add_stmt(id, sql, params, true);
+                self.last_prepared = Some(id);
+            }
         }
+        id
     }
 
     fn decode_execute(&mut self, body: &[u8], r: &mut Pending) {
@@ -209,7 +218,7 @@ impl Logic {
         r.binary = true;
         r.request.statement_id = Some(id);
         r.request.flags = Some(u16::from(flags));
-        let id = self.resolve(id);
+        let id = self.resolve(id, true);
         let full = self.full;
         let qa = self.caps & cap::QUERY_ATTRIBUTES != 0;
         let Some(s) = self.stmts.get_mut(&id) else {
@@ -219,7 +228,7 @@ impl Logic {
         r.query = s.sql.clone();
         if s.predicted {
             r.notes.push(Note::Text {
-                text: "statement id predicted from the PREPARE order (server replies not captured)"
+                text: "statement id bound to the PREPARE before it (server replies not captured)"
                     .into(),
             });
         }
@@ -278,7 +287,7 @@ impl Logic {
         };
         r.request.statement_id = Some(id);
         r.request.flags = Some(flags);
-        let id = self.resolve(id);
+        let id = self.resolve(id, true);
         let Some(s) = self.stmts.get_mut(&id) else {
             r.notes.push(Note::Text {
                 text: format!(

@@ -51,7 +51,7 @@ fn plen(d: &[u8]) -> usize {
 
 /// A plausible plain packet start (see the module documentation). With `chain`, the packet must
 /// end at the end of `d` or be followed by a plausible header.
-fn plain_start(d: &[u8], dir: Direction, chain: bool) -> bool {
+pub(crate) fn plain_start(d: &[u8], dir: Direction, chain: bool) -> bool {
     if d.len() < 5 {
         return false;
     }
@@ -93,7 +93,7 @@ fn plain_start(d: &[u8], dir: Direction, chain: bool) -> bool {
 }
 
 /// A plausible compressed packet start.
-fn comp_start(d: &[u8], dir: Direction) -> bool {
+pub(crate) fn comp_start(d: &[u8], dir: Direction) -> bool {
     if d.len() < 9 {
         return false;
     }
