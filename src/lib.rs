@@ -19,14 +19,14 @@ pub mod synth;
 pub use engine::{DissectStats, Engine, EngineConfig, RunSummary};
 pub use output::{ConnectionSummary, Discard, FlowRecord, NdjsonWriter, Output};
 pub use wiresift_core as core;
+#[cfg(feature = "mysql")]
+pub use wiresift_mysql as mysql;
 pub use wiresift_net as net;
 pub use wiresift_reassembly as reassembly;
 #[cfg(feature = "resp")]
 pub use wiresift_resp as resp;
 #[cfg(feature = "smtp")]
 pub use wiresift_smtp as smtp;
-#[cfg(feature = "mysql")]
-pub use wiresift_mysql as mysql;
 
 #[cfg(any(feature = "resp", feature = "smtp", feature = "mysql"))]
 use std::sync::Arc;
