@@ -7,7 +7,7 @@
 #     -e tcp.stream -e frame.number -e tcp.srcport -e mysql.command -e mysql.query \
 #     -e mysql.error_code -e mysql.affected_rows -e mysql.num_fields -e mysql.row.text
 # and reduced to testdata/golden/mysql-tshark/<stem>.tsv, one line per client command frame:
-#   stream  frame  command(code)  query  error_codes  affected_rows  text_rows
+#   client_port  frame  command(code)  query  error_codes  affected_rows  text_rows
 # where the reply fields aggregate the server frames up to the next command frame of the same
 # stream: error codes (comma-joined), the last affected_rows, and text_rows = the number of
 # mysql.row.text values divided by the last num_fields (text protocol only; "" when none).
@@ -33,7 +33,7 @@ def close(s):
     tr = ""
     if r["nf"] and r["vals"]:
         tr = str(r["vals"] // r["nf"])
-    rows.append("\t".join([s, r["frame"], r["cmd"], r["query"].replace("\t", " ").replace("\n", " "),
+    rows.append("\t".join([r["port"], r["frame"], r["cmd"], r["query"].replace("\t", " ").replace("\n", " "),
                            ",".join(r["err"]), r["aff"], tr]))
 for line in sys.stdin:
     f = line.rstrip("\n").split("\t")
@@ -42,7 +42,7 @@ for line in sys.stdin:
     if int(sport) != port:
         if cmd:
             close(stream)
-            cur[stream] = {"frame": frame, "cmd": cmd.split("\x1f")[0], "query": query.split("\x1f")[0],
+            cur[stream] = {"port": sport, "frame": frame, "cmd": cmd.split("\x1f")[0], "query": query.split("\x1f")[0],
                            "err": [], "aff": "", "nf": 0, "vals": 0}
         continue
     r = cur.get(stream)
