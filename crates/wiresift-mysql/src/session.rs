@@ -616,10 +616,26 @@ impl Logic {
         if self.phase == Phase::Replication {
             return;
         }
+        // A new command: a LOCAL INFILE upload still open was cut (a gap).
+        for f in self
+            .pending
+            .iter_mut()
+            .filter(|f| f.state == RState::Infile)
+        {
+            f.state = RState::Start;
+            f.notes.push(Note::Text {
+                text: "LOCAL INFILE content cut short".into(),
+            });
+        }
         if shape(cmd) == Shape::NoReply {
             r.status = Status::Ok;
             r.state = RState::Done;
-            self.emit(r, out);
+            if self.pending.is_empty() {
+                self.emit(r, out);
+            } else {
+                // Reported in order, after the replies before it.
+                self.pending.push_back(r);
+            }
             return;
         }
         if shape(cmd) == Shape::Auth {
@@ -786,6 +802,7 @@ impl Logic {
             Phase::Tls => return,
             Phase::Command => {}
         }
+        self.drain_done(out);
         let Some(f) = self.pending.front() else {
             if p.seq == 1 || self.conn.midstream {
                 // A reply with no request (request lost or before the capture).
@@ -830,6 +847,7 @@ impl Logic {
                 });
             }
             self.finish(f, out);
+            self.drain_done(out);
             if self.pending.is_empty() {
                 return self.server_packet(p, out);
             }
@@ -965,6 +983,19 @@ impl Logic {
     fn end_front(&mut self, out: &mut dyn EventSink) {
         if let Some(f) = self.pending.pop_front() {
             self.finish(f, out);
+        }
+        self.drain_done(out);
+    }
+
+    /// Report the no-reply commands queued behind answered ones.
+    fn drain_done(&mut self, out: &mut dyn EventSink) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|f| f.state == RState::Done)
+        {
+            let f = self.pending.pop_front().expect("front");
+            self.emit(f, out);
         }
     }
 
