@@ -144,6 +144,22 @@ impl Registry {
         v
     }
 
+    /// Server ports (overrides and defaults) of plugins that keep state across connections
+    /// ([`crate::TcpProtocolPlugin::shares_state_across_connections`]). The multi-threaded
+    /// engine keeps all connections on these ports in one worker.
+    pub fn pinned_ports(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self
+            .user_ports
+            .iter()
+            .chain(self.default_ports.iter())
+            .filter(|(_, &i)| self.plugins[i].shares_state_across_connections())
+            .map(|(&p, _)| p)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Is `port` a known server port (override or default)?
     pub fn is_server_port(&self, port: u16) -> bool {
         self.by_port(port).is_some()
@@ -190,6 +206,35 @@ mod tests {
         fn new_session(&self, _c: &ConnectionInfo) -> Box<dyn ProtocolSession> {
             unimplemented!("not used in registry tests")
         }
+    }
+
+    struct Shared;
+    impl TcpProtocolPlugin for Shared {
+        fn name(&self) -> &'static str {
+            "shared"
+        }
+        fn default_ports(&self) -> &'static [u16] {
+            &[9042]
+        }
+        fn probe(&self, _dir: Direction, _data: &[u8]) -> ProbeResult {
+            ProbeResult::NoMatch
+        }
+        fn new_session(&self, _c: &ConnectionInfo) -> Box<dyn ProtocolSession> {
+            unimplemented!("not used in registry tests")
+        }
+        fn shares_state_across_connections(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn pinned_ports_are_those_of_plugins_sharing_state() {
+        let mut r = Registry::new();
+        r.register(Arc::new(Fake("a", &[1, 2], b'a')));
+        assert!(r.pinned_ports().is_empty());
+        r.register(Arc::new(Shared));
+        r.set_port("shared", 19042).unwrap();
+        assert_eq!(r.pinned_ports(), vec![9042, 19042]);
     }
 
     #[test]
