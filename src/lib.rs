@@ -14,6 +14,7 @@ pub mod engine;
 pub mod latency;
 pub mod output;
 pub mod parallel;
+pub mod redact;
 pub mod summary;
 pub mod synth;
 

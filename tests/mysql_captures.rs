@@ -618,3 +618,51 @@ fn public_capture_specifics() {
     let c = get("zeek__mysql-on-port-5432.pcap");
     assert!(c.txs.len() >= 5);
 }
+
+#[test]
+fn redacted_output_has_no_literals() {
+    use wiresift::redact::Redact;
+    #[derive(Default)]
+    struct Lines(Vec<String>);
+    impl Output for Lines {
+        fn transaction(&mut self, tx: &Transaction) {
+            self.0.push(serde_json::to_string(tx).unwrap());
+        }
+    }
+    for name in ["text.pcap", "raw-types.pcap", "prepared.pcap"] {
+        let Ok(bytes) = std::fs::read(path(name)) else {
+            return;
+        };
+        let mut e = Engine::new(
+            EngineConfig::default(),
+            wiresift::default_registry(),
+            Redact(Lines::default()),
+        );
+        e.run(
+            &mut CaptureReader::from_read(Box::new(std::io::Cursor::new(bytes))).unwrap(),
+            |_| {},
+        )
+        .unwrap();
+        let lines = e.into_output().0 .0;
+        assert!(lines.len() > 10);
+        for l in &lines {
+            for secret in [
+                "item-01",
+                "snowman",
+                "héllo",
+                "12345.678",
+                "98765",
+                "2024-02-29",
+            ] {
+                assert!(!l.contains(secret), "{name}: {secret} in {l}");
+            }
+            let v: Value = serde_json::from_str(l).unwrap();
+            for p in v["request"]["params"].as_array().into_iter().flatten() {
+                assert!(p["value"].is_null(), "{name}: {l}");
+            }
+            if let Some(f) = v.get("fingerprint") {
+                assert_eq!(&v["query"], f);
+            }
+        }
+    }
+}

@@ -155,3 +155,16 @@ pub struct Response {
 
 /// Transaction detail type of this plugin (`Transaction::detail_as::<MysqlDetail>()`).
 pub type MysqlDetail = wiresift_core::ReqResp<Request, Response>;
+
+/// The detail with every parameter and query-attribute value replaced by `null` (types and
+/// names kept), for sharing captures of customer data (`dissect --redact`).
+pub fn redacted(d: &MysqlDetail) -> MysqlDetail {
+    let mut d = d.clone();
+    if let Some(r) = d.request.as_mut() {
+        for p in r.params.iter_mut().chain(r.attributes.iter_mut()).flatten() {
+            p.value = crate::params::Value::Null;
+            p.len = None;
+        }
+    }
+    d
+}
