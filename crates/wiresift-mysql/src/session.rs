@@ -33,6 +33,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 mod reply;
 mod request;
 pub(crate) mod resync;
+#[cfg(test)]
+mod tests;
 
 use resync::find_start;
 use wiresift_core::{
