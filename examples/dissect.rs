@@ -1,7 +1,7 @@
 //! One JSON object per transaction (NDJSON on stdout), then a summary on stderr.
 //!
 //! `cargo run --release --example dissect -- [--port PROTO=PORT[,PORT…]]… [--threshold-ms N]
-//! [--events] [--no-probe] [--threads N] <FILE|DIR|->…`
+//! [--events] [--redact] [--no-probe] [--threads N] <FILE|DIR|->…`
 
 mod common;
 
@@ -9,6 +9,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wiresift::output::{NdjsonOptions, NdjsonOutput};
+use wiresift::redact::Redact;
 use wiresift::{Engine, EngineConfig};
 
 #[derive(Parser)]
@@ -24,6 +25,10 @@ struct Args {
     /// `"type"`.
     #[arg(long)]
     events: bool,
+    /// Print fingerprints instead of literal SQL and drop parameter values (MySQL), so that
+    /// the output of a capture full of customer data can be shared.
+    #[arg(long)]
+    redact: bool,
     /// Do not probe connections on unknown ports.
     #[arg(long)]
     no_probe: bool,
@@ -54,12 +59,20 @@ fn main() -> ExitCode {
         flush_lines: common::flush_lines(&args.inputs),
     };
     let out = NdjsonOutput::new(std::io::stdout(), opts);
-    let mut engine = Engine::new(EngineConfig::default(), registry, out);
     let threads = args
         .threads
         .unwrap_or_else(|| common::default_threads(&args.inputs));
-    let code = common::run(&mut engine, &mut input, &args.inputs, threads);
-    if let Err(e) = engine.into_output().finish() {
+    let result = if args.redact {
+        let mut engine = Engine::new(EngineConfig::default(), registry, Redact(out));
+        let code = common::run(&mut engine, &mut input, &args.inputs, threads);
+        (code, engine.into_output().0.finish())
+    } else {
+        let mut engine = Engine::new(EngineConfig::default(), registry, out);
+        let code = common::run(&mut engine, &mut input, &args.inputs, threads);
+        (code, engine.into_output().finish())
+    };
+    let (code, finished) = result;
+    if let Err(e) = finished {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("wiresift: writing output: {e}");
             return ExitCode::from(1);

@@ -1,7 +1,7 @@
 //! Per server and per command: count, errors, p50/p90/p99/max latency, a bucketed histogram, and
 //! how much latency came from TCP retransmission delay. Text table, or JSON with `--json`.
 //!
-//! `cargo run --release --example latency -- [--json] [--port PROTO=PORT[,PORT…]]… [--threads N]
+//! `cargo run --release --example latency -- [--json] [--by command|fingerprint] [--port PROTO=PORT[,PORT…]]… [--threads N]
 //! <FILE|DIR|->…`
 
 mod common;
@@ -18,6 +18,10 @@ struct Args {
     /// JSON output (one array of rows) instead of a text table.
     #[arg(long)]
     json: bool,
+    /// Group by `command` (default) or by `fingerprint` (SQL normalised: per server ×
+    /// fingerprint; transactions without one keep their command).
+    #[arg(long, value_name = "command|fingerprint", default_value = "command")]
+    by: String,
     /// Route ports to a protocol, e.g. `--port resp=7101` (repeatable).
     #[arg(long = "port", value_name = "PROTO=PORT[,PORT…]")]
     ports: Vec<String>,
@@ -41,7 +45,15 @@ fn main() -> ExitCode {
         }
     }
     let mut input = common::open_or_exit(&args.inputs);
-    let mut engine = Engine::new(EngineConfig::default(), registry, LatencyReport::default());
+    let report = match args.by.as_str() {
+        "command" => LatencyReport::default(),
+        "fingerprint" => LatencyReport::by_fingerprint(),
+        other => {
+            eprintln!("wiresift: --by {other}: expected command or fingerprint");
+            return ExitCode::from(2);
+        }
+    };
+    let mut engine = Engine::new(EngineConfig::default(), registry, report);
     let threads = args
         .threads
         .unwrap_or_else(|| common::default_threads(&args.inputs));

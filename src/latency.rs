@@ -70,7 +70,7 @@ pub struct Row {
     pub server: String,
     /// Protocol.
     pub protocol: &'static str,
-    /// Command.
+    /// Command (with [`LatencyReport::by_fingerprint`]: the fingerprint, when there is one).
     pub command: String,
     /// Transactions.
     pub count: u64,
@@ -102,6 +102,9 @@ pub struct LatencyReport {
     keys: HashMap<(Endpoint, &'static str), HashMap<String, CommandStats>>,
     /// Always empty: the report has no ordered output ([`ShardOutput`]).
     ordered: Vec<u8>,
+    /// Key on the transaction's `fingerprint` (SQL protocols) instead of its command; a
+    /// transaction without one (LOGIN, PING, other protocols) keeps its command.
+    by_fingerprint: bool,
 }
 
 impl CommandStats {
@@ -150,7 +153,10 @@ impl ShardOutput for LatencyReport {
 impl ParallelOutput for LatencyReport {
     type Shard = LatencyReport;
     fn new_shard(&self) -> LatencyReport {
-        LatencyReport::default()
+        LatencyReport {
+            by_fingerprint: self.by_fingerprint,
+            ..LatencyReport::default()
+        }
     }
     fn merge_shard(&mut self, shard: LatencyReport) {
         self.merge(&shard);
@@ -158,16 +164,28 @@ impl ParallelOutput for LatencyReport {
 }
 
 impl LatencyReport {
+    /// A report per server × fingerprint (`latency --by fingerprint`).
+    pub fn by_fingerprint() -> Self {
+        LatencyReport {
+            by_fingerprint: true,
+            ..LatencyReport::default()
+        }
+    }
+
     /// Account one transaction. Transactions with no request (greetings, pushes) are skipped.
     pub fn add(&mut self, tx: &Transaction) {
         if tx.status == Status::NoRequest {
             return;
         }
+        let key = match &tx.fingerprint {
+            Some(f) if self.by_fingerprint => f.as_str(),
+            _ => tx.command.as_str(),
+        };
         let cmds = self.keys.entry((tx.server, tx.protocol)).or_default();
-        if !cmds.contains_key(tx.command.as_str()) {
-            cmds.insert(tx.command.clone(), CommandStats::default());
+        if !cmds.contains_key(key) {
+            cmds.insert(key.to_string(), CommandStats::default());
         }
-        let Some(s) = cmds.get_mut(tx.command.as_str()) else {
+        let Some(s) = cmds.get_mut(key) else {
             return;
         };
         s.count += 1;
@@ -283,6 +301,9 @@ impl LatencyReport {
                 .iter()
                 .map(|(k, n)| format!("{k}:{n}"))
                 .collect();
+            if self.by_fingerprint && r.command.chars().nth(20).is_some() {
+                let _ = writeln!(out, "    {}", truncate(&r.command, 400));
+            }
             if !hist.is_empty() {
                 let _ = writeln!(out, "    {}", hist.join(" "));
             }
@@ -356,6 +377,25 @@ mod tests {
         assert_eq!(g.histogram[0], ("<=50us".to_string(), 5));
         assert!(g.histogram.contains(&("<=200ms".to_string(), 1)));
         assert!(r.render_text().contains("GET"));
+    }
+
+    #[test]
+    fn by_fingerprint_groups_statements_and_keeps_commands() {
+        let mut r = LatencyReport::by_fingerprint();
+        for (fp, lat) in [(Some("select ?"), 10), (Some("select ?"), 30), (None, 5)] {
+            let mut t = tx("QUERY", lat, Status::Ok, None);
+            t.fingerprint = fp.map(str::to_string);
+            r.add(&t);
+        }
+        let rows = r.rows();
+        let keys: Vec<(&str, u64)> = rows.iter().map(|r| (r.command.as_str(), r.count)).collect();
+        assert_eq!(keys, [("QUERY", 1), ("select ?", 2)]);
+        let mut plain = LatencyReport::default();
+        let mut t = tx("QUERY", 10, Status::Ok, None);
+        t.fingerprint = Some("select ?".into());
+        plain.add(&t);
+        assert_eq!(plain.rows()[0].command, "QUERY");
+        assert!(r.new_shard().by_fingerprint);
     }
 
     #[test]

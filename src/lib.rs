@@ -14,6 +14,7 @@ pub mod engine;
 pub mod latency;
 pub mod output;
 pub mod parallel;
+pub mod redact;
 pub mod summary;
 pub mod synth;
 
@@ -24,6 +25,8 @@ pub use output::{
 pub use wiresift_core as core;
 #[cfg(feature = "cql")]
 pub use wiresift_cql as cql;
+#[cfg(feature = "mysql")]
+pub use wiresift_mysql as mysql;
 pub use wiresift_net as net;
 pub use wiresift_reassembly as reassembly;
 #[cfg(feature = "resp")]
@@ -33,7 +36,13 @@ pub use wiresift_smtp as smtp;
 #[cfg(feature = "tns")]
 pub use wiresift_tns as tns;
 
-#[cfg(any(feature = "resp", feature = "smtp", feature = "cql", feature = "tns"))]
+#[cfg(any(
+    feature = "resp",
+    feature = "smtp",
+    feature = "mysql",
+    feature = "cql",
+    feature = "tns"
+))]
 use std::sync::Arc;
 use wiresift_core::Registry;
 
@@ -46,6 +55,8 @@ pub fn default_registry() -> Registry {
     r.register(Arc::new(wiresift_resp::RespPlugin::default()));
     #[cfg(feature = "smtp")]
     r.register(Arc::new(wiresift_smtp::SmtpPlugin::default()));
+    #[cfg(feature = "mysql")]
+    r.register(Arc::new(wiresift_mysql::MysqlPlugin::default()));
     #[cfg(feature = "cql")]
     r.register(Arc::new(wiresift_cql::CqlPlugin::default()));
     #[cfg(feature = "tns")]

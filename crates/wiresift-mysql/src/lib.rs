@@ -1,0 +1,217 @@
+//! MySQL / MariaDB plugin for wiresift.
+//!
+//! - [`wire`]: code points and the parsers of single packet payloads (handshake, login, OK,
+//!   ERR, EOF, column definitions, PREPARE_OK, binlog event headers);
+//! - [`params`]: binary-protocol values (STMT_EXECUTE parameters of every type, query
+//!   attributes, BULK_EXECUTE rows);
+//! - [`framing`]: the packet layer (0xFFFFFF chunks joined, large payloads skipped by length)
+//!   and the compressed protocol (zlib streamed, zstd per frame; bounded inflation);
+//! - [`session`]: the connection phase, command/response pairing, prepared statements,
+//!   resynchronisation (the rule is in its documentation);
+//! - [`event`]: the request / response detail (the field contract);
+//! - [`MysqlPlugin`]: the [`TcpProtocolPlugin`] (name `mysql`, port 3306, probe for others).
+//!
+//! Sizes: `request_bytes` / `response_bytes` count the MySQL packets (headers included) before
+//! compression, so a compressed connection reports the same sizes as an uncompressed one.
+//!
+//! Known limits:
+//! - zstd bodies are buffered whole (up to [`Config::max_zstd_body`], 4 MiB): a larger zstd
+//!   packet is skipped and the direction resynchronises;
+//! - a STMT_EXECUTE whose PREPARE was not captured keeps its statement id and gets a note; its
+//!   parameters are not decoded (their count is unknown);
+//! - on a client-only capture, the statement id first used after an unanswered PREPARE is taken
+//!   to be that statement's (clients use the id the reply gave them next), with a note; MariaDB
+//!   numbers statements server-wide, so the ids cannot be predicted;
+//! - replies of a server-only capture are parsed without knowing the command: OK, ERR, result
+//!   sets and PREPARE_OK are recognised; a STATISTICS string is not.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod event;
+pub mod framing;
+pub mod params;
+pub mod session;
+pub mod wire;
+
+pub use session::{MysqlSession, PROTOCOL};
+
+use wiresift_core::{ConnectionInfo, Direction, ProbeResult, ProtocolSession, TcpProtocolPlugin};
+
+/// Budgets of a MySQL session. All finite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Bytes of each packet payload kept for decoding (default 64 KiB); the rest of a larger
+    /// packet is counted and skipped.
+    pub max_packet_keep: usize,
+    /// Largest declared uncompressed length of a compressed packet that is inflated (default
+    /// 16 MiB, the protocol's own maximum).
+    pub max_inflate: u64,
+    /// Largest zstd compressed packet buffered for decoding (default 4 MiB).
+    pub max_zstd_body: usize,
+    /// Bytes scanned for a message start before the oldest are dropped (default 64 KiB).
+    pub max_resync_buffer: usize,
+    /// Requests waiting for a reply before the oldest is reported early (default 1,024).
+    pub max_pending: usize,
+    /// Prepared statements kept per connection (default 1,024; the oldest is evicted).
+    pub max_statements: usize,
+    /// Bytes of prepared-statement state per connection (SQL, types, long data; default 1 MiB).
+    pub max_statement_bytes: usize,
+    /// Parameters decoded per execute (default 256; above, the count is given).
+    pub max_params: usize,
+    /// Bytes kept per string parameter value (default 256).
+    pub max_value: usize,
+    /// SQL bytes kept for `query` (default 4 KiB).
+    pub max_query: usize,
+    /// Column definitions kept per reply (default 64; `column_count` is always given).
+    pub max_columns: usize,
+    /// Connect attributes kept (default 32).
+    pub max_attributes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_packet_keep: 64 * 1024,
+            max_inflate: 16 * 1024 * 1024,
+            max_zstd_body: 4 * 1024 * 1024,
+            max_resync_buffer: 64 * 1024,
+            max_pending: 1024,
+            max_statements: 1024,
+            max_statement_bytes: 1024 * 1024,
+            max_params: 256,
+            max_value: 256,
+            max_query: 4096,
+            max_columns: 64,
+            max_attributes: 32,
+        }
+    }
+}
+
+/// The MySQL plugin.
+#[derive(Debug, Clone, Default)]
+pub struct MysqlPlugin {
+    /// Budgets for new sessions.
+    pub config: Config,
+}
+
+impl MysqlPlugin {
+    /// A plugin with the given budgets.
+    pub fn new(config: Config) -> Self {
+        MysqlPlugin { config }
+    }
+}
+
+/// Does `data` start like a server greeting (HandshakeV10, or an ERR before it)?
+fn probe_server(data: &[u8]) -> ProbeResult {
+    if data.len() < 5 {
+        return ProbeResult::NeedMore;
+    }
+    let len = usize::from(data[0]) | usize::from(data[1]) << 8 | usize::from(data[2]) << 16;
+    if data[3] != 0 || !(1..=4096).contains(&len) {
+        return ProbeResult::NoMatch;
+    }
+    match data[4] {
+        10 => {
+            let v = &data[5..data.len().min(4 + len)];
+            let end = v.iter().position(|&b| b == 0);
+            match end {
+                Some(0) => ProbeResult::NoMatch,
+                Some(e) if v[..e].iter().all(|b| b.is_ascii_graphic()) && v[0].is_ascii_digit() => {
+                    ProbeResult::Match
+                }
+                Some(_) => ProbeResult::NoMatch,
+                None if v.len() < 40 && v.iter().all(|b| b.is_ascii_graphic()) => {
+                    ProbeResult::NeedMore
+                }
+                None => ProbeResult::NoMatch,
+            }
+        }
+        0xff if len >= 3 && len == data.len() - 4 => ProbeResult::Match,
+        _ => ProbeResult::NoMatch,
+    }
+}
+
+/// Does `data` start like a client command (mid-stream pickup: a known command in a packet that
+/// ends exactly where the data ends or is followed by another plausible header; plain or
+/// compressed), or a HandshakeResponse41?
+fn probe_client(data: &[u8]) -> ProbeResult {
+    use session::resync::{comp_start, plain_start};
+    if data.len() < 5 {
+        return ProbeResult::NeedMore;
+    }
+    let len = usize::from(data[0]) | usize::from(data[1]) << 8 | usize::from(data[2]) << 16;
+    let sane = |p: &[u8]| match p.first() {
+        Some(0x03) | Some(0x16) => {
+            let q = &p[1..p.len().min(64)];
+            q.first()
+                .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'/' || *b == b'(')
+                && q.iter()
+                    .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        }
+        Some(0x01) | Some(0x0e) | Some(0x09) | Some(0x1f) => p.len() == 1,
+        Some(0x17) => p.len() >= 10,
+        Some(0x19) | Some(0x1a) => p.len() == 5,
+        Some(0x02) => p.len() > 1 && p[1..].iter().all(|b| b.is_ascii_graphic()),
+        _ => false,
+    };
+    if data[3] == 0
+        && len + 4 <= data.len()
+        && plain_start(data, Direction::ClientToServer, true)
+        && sane(&data[4..4 + len])
+    {
+        return ProbeResult::Match;
+    }
+    if data.len() >= 12 && comp_start(data, Direction::ClientToServer) {
+        let ulen = usize::from(data[4]) | usize::from(data[5]) << 8 | usize::from(data[6]) << 16;
+        let inner = &data[7..];
+        let ilen = usize::from(inner[0]) | usize::from(inner[1]) << 8 | usize::from(inner[2]) << 16;
+        if ulen != 0 || (ilen + 4 <= inner.len() && sane(&inner[4..4 + ilen])) {
+            return ProbeResult::Match;
+        }
+    }
+    if data[3] == 1
+        && len >= 32
+        && len + 4 == data.len()
+        && data[5] & 0x02 != 0
+        && data[13..36].iter().take(19).all(|&b| b == 0)
+    {
+        return ProbeResult::Match;
+    }
+    ProbeResult::NoMatch
+}
+
+impl TcpProtocolPlugin for MysqlPlugin {
+    fn name(&self) -> &'static str {
+        PROTOCOL
+    }
+    fn default_ports(&self) -> &'static [u16] {
+        &[3306]
+    }
+    fn probe(&self, dir: Direction, data: &[u8]) -> ProbeResult {
+        match dir {
+            Direction::ServerToClient => probe_server(data),
+            Direction::ClientToServer => probe_client(data),
+        }
+    }
+    fn new_session(&self, conn: &ConnectionInfo) -> Box<dyn ProtocolSession> {
+        Box::new(MysqlSession::new(conn, self.config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes() {
+        let mut g = vec![0x5b, 0, 0, 0, 10];
+        g.extend_from_slice(b"10.11.14-MariaDB-0+deb12u2\0");
+        g.extend_from_slice(&[0; 60]);
+        assert_eq!(probe_server(&g), ProbeResult::Match);
+        assert_eq!(probe_server(b"+OK\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe_server(b"220 x"), ProbeResult::NoMatch);
+        let q = b"\x09\x00\x00\x00\x03select 1";
+        assert_eq!(probe_client(q), ProbeResult::Match);
+        assert_eq!(probe_client(b"*1\r\n$4\r\nPING\r\n"), ProbeResult::NoMatch);
+    }
+}
