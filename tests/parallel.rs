@@ -1,7 +1,7 @@
 //! The multi-threaded engine gives the same output as one thread, and several files read as one
 //! capture give the same output as the single file they were cut from.
 //!
-//! - Every committed capture (RESP, SMTP, plain TCP, the rotated and two-host merge inputs) and
+//! - Every committed capture (RESP, SMTP, MySQL, CQL, TNS, plain TCP) and
 //!   every public capture in `../shared/pcaps`, with 1, 2, 3 and 8 threads: the `dissect` NDJSON
 //!   (with messages and anomalies), the `flows` NDJSON and the latency report are byte-identical,
 //!   and so is the summary except its two peak gauges.
@@ -124,7 +124,14 @@ fn assert_same(name: &str, a: &Run, b: &Run, what: &str) {
 
 fn committed() -> Vec<PathBuf> {
     let mut v = Vec::new();
-    for d in ["testdata/resp", "testdata/smtp", "testdata/tcp"] {
+    for d in [
+        "testdata/resp",
+        "testdata/smtp",
+        "testdata/tcp",
+        "testdata/mysql",
+        "testdata/cql",
+        "testdata/tns",
+    ] {
         captures(&root().join(d), &mut v);
     }
     v
