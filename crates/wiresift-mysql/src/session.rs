@@ -201,7 +201,7 @@ struct Stmt {
     params: u32,
     types: Option<Vec<(u8, bool)>>,
     long_data: Vec<Option<LongData>>,
-    /// The id was predicted (server replies not captured).
+    /// Bound by first use after an unanswered PREPARE (server replies not captured).
     predicted: bool,
     order: u64,
 }
