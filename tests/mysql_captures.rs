@@ -666,3 +666,39 @@ fn redacted_output_has_no_literals() {
         }
     }
 }
+
+/// The uncompressed 17 MiB row (`bash testdata/gen/mysql-large.sh`, not committed): packets of
+/// 16 MiB and more joined from 0xFFFFFF chunks, counted, never buffered whole.
+#[test]
+fn a_17_mib_row_uncompressed_when_generated() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/large/mysql-bigrow.pcap");
+    let Ok(bytes) = std::fs::read(&p) else {
+        eprintln!(
+            "skipping: {} not present (bash testdata/gen/mysql-large.sh)",
+            p.display()
+        );
+        return;
+    };
+    let c = run_bytes(bytes);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    let ins = c
+        .txs
+        .iter()
+        .find(|x| s(x, "query").starts_with("INSERT INTO big"))
+        .unwrap();
+    assert!(ins["request_bytes"].as_u64().unwrap() > 17 * 1024 * 1024);
+    assert_eq!(ins["response"]["affected_rows"], 1);
+    let sel = c
+        .txs
+        .iter()
+        .find(|x| s(x, "query") == "SELECT id, data FROM big")
+        .unwrap();
+    assert_eq!(sel["response"]["rows"], 1);
+    assert!(sel["response_bytes"].as_u64().unwrap() > 17 * 1024 * 1024);
+    let len = c
+        .txs
+        .iter()
+        .find(|x| s(x, "query") == "SELECT LENGTH(data) FROM big")
+        .unwrap();
+    assert_eq!(len["status"], "ok");
+}
