@@ -1,7 +1,7 @@
 //! Per-connection state: the connection phase, command/response pairing, prepared statements.
 //!
-//! Each direction is a [`Half`]: bytes → (compressed layer) → packets. Packets go to the
-//! [`Logic`], which knows the phase (greeting, login, auth, commands) and, for the request at the
+//! Each direction is a `Half`: bytes → (compressed layer) → packets. Packets go to the
+//! `Logic`, which knows the phase (greeting, login, auth, commands) and, for the request at the
 //! front of the pending queue, where in its response the server is.
 //!
 //! Resynchronisation (after a gap, or on a connection picked up mid-stream): the direction
