@@ -11,6 +11,7 @@ use wiresift::{ConnectionSummary, Engine, EngineConfig, Output};
 #[derive(Default)]
 struct Collect {
     txs: Vec<Value>,
+    msgs: Vec<Value>,
     encrypted: usize,
     anomalies: Vec<ParseAnomaly>,
     conns: Vec<(ConnectionId, Option<&'static str>, u64)>,
@@ -28,6 +29,11 @@ impl Output for Collect {
     fn anomaly(&mut self, a: &ParseAnomaly) {
         if a.protocol == "mysql" {
             self.anomalies.push(a.clone());
+        }
+    }
+    fn message(&mut self, m: &wiresift::core::Message) {
+        if m.protocol == "mysql" {
+            self.msgs.push(serde_json::to_value(m).unwrap());
         }
     }
     fn connection_closed(&mut self, c: &ConnectionSummary<'_>) {
@@ -665,4 +671,66 @@ fn redacted_output_has_no_literals() {
             }
         }
     }
+}
+
+/// The uncompressed 17 MiB row (`bash testdata/gen/mysql-large.sh`, not committed): packets of
+/// 16 MiB and more joined from 0xFFFFFF chunks, counted, never buffered whole.
+#[test]
+fn a_17_mib_row_uncompressed_when_generated() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/large/mysql-bigrow.pcap");
+    let Ok(bytes) = std::fs::read(&p) else {
+        eprintln!(
+            "skipping: {} not present (bash testdata/gen/mysql-large.sh)",
+            p.display()
+        );
+        return;
+    };
+    let c = run_bytes(bytes);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    let ins = c
+        .txs
+        .iter()
+        .find(|x| s(x, "query").starts_with("INSERT INTO big"))
+        .unwrap();
+    assert!(ins["request_bytes"].as_u64().unwrap() > 17 * 1024 * 1024);
+    assert_eq!(ins["response"]["affected_rows"], 1);
+    let sel = c
+        .txs
+        .iter()
+        .find(|x| s(x, "query") == "SELECT id, data FROM big")
+        .unwrap();
+    assert_eq!(sel["response"]["rows"], 1);
+    assert!(sel["response_bytes"].as_u64().unwrap() > 17 * 1024 * 1024);
+    let len = c
+        .txs
+        .iter()
+        .find(|x| s(x, "query") == "SELECT LENGTH(data) FROM big")
+        .unwrap();
+    assert_eq!(len["status"], "ok");
+}
+
+#[test]
+fn replication_stream_from_a_real_primary() {
+    // Port 3310 is not MySQL's: the greeting is found by the probe.
+    let Some(c) = run("replication.pcap") else {
+        return;
+    };
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    let kinds = |k: &str| c.msgs.iter().filter(|m| m["kind"] == k).count();
+    assert_eq!(kinds("binlog_dump"), 1);
+    // 20 INSERTs (GTID + QUERY + XID events each), the DDL, format description, heartbeats.
+    assert!(kinds("binlog_event") >= 60, "{}", kinds("binlog_event"));
+    let repl: Vec<&Value> = c
+        .txs
+        .iter()
+        .filter(|t| t["connection"] == c.txs[0]["connection"])
+        .collect();
+    assert_eq!(repl[0]["command"], "LOGIN");
+    assert_eq!(repl.last().unwrap()["command"], "REGISTER_SLAVE");
+    assert!(repl.iter().all(|t| t["status"] == "ok"));
+    // The other connection on the same port is an ordinary client.
+    assert!(c
+        .txs
+        .iter()
+        .any(|t| t["query"] == "SELECT 1" && t["status"] == "ok"));
 }

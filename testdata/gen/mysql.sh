@@ -50,6 +50,10 @@
 #   midstream.pcap         3 connections (text, compressed, prepared) looping 3 s; the capture
 #                          starts 1 s after they connected.
 #   extraport.pcap         the text workload against port 13306 (probing).
+#   replication.pcap       a second pair of servers: a primary with a binlog (port 3310, server namespace)
+#                          and a replica (client namespace) replicating from it; the capture holds
+#                          the replica's connection (REGISTER_SLAVE, BINLOG_DUMP, the event stream)
+#                          while the primary runs DDL and 20 INSERTs, and a plain client on 3310.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-testdata/mysql}
@@ -130,6 +134,40 @@ fi
 
 if want extraport; then
   CAP_PORT=13306 MY_PORT=13306 cap extraport drive text
+fi
+
+if want replication; then
+  for d in prim repl; do
+    mariadb-install-db --no-defaults --datadir="$TMP/$d" --user=root --skip-test-db \
+      --auth-root-authentication-method=socket >"$TMP/install-$d.log" 2>&1
+  done
+  ns_srv timeout 300 mariadbd --no-defaults --datadir="$TMP/prim" --socket="$TMP/prim.sock" \
+    --pid-file="$TMP/prim.pid" --log-error="$TMP/prim.err" --user=root --port=3310 \
+    --bind-address=0.0.0.0 --skip-name-resolve --server-id=1 --log-bin="$TMP/prim/bin" \
+    --innodb-buffer-pool-size=32M &
+  ns_track $!
+  ns_cli timeout 300 mariadbd --no-defaults --datadir="$TMP/repl" --socket="$TMP/repl.sock" \
+    --pid-file="$TMP/repl.pid" --log-error="$TMP/repl.err" --user=root --port=3311 \
+    --bind-address=127.0.0.1 --skip-name-resolve --server-id=2 --innodb-buffer-pool-size=32M &
+  ns_track $!
+  ns_wait_port "$NS_SRV" 3310
+  ns_wait_port "$NS_CLI" 3311
+  mariadb --no-defaults -S "$TMP/prim.sock" -uroot -e "
+    CREATE USER repl@'%' IDENTIFIED BY 'replpw'; GRANT REPLICATION SLAVE ON *.* TO repl@'%';"
+  ns_capture_start "$NS_SRV" "$NS_SRV_IF" "$OUT/replication.pcap" tcp port 3310
+  mariadb --no-defaults -S "$TMP/repl.sock" -uroot -e "
+    CHANGE MASTER TO MASTER_HOST='$NS_SRV_IP4', MASTER_PORT=3310, MASTER_USER='repl',
+      MASTER_PASSWORD='replpw', MASTER_USE_GTID=no, MASTER_HEARTBEAT_PERIOD=1; START SLAVE;"
+  sleep 1
+  mariadb --no-defaults -S "$TMP/prim.sock" -uroot -e "
+    CREATE DATABASE rdb; CREATE TABLE rdb.t (id INT PRIMARY KEY, v VARCHAR(32));
+    $(for i in $(seq 1 20); do printf "INSERT INTO rdb.t VALUES (%d, 'row-%d'); " "$i" "$i"; done)"
+  sleep 2.5
+  MY_PORT=3310 ns_cli timeout 30 mariadb --no-defaults -h "$NS_SRV_IP4" -P 3310 -u repl -preplpw \
+    -e "SELECT 1" >/dev/null 2>&1 || true
+  ns_capture_stop "$OUT/replication.pcap"
+  mariadb --no-defaults -S "$TMP/repl.sock" -uroot -e "SELECT COUNT(*) FROM rdb.t; STOP SLAVE;" || true
+  echo "replication.pcap: $(stat -c %s "$OUT/replication.pcap") bytes"
 fi
 
 if [[ ${BIG:-0} == 1 ]]; then

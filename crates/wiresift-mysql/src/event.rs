@@ -2,7 +2,7 @@
 //!
 //! A transaction's `command` is the COM name without `COM_` (`QUERY`, `STMT_EXECUTE`, …) or
 //! `LOGIN` for the connection phase; `query` is the SQL (for `STMT_EXECUTE`, the prepared
-//! statement's SQL); `fingerprint` the normalised SQL ([`wiresift_core::fingerprint`]).
+//! statement's SQL); `fingerprint` the normalised SQL ([`wiresift_core::fingerprint()`]).
 //! `request` is a [`Request`], `response` a [`Response`]; fields that do not apply are omitted.
 
 use crate::params::Param;

@@ -1,7 +1,7 @@
 //! Per-connection state: the connection phase, command/response pairing, prepared statements.
 //!
-//! Each direction is a [`Half`]: bytes → (compressed layer) → packets. Packets go to the
-//! [`Logic`], which knows the phase (greeting, login, auth, commands) and, for the request at the
+//! Each direction is a `Half`: bytes → (compressed layer) → packets. Packets go to the
+//! `Logic`, which knows the phase (greeting, login, auth, commands) and, for the request at the
 //! front of the pending queue, where in its response the server is.
 //!
 //! Resynchronisation (after a gap, or on a connection picked up mid-stream): the direction
@@ -156,6 +156,8 @@ struct Pending {
     /// A STMT_PREPARE's SQL, kept to register the statement.
     prepare_sql: Option<String>,
     prepare_params: Option<u32>,
+    /// The fingerprint when already known (a prepared statement's).
+    fingerprint: Option<String>,
     /// Result sets seen.
     sets: u32,
     cur_set: ResultSet,
@@ -182,6 +184,7 @@ impl Pending {
             status: Status::NoResponse,
             prepare_sql: None,
             prepare_params: None,
+            fingerprint: None,
             sets: 0,
             cur_set: ResultSet::default(),
             binary: false,
@@ -193,10 +196,12 @@ impl Pending {
 #[derive(Debug)]
 struct Stmt {
     sql: String,
+    /// `fingerprint(sql)`, computed once.
+    fingerprint: String,
     params: u32,
     types: Option<Vec<(u8, bool)>>,
     long_data: Vec<Option<LongData>>,
-    /// The id was predicted (server replies not captured).
+    /// Bound by first use after an unanswered PREPARE (server replies not captured).
     predicted: bool,
     order: u64,
 }
@@ -204,6 +209,7 @@ struct Stmt {
 impl Stmt {
     fn cost(&self) -> usize {
         64 + self.sql.len()
+            + self.fingerprint.len()
             + self.types.as_ref().map_or(0, |t| t.len() * 2)
             + self
                 .long_data
@@ -1040,6 +1046,7 @@ impl Logic {
     fn add_stmt(&mut self, id: u32, sql: String, params: u32, predicted: bool) {
         self.stmt_order += 1;
         let s = Stmt {
+            fingerprint: fingerprint(&sql),
             sql,
             params,
             types: None,
@@ -1100,7 +1107,7 @@ impl Logic {
             )
         });
         if sql_cmd && !f.query.is_empty() {
-            tx.fingerprint = Some(fingerprint(&f.query));
+            tx.fingerprint = Some(f.fingerprint.unwrap_or_else(|| fingerprint(&f.query)));
         }
         if self.full {
             tx.query = f.query;

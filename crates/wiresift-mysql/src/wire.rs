@@ -404,7 +404,8 @@ pub fn parse_login(p: &[u8], max_attrs: usize) -> Option<Login> {
         c.nul_str();
     }
     if caps & cap::CONNECT_WITH_DB != 0 && !c.rest.is_empty() {
-        l.database = Some(text(c.nul_str(), 128));
+        let db = c.nul_str();
+        l.database = (!db.is_empty()).then(|| text(db, 128));
     }
     if caps & cap::PLUGIN_AUTH != 0 && !c.rest.is_empty() {
         l.auth_plugin = Some(text(c.nul_str(), 64));

@@ -117,6 +117,7 @@ impl Logic {
                     let maxv = self.cfg.max_value;
                     if let Some(s) = self.stmts.get_mut(&id) {
                         r.query = s.sql.clone();
+                        r.fingerprint = Some(s.fingerprint.clone());
                         let i = usize::from(pi);
                         if i < s.long_data.len() {
                             let ld = s.long_data[i].get_or_insert_with(LongData::default);
@@ -135,6 +136,7 @@ impl Logic {
                     let id = self.resolve(id, cmd != Command::STMT_CLOSE);
                     if let Some(s) = self.stmts.get_mut(&id) {
                         r.query = s.sql.clone();
+                        r.fingerprint = Some(s.fingerprint.clone());
                         if cmd == Command::STMT_RESET {
                             s.long_data.iter_mut().for_each(|l| *l = None);
                         }
@@ -226,6 +228,7 @@ impl Logic {
             return;
         };
         r.query = s.sql.clone();
+        r.fingerprint = Some(s.fingerprint.clone());
         if s.predicted {
             r.notes.push(Note::Text {
                 text: "statement id bound to the PREPARE before it (server replies not captured)"
@@ -297,6 +300,7 @@ impl Logic {
             return;
         };
         r.query = s.sql.clone();
+        r.fingerprint = Some(s.fingerprint.clone());
         let n = s.params as usize;
         r.request.param_count = Some(n as u32);
         if n == 0 || n > self.cfg.max_params {

@@ -278,3 +278,74 @@ fn pending_and_statement_limits_report_not_grow() {
         .count();
     assert_eq!(early, 6);
 }
+
+#[test]
+fn statement_state_is_bounded_in_bytes_and_unknown_statements_get_a_note() {
+    let cfg = Config {
+        max_statement_bytes: 64 * 1024,
+        ..Config::default()
+    };
+    let mut s = MysqlSession::new(&conn(), cfg);
+    let mut out: Vec<SessionEvent> = Vec::new();
+    let mut t = 0;
+    let mut feed = |s: &mut MysqlSession, dir, d: &[u8], out: &mut Vec<SessionEvent>| {
+        t += 1000;
+        s.on_data(
+            &StreamChunk {
+                dir,
+                ts: Timestamp(t),
+                data: d,
+                held: Duration(0),
+            },
+            out,
+        );
+    };
+    feed(&mut s, S2C, &greeting(BASE, "x"), &mut out);
+    feed(&mut s, C2S, &login(BASE, "x", None), &mut out);
+    feed(
+        &mut s,
+        S2C,
+        &pkt(2, b"\x00\x00\x00\x02\x00\x00\x00"),
+        &mut out,
+    );
+    // 500 statements of 4 KiB SQL each, never closed: 2 MB declared, 64 KiB kept.
+    let sql = format!("SELECT '{}', ?", "x".repeat(4000));
+    for i in 0..500u32 {
+        let mut p = vec![0x16];
+        p.extend_from_slice(sql.as_bytes());
+        feed(&mut s, C2S, &pkt(0, &p), &mut out);
+        let mut ok = vec![0u8];
+        ok.extend_from_slice(&(i + 1).to_le_bytes());
+        ok.extend_from_slice(&[0, 0, 1, 0, 0, 0, 0]);
+        feed(&mut s, S2C, &pkt(1, &ok), &mut out);
+        // One parameter definition, then (no DEPRECATE_EOF here? it is set) nothing more.
+        let mut col = b"\x03def\x00\x00\x00\x01?\x00\x0c".to_vec();
+        col.extend_from_slice(&[63, 0, 0, 0, 0, 0, 6, 0x80, 0, 0, 0, 0]);
+        feed(&mut s, S2C, &pkt(2, &col), &mut out);
+        out.clear();
+    }
+    assert!(s.logic.stmt_bytes <= 64 * 1024, "{}", s.logic.stmt_bytes);
+    assert!(s.logic.stmts.len() < 20);
+    assert!(s.logic.evicted > 480);
+    // An execute of an evicted statement keeps its id and says why nothing is decoded.
+    let mut e = vec![0x17];
+    e.extend_from_slice(&1u32.to_le_bytes());
+    e.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 3, 0, 7, 0, 0, 0]);
+    feed(&mut s, C2S, &pkt(0, &e), &mut out);
+    feed(
+        &mut s,
+        S2C,
+        &pkt(1, b"\x00\x01\x00\x02\x00\x00\x00"),
+        &mut out,
+    );
+    let tx = serde_json::to_value(&out[0]).unwrap();
+    assert_eq!(tx["command"], "STMT_EXECUTE");
+    assert_eq!(tx["request"]["statement_id"], 1);
+    assert!(
+        tx["notes"]
+            .to_string()
+            .contains("prepared before the capture (or evicted)"),
+        "{tx}"
+    );
+    assert_eq!(tx["response"]["affected_rows"], 1);
+}
