@@ -162,7 +162,8 @@ struct Core {
     conn: ConnectionInfo,
     cfg: Config,
     cache: SharedCache,
-    pending: HashMap<i16, Pending>,
+    /// Boxed: a request's detail is ~0.5 KB and the map keeps spare buckets.
+    pending: HashMap<i16, Box<Pending>>,
     seq: u64,
     compression: Compression,
     /// Compression not negotiated in the capture but found by trying (v3/v4).
@@ -336,10 +337,10 @@ impl ProtocolSession for CqlSession {
             let left = self.bufs[d].clear() as u64;
             self.halves[d].skipped += left;
         }
-        let mut all: Vec<Pending> = self.core.pending.drain().map(|(_, p)| p).collect();
+        let mut all: Vec<Box<Pending>> = self.core.pending.drain().map(|(_, p)| p).collect();
         all.sort_by_key(|p| p.seq);
         for p in all {
-            self.core.finish(p, None, out);
+            self.core.finish(*p, None, out);
         }
     }
 }
@@ -1193,7 +1194,7 @@ impl Core {
                     h.stream
                 ),
             });
-            self.finish(old, None, out);
+            self.finish(*old, None, out);
         }
         if self.pending.len() >= self.cfg.max_pending {
             if let Some(&k) = self
@@ -1209,11 +1210,11 @@ impl Core {
                             self.cfg.max_pending
                         ),
                     });
-                    self.finish(old, None, out);
+                    self.finish(*old, None, out);
                 }
             }
         }
-        self.pending.insert(h.stream, p);
+        self.pending.insert(h.stream, Box::new(p));
     }
 
     /// Remember the ids Cassandra gives a statement (MD5 of the client's keyspace followed by
@@ -1273,7 +1274,7 @@ impl Core {
                         c.insert(id.clone(), text.clone());
                     }
                 }
-                self.finish(p, Some((h, resp, now, wire)), out);
+                self.finish(*p, Some((h, resp, now, wire)), out);
             }
             None => {
                 let mut tx = Transaction::new(PROTOCOL, &self.conn, start, CqlDetail::default());
