@@ -626,7 +626,11 @@ fn version_negotiation() {
             "{want:?} not in {tried:?}"
         );
     }
-    for t in c.txs.iter().filter(|t| req(t)["version"].as_i64() > Some(5)) {
+    for t in c
+        .txs
+        .iter()
+        .filter(|t| req(t)["version"].as_i64() > Some(5))
+    {
         assert_eq!(t.status, Status::Error);
         assert_eq!(resp(t)["error_name"], "protocol_error");
     }
