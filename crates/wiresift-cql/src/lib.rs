@@ -41,7 +41,7 @@ pub mod segment;
 pub mod session;
 
 pub use parser::Limits;
-pub use session::{CqlSession, PROTOCOL};
+pub use session::{Accounting, CqlSession, PROTOCOL};
 
 use frame::{Header, Opcode};
 use std::collections::{HashMap, VecDeque};

@@ -113,6 +113,27 @@ struct Half {
     skipped: u64,
     /// What the last search for a boundary learnt about the bytes still held.
     memo: HuntMemo,
+    /// Byte accounting (see [`Accounting`]).
+    delivered: u64,
+    consumed: u64,
+    discarded: u64,
+}
+
+/// Where the bytes delivered to one direction of a session went. At any time
+/// `delivered == consumed + discarded + held`; after `on_close`, `held == 0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Accounting {
+    /// Bytes handed to `on_data`.
+    pub delivered: u64,
+    /// Bytes the parser consumed: decoded, or skipped while looking for a boundary (those are
+    /// also in `skipped`).
+    pub consumed: u64,
+    /// Bytes dropped from the carry-over (at a gap, on overflow, at close).
+    pub discarded: u64,
+    /// Bytes carried over, waiting for more.
+    pub held: u64,
+    /// Bytes not dissected: skipped while out of sync, dropped, or in bad segments.
+    pub skipped: u64,
 }
 
 /// Offsets the boundary search has already judged, so that bytes held while a candidate waits
@@ -222,6 +243,9 @@ impl CqlSession {
             inner_lost: false,
             skipped: 0,
             memo: HuntMemo::default(),
+            delivered: 0,
+            consumed: 0,
+            discarded: 0,
         };
         let limit = cfg.max_frame.max(segment::MAX_PAYLOAD + 16);
         CqlSession {
@@ -254,6 +278,20 @@ impl CqlSession {
         [self.halves[0].skipped, self.halves[1].skipped]
     }
 
+    /// Byte accounting of each direction (client first).
+    pub fn accounting(&self) -> [Accounting; 2] {
+        [0, 1].map(|d| {
+            let h = &self.halves[d];
+            Accounting {
+                delivered: h.delivered,
+                consumed: h.consumed,
+                discarded: h.discarded,
+                held: self.bufs[d].len() as u64,
+                skipped: h.skipped,
+            }
+        })
+    }
+
     /// Requests waiting for a reply.
     pub fn pending(&self) -> usize {
         self.core.pending.len()
@@ -271,10 +309,12 @@ impl ProtocolSession for CqlSession {
         let CqlSession { bufs, halves, core } = self;
         let half = &mut halves[d];
         half.feed_first = true;
+        half.delivered += chunk.data.len() as u64;
         let res = bufs[d].feed(chunk.data, |b| half.parse(b, arrival, chunk.ts, core, out));
         if let Err(e) = res {
             half.count_skipped(e.have as u64, core);
             half.offset += e.have as u64;
+            half.discarded += e.have as u64;
             core.anomaly(
                 half.dir,
                 half.offset,
@@ -300,6 +340,7 @@ impl ProtocolSession for CqlSession {
         let half = &mut self.halves[d];
         half.count_skipped(dropped, &mut self.core);
         half.offset += dropped + gap.len.unwrap_or(0);
+        half.discarded += dropped;
         half.carry_ts = None;
         // A gap inside an oversize frame being skipped only shortens it.
         if let (Some(s), Some(len), 0) = (half.skip.as_mut(), gap.len, dropped) {
@@ -336,6 +377,7 @@ impl ProtocolSession for CqlSession {
         for d in 0..2 {
             let left = self.bufs[d].clear() as u64;
             self.halves[d].skipped += left;
+            self.halves[d].discarded += left;
         }
         let mut all: Vec<Box<Pending>> = self.core.pending.drain().map(|(_, p)| p).collect();
         all.sort_by_key(|p| p.seq);
@@ -390,6 +432,7 @@ impl Half {
             self.feed_first = false;
             self.carry_ts = None;
             self.offset += n as u64;
+            self.consumed += n as u64;
         }
         n
     }

@@ -115,7 +115,11 @@ fn run_with(
     chunks: &[(Direction, u64, Vec<u8>)],
     midstream: bool,
 ) -> Vec<SessionEvent> {
-    let mut s = p.new_session(&conn(id, midstream));
+    let mut s = crate::CqlSession::new(
+        &conn(id, midstream),
+        p.config,
+        std::sync::Arc::clone(p.prepared_cache()),
+    );
     let mut out = Vec::new();
     for (d, ms, data) in chunks {
         s.on_data(
@@ -129,6 +133,18 @@ fn run_with(
         );
     }
     s.on_close(Timestamp(1 << 40), CloseReason::Fin, &mut out);
+    // every byte delivered is consumed or discarded (counted), none left held
+    for (d, a) in s.accounting().iter().enumerate() {
+        let fed: u64 = chunks
+            .iter()
+            .filter(|c| c.0.index() == d)
+            .map(|c| c.2.len() as u64)
+            .sum();
+        assert_eq!(a.delivered, fed);
+        assert_eq!(a.delivered, a.consumed + a.discarded + a.held, "{a:?}");
+        assert_eq!(a.held, 0);
+        assert!(a.skipped <= a.delivered, "{a:?}");
+    }
     out
 }
 
