@@ -1015,13 +1015,15 @@ impl Core {
     ) -> After {
         let wire = h.frame_len();
         self.version = self.version.max(Some(h.version));
+        let lim = if out.detail() == Detail::Summary {
+            self.cfg.limits.summary()
+        } else {
+            self.cfg.limits
+        };
         let body = self.body(dir, h, raw, out);
         match dir {
             Direction::ClientToServer => {
-                let req = match body
-                    .as_deref()
-                    .map(|b| parser::request(h, b, &self.cfg.limits))
-                {
+                let req = match body.as_deref().map(|b| parser::request(h, b, &lim)) {
                     Some(Ok(r)) => Some(r),
                     Some(Err(e)) => {
                         self.anomaly(
@@ -1055,10 +1057,7 @@ impl Core {
                     self.event(h, body.as_deref(), start, out);
                     return After::Nothing;
                 }
-                let resp = match body
-                    .as_deref()
-                    .map(|b| parser::response(h, b, &self.cfg.limits))
-                {
+                let resp = match body.as_deref().map(|b| parser::response(h, b, &lim)) {
                     Some(Ok(r)) => Some(r),
                     Some(Err(e)) => {
                         self.anomaly(
