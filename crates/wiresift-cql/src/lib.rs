@@ -15,7 +15,11 @@
 //! text PREPAREd earlier in the capture, on any connection; for BATCH the members' texts joined
 //! by `; `), `fingerprint` from [`wiresift_core::fingerprint()`] for QUERY, PREPARE, EXECUTE and
 //! BATCH, status `error` for an ERROR reply with `error` = `<code name>: <message>`. EVENT
-//! pushes are messages of kind `event`.
+//! pushes are messages of kind `event`. With [`wiresift_core::Detail::Summary`] no column specs,
+//! value sizes or option maps are kept ([`Limits::summary`]).
+//!
+//! Budgets: [`Config`] (all finite); every byte delivered to a session is accounted for
+//! ([`session::Accounting`]: consumed, discarded or held; skipped bytes counted).
 //!
 //! Known limits (see also the README section):
 //! - versions 1 and 2 (8-byte headers) are not decoded (an anomaly, then the session looks for
