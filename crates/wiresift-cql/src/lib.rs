@@ -29,8 +29,6 @@
 //! - connections found by probing (not on port 9042 or a `--port cql=` port) are not pinned
 //!   to one worker by the multi-threaded engine, so prepared ids shared between such
 //!   connections are resolved only with one thread (or with `--port cql=PORT`);
-//! - the hunt after a gap restricts itself to the segment format negotiated (or first found):
-//!   if a guessed format was wrong, the direction stays unsynchronised;
 //! - row contents are not decoded (the row count and column specs are);
 //! - frames larger than [`Config::max_frame`] are decoded from their first bytes only (and not
 //!   at all when compressed with lz4/snappy in v3/v4), then skipped by length.

@@ -200,6 +200,8 @@ struct Core {
     keyspace: Option<String>,
     /// Highest protocol version seen in a frame header.
     version: Option<u8>,
+    /// A STARTUP was decoded: the segment format is negotiated, not guessed.
+    startup: bool,
 }
 
 /// A CQL session (one connection).
@@ -269,6 +271,7 @@ impl CqlSession {
                 ts: conn.start,
                 keyspace: None,
                 version: None,
+                startup: false,
             },
         }
     }
@@ -410,6 +413,10 @@ impl Half {
         self.sync = Sync::Hunting { skipped: 0 };
         if self.framing == Framing::Frames && core.version.is_some_and(frame::segmented) {
             self.framing = Framing::Unknown;
+        }
+        // A segment format found by trying (STARTUP not seen) may have been a lucky CRC24.
+        if matches!(self.framing, Framing::Segments(Some(_))) && !core.startup {
+            self.framing = Framing::Segments(None);
         }
     }
 
@@ -1038,6 +1045,7 @@ impl Core {
                 };
                 let after = match &req {
                     Some(r) if h.opcode == Opcode::STARTUP => {
+                        self.startup = true;
                         if let Some(c) = &r.compression {
                             self.compression = Compression::from_option(c);
                         }
