@@ -493,7 +493,7 @@ fn lossy_and_midstream() {
     for name in ["midstream.pcap", "midstream-v5.pcap"] {
         let Some(c) = run(name) else { return };
         let ok = c.txs.iter().filter(|t| t.status == Status::Ok).count();
-        assert!(ok > 100, "{name}: {ok}");
+        assert!(ok > 50, "{name}: {ok}");
         assert!(
             c.txs.iter().filter(|t| t.status != Status::Ok).count() <= 2,
             "{name}"

@@ -2,7 +2,8 @@
 //! next two (big-endian) give the length of the client→server stream; the rest is cut into a
 //! client→server and a server→client stream fed, interleaved, to a session. When the selector's bit 5 is set, the client stream is prefixed with a v5
 //! STARTUP asking for lz4, so the rest is parsed as v5 segments. Body decoders run on the whole
-//! input too. Nothing may panic; the session's pending map stays within its budget.
+//! input too. Nothing may panic; the session's pending map stays within its budget, and every
+//! delivered byte is accounted for (consumed or discarded) at close.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -116,4 +117,10 @@ fuzz_target!(|data: &[u8]| {
     }
     s.on_close(Timestamp(t + 1), CloseReason::Fin, &mut out);
     assert_eq!(s.pending(), 0);
+    // every delivered byte was consumed or discarded (and counted), none is still held
+    for a in s.accounting() {
+        assert_eq!(a.delivered, a.consumed + a.discarded, "{a:?}");
+        assert_eq!(a.held, 0);
+        assert!(a.skipped <= a.delivered);
+    }
 });

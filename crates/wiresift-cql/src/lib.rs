@@ -15,7 +15,11 @@
 //! text PREPAREd earlier in the capture, on any connection; for BATCH the members' texts joined
 //! by `; `), `fingerprint` from [`wiresift_core::fingerprint()`] for QUERY, PREPARE, EXECUTE and
 //! BATCH, status `error` for an ERROR reply with `error` = `<code name>: <message>`. EVENT
-//! pushes are messages of kind `event`.
+//! pushes are messages of kind `event`. With [`wiresift_core::Detail::Summary`] no column specs,
+//! value sizes or option maps are kept ([`Limits::summary`]).
+//!
+//! Budgets: [`Config`] (all finite); every byte delivered to a session is accounted for
+//! ([`session::Accounting`]: consumed, discarded or held; skipped bytes counted).
 //!
 //! Known limits (see also the README section):
 //! - versions 1 and 2 (8-byte headers) are not decoded (an anomaly, then the session looks for
@@ -25,8 +29,6 @@
 //! - connections found by probing (not on port 9042 or a `--port cql=` port) are not pinned
 //!   to one worker by the multi-threaded engine, so prepared ids shared between such
 //!   connections are resolved only with one thread (or with `--port cql=PORT`);
-//! - the hunt after a gap restricts itself to the segment format negotiated (or first found):
-//!   if a guessed format was wrong, the direction stays unsynchronised;
 //! - row contents are not decoded (the row count and column specs are);
 //! - frames larger than [`Config::max_frame`] are decoded from their first bytes only (and not
 //!   at all when compressed with lz4/snappy in v3/v4), then skipped by length.
@@ -41,7 +43,7 @@ pub mod segment;
 pub mod session;
 
 pub use parser::Limits;
-pub use session::{CqlSession, PROTOCOL};
+pub use session::{Accounting, CqlSession, PROTOCOL};
 
 use frame::{Header, Opcode};
 use std::collections::{HashMap, VecDeque};

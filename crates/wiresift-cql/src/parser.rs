@@ -29,6 +29,20 @@ pub struct Limits {
     pub max_type_depth: usize,
 }
 
+impl Limits {
+    /// The limits used when the consumer wants only a summary ([`wiresift_core::Detail::Summary`]):
+    /// no column specs, value sizes, option maps or warnings are kept (what pairing, the
+    /// prepared cache, the `query` of a BATCH and the `error` text need is kept).
+    pub fn summary(self) -> Limits {
+        Limits {
+            max_columns: 0,
+            max_values: 0,
+            max_entries: 0,
+            ..self
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -118,6 +132,11 @@ impl<'a> Cursor<'a> {
     fn string(&mut self, what: &'static str, max: usize) -> R<String> {
         let n = self.u16(what)? as usize;
         Ok(text(self.take(n, what)?, max))
+    }
+    /// Skip a [string].
+    fn skip_string(&mut self, what: &'static str) -> R<()> {
+        let n = self.u16(what)? as usize;
+        self.take(n, what).map(|_| ())
     }
     /// [long string].
     fn long_string(&mut self, what: &'static str, max: usize) -> R<(String, usize)> {
@@ -667,19 +686,36 @@ fn metadata(
             return Ok(());
         }
     }
-    let global = if f & 0x01 != 0 {
+    let global = if f & 0x01 == 0 {
+        None
+    } else if lim.max_columns == 0 {
+        c.skip_string("keyspace")?;
+        c.skip_string("table")?;
+        Some(String::new())
+    } else {
         let ks = c.string("keyspace", lim.max_text)?;
         let t = c.string("table", lim.max_text)?;
         Some(format!("{ks}.{t}"))
-    } else {
-        None
     };
     let out = if prepared {
         &mut d.bind_markers
     } else {
         &mut d.columns
     };
+    // Columns beyond the kept ones are parsed (to reach what follows) without allocating.
+    let mut scratch = String::new();
     for _ in 0..n {
+        let keep = out.len() < lim.max_columns;
+        if !keep {
+            if global.is_none() {
+                c.skip_string("keyspace")?;
+                c.skip_string("table")?;
+            }
+            c.skip_string("column name")?;
+            scratch.clear();
+            type_option(c, &mut scratch, lim, 0)?;
+            continue;
+        }
         let table = if global.is_none() {
             let ks = c.string("keyspace", lim.max_text)?;
             let t = c.string("table", lim.max_text)?;
@@ -690,13 +726,11 @@ fn metadata(
         let name = c.string("column name", lim.max_text)?;
         let mut ty = String::new();
         type_option(c, &mut ty, lim, 0)?;
-        if out.len() < lim.max_columns {
-            out.push(Column {
-                table,
-                name,
-                cql_type: ty,
-            });
-        }
+        out.push(Column {
+            table,
+            name,
+            cql_type: ty,
+        });
     }
     Ok(())
 }

@@ -113,6 +113,27 @@ struct Half {
     skipped: u64,
     /// What the last search for a boundary learnt about the bytes still held.
     memo: HuntMemo,
+    /// Byte accounting (see [`Accounting`]).
+    delivered: u64,
+    consumed: u64,
+    discarded: u64,
+}
+
+/// Where the bytes delivered to one direction of a session went. At any time
+/// `delivered == consumed + discarded + held`; after `on_close`, `held == 0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Accounting {
+    /// Bytes handed to `on_data`.
+    pub delivered: u64,
+    /// Bytes the parser consumed: decoded, or skipped while looking for a boundary (those are
+    /// also in `skipped`).
+    pub consumed: u64,
+    /// Bytes dropped from the carry-over (at a gap, on overflow, at close).
+    pub discarded: u64,
+    /// Bytes carried over, waiting for more.
+    pub held: u64,
+    /// Bytes not dissected: skipped while out of sync, dropped, or in bad segments.
+    pub skipped: u64,
 }
 
 /// Offsets the boundary search has already judged, so that bytes held while a candidate waits
@@ -162,7 +183,8 @@ struct Core {
     conn: ConnectionInfo,
     cfg: Config,
     cache: SharedCache,
-    pending: HashMap<i16, Pending>,
+    /// Boxed: a request's detail is ~0.5 KB and the map keeps spare buckets.
+    pending: HashMap<i16, Box<Pending>>,
     seq: u64,
     compression: Compression,
     /// Compression not negotiated in the capture but found by trying (v3/v4).
@@ -178,6 +200,8 @@ struct Core {
     keyspace: Option<String>,
     /// Highest protocol version seen in a frame header.
     version: Option<u8>,
+    /// A STARTUP was decoded: the segment format is negotiated, not guessed.
+    startup: bool,
 }
 
 /// A CQL session (one connection).
@@ -221,6 +245,9 @@ impl CqlSession {
             inner_lost: false,
             skipped: 0,
             memo: HuntMemo::default(),
+            delivered: 0,
+            consumed: 0,
+            discarded: 0,
         };
         let limit = cfg.max_frame.max(segment::MAX_PAYLOAD + 16);
         CqlSession {
@@ -244,6 +271,7 @@ impl CqlSession {
                 ts: conn.start,
                 keyspace: None,
                 version: None,
+                startup: false,
             },
         }
     }
@@ -251,6 +279,20 @@ impl CqlSession {
     /// Bytes of each direction (client first) that could not be dissected so far.
     pub fn skipped_bytes(&self) -> [u64; 2] {
         [self.halves[0].skipped, self.halves[1].skipped]
+    }
+
+    /// Byte accounting of each direction (client first).
+    pub fn accounting(&self) -> [Accounting; 2] {
+        [0, 1].map(|d| {
+            let h = &self.halves[d];
+            Accounting {
+                delivered: h.delivered,
+                consumed: h.consumed,
+                discarded: h.discarded,
+                held: self.bufs[d].len() as u64,
+                skipped: h.skipped,
+            }
+        })
     }
 
     /// Requests waiting for a reply.
@@ -270,10 +312,12 @@ impl ProtocolSession for CqlSession {
         let CqlSession { bufs, halves, core } = self;
         let half = &mut halves[d];
         half.feed_first = true;
+        half.delivered += chunk.data.len() as u64;
         let res = bufs[d].feed(chunk.data, |b| half.parse(b, arrival, chunk.ts, core, out));
         if let Err(e) = res {
             half.count_skipped(e.have as u64, core);
             half.offset += e.have as u64;
+            half.discarded += e.have as u64;
             core.anomaly(
                 half.dir,
                 half.offset,
@@ -299,6 +343,7 @@ impl ProtocolSession for CqlSession {
         let half = &mut self.halves[d];
         half.count_skipped(dropped, &mut self.core);
         half.offset += dropped + gap.len.unwrap_or(0);
+        half.discarded += dropped;
         half.carry_ts = None;
         // A gap inside an oversize frame being skipped only shortens it.
         if let (Some(s), Some(len), 0) = (half.skip.as_mut(), gap.len, dropped) {
@@ -335,11 +380,12 @@ impl ProtocolSession for CqlSession {
         for d in 0..2 {
             let left = self.bufs[d].clear() as u64;
             self.halves[d].skipped += left;
+            self.halves[d].discarded += left;
         }
-        let mut all: Vec<Pending> = self.core.pending.drain().map(|(_, p)| p).collect();
+        let mut all: Vec<Box<Pending>> = self.core.pending.drain().map(|(_, p)| p).collect();
         all.sort_by_key(|p| p.seq);
         for p in all {
-            self.core.finish(p, None, out);
+            self.core.finish(*p, None, out);
         }
     }
 }
@@ -368,6 +414,10 @@ impl Half {
         if self.framing == Framing::Frames && core.version.is_some_and(frame::segmented) {
             self.framing = Framing::Unknown;
         }
+        // A segment format found by trying (STARTUP not seen) may have been a lucky CRC24.
+        if matches!(self.framing, Framing::Segments(Some(_))) && !core.startup {
+            self.framing = Framing::Segments(None);
+        }
     }
 
     /// Parse as much of `b` as possible; returns the bytes consumed (0: need more).
@@ -389,6 +439,7 @@ impl Half {
             self.feed_first = false;
             self.carry_ts = None;
             self.offset += n as u64;
+            self.consumed += n as u64;
         }
         n
     }
@@ -971,13 +1022,15 @@ impl Core {
     ) -> After {
         let wire = h.frame_len();
         self.version = self.version.max(Some(h.version));
+        let lim = if out.detail() == Detail::Summary {
+            self.cfg.limits.summary()
+        } else {
+            self.cfg.limits
+        };
         let body = self.body(dir, h, raw, out);
         match dir {
             Direction::ClientToServer => {
-                let req = match body
-                    .as_deref()
-                    .map(|b| parser::request(h, b, &self.cfg.limits))
-                {
+                let req = match body.as_deref().map(|b| parser::request(h, b, &lim)) {
                     Some(Ok(r)) => Some(r),
                     Some(Err(e)) => {
                         self.anomaly(
@@ -992,6 +1045,7 @@ impl Core {
                 };
                 let after = match &req {
                     Some(r) if h.opcode == Opcode::STARTUP => {
+                        self.startup = true;
                         if let Some(c) = &r.compression {
                             self.compression = Compression::from_option(c);
                         }
@@ -1011,10 +1065,7 @@ impl Core {
                     self.event(h, body.as_deref(), start, out);
                     return After::Nothing;
                 }
-                let resp = match body
-                    .as_deref()
-                    .map(|b| parser::response(h, b, &self.cfg.limits))
-                {
+                let resp = match body.as_deref().map(|b| parser::response(h, b, &lim)) {
                     Some(Ok(r)) => Some(r),
                     Some(Err(e)) => {
                         self.anomaly(
@@ -1193,7 +1244,7 @@ impl Core {
                     h.stream
                 ),
             });
-            self.finish(old, None, out);
+            self.finish(*old, None, out);
         }
         if self.pending.len() >= self.cfg.max_pending {
             if let Some(&k) = self
@@ -1209,11 +1260,11 @@ impl Core {
                             self.cfg.max_pending
                         ),
                     });
-                    self.finish(old, None, out);
+                    self.finish(*old, None, out);
                 }
             }
         }
-        self.pending.insert(h.stream, p);
+        self.pending.insert(h.stream, Box::new(p));
     }
 
     /// Remember the ids Cassandra gives a statement (MD5 of the client's keyspace followed by
@@ -1273,7 +1324,7 @@ impl Core {
                         c.insert(id.clone(), text.clone());
                     }
                 }
-                self.finish(p, Some((h, resp, now, wire)), out);
+                self.finish(*p, Some((h, resp, now, wire)), out);
             }
             None => {
                 let mut tx = Transaction::new(PROTOCOL, &self.conn, start, CqlDetail::default());

@@ -115,7 +115,11 @@ fn run_with(
     chunks: &[(Direction, u64, Vec<u8>)],
     midstream: bool,
 ) -> Vec<SessionEvent> {
-    let mut s = p.new_session(&conn(id, midstream));
+    let mut s = crate::CqlSession::new(
+        &conn(id, midstream),
+        p.config,
+        std::sync::Arc::clone(p.prepared_cache()),
+    );
     let mut out = Vec::new();
     for (d, ms, data) in chunks {
         s.on_data(
@@ -129,6 +133,18 @@ fn run_with(
         );
     }
     s.on_close(Timestamp(1 << 40), CloseReason::Fin, &mut out);
+    // every byte delivered is consumed or discarded (counted), none left held
+    for (d, a) in s.accounting().iter().enumerate() {
+        let fed: u64 = chunks
+            .iter()
+            .filter(|c| c.0.index() == d)
+            .map(|c| c.2.len() as u64)
+            .sum();
+        assert_eq!(a.delivered, fed);
+        assert_eq!(a.delivered, a.consumed + a.discarded + a.held, "{a:?}");
+        assert_eq!(a.held, 0);
+        assert!(a.skipped <= a.delivered, "{a:?}");
+    }
     out
 }
 
@@ -730,4 +746,44 @@ fn oversize_frames_are_decoded_from_their_first_bytes() {
         .notes
         .iter()
         .any(|n| matches!(n, wiresift_core::Note::Truncated { field: "frame", .. })));
+}
+
+/// Flag prefixes in their spec order: a request's custom payload; a response's tracing id,
+/// then warnings, then custom payload, then the body.
+#[test]
+fn flag_prefixes_are_skipped_in_order() {
+    let mut payload = 1u16.to_be_bytes().to_vec();
+    payload.extend(string("key"));
+    payload.extend_from_slice(&3i32.to_be_bytes());
+    payload.extend_from_slice(b"val");
+    let mut q = payload.clone();
+    q.extend(query(4, "SELECT with payload"));
+    let mut r = vec![7u8; 16]; // tracing id
+    r.extend_from_slice(&1u16.to_be_bytes());
+    r.extend(string("a warning"));
+    r.extend(payload);
+    r.extend(rows(2));
+    let ev = run(
+        &[
+            (C, 0, frame(4, C, 0x04 | 0x02 | 0x10, 1, Opcode::QUERY, &q)),
+            (S, 1, frame(4, S, 0x02 | 0x08 | 0x04, 1, Opcode::RESULT, &r)),
+        ],
+        false,
+    );
+    assert_eq!(anomalies(&ev), 0);
+    let t = txs(&ev);
+    assert_eq!(t[0].query, "SELECT with payload");
+    let (q, r) = (t[0].request_value(), t[0].response_value());
+    assert_eq!(
+        (
+            q["custom_payload"][0].as_str(),
+            q["tracing"].as_bool(),
+            q["beta"].as_bool()
+        ),
+        (Some("key"), Some(true), Some(true))
+    );
+    assert_eq!(r["tracing_id"], "07070707-0707-0707-0707-070707070707");
+    assert_eq!(r["warnings"][0], "a warning");
+    assert_eq!(r["custom_payload"][0], "key");
+    assert_eq!(r["rows"], 2);
 }
