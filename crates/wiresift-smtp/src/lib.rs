@@ -25,6 +25,13 @@
 //! - Client bytes that the session must not interpret before the server answers (after DATA,
 //!   AUTH, STARTTLS) are held, bounded by [`SmtpConfig::max_line`]; if the answer is overdue
 //!   the session stops waiting and resynchronises on the held bytes.
+//! - One-sided captures: when no server byte was captured at all (or the server direction is
+//!   lost in a gap and nothing of it came since), there is no answer to wait for, and the
+//!   client side is read as the client behaves: DATA is followed by its body up to the `.` line
+//!   (the MESSAGE carries its size and headers), AUTH by its SASL response lines (until a line
+//!   that is a command), STARTTLS by a TLS handshake (the session detaches) unless a command
+//!   follows. Every command is reported with its request detail and status `no_response`. A
+//!   server-only capture gives the greeting and one `no_request` transaction per reply.
 //! - Secrets: AUTH initial responses and SASL response lines are never copied to output. A
 //!   client line that looks like base64 where a command was expected (a SASL response whose
 //!   challenge was lost) is reported as command `UNKNOWN` with a withheld query, and anomaly

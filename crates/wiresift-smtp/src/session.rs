@@ -226,6 +226,10 @@ struct State {
     /// Client bytes are held until the server answers (see [`Pending::blocks_client`]).
     client_waiting: bool,
     detached: bool,
+    /// Server bytes were delivered at least once.
+    server_seen: bool,
+    /// The server direction went into a gap and nothing of it came since.
+    server_lost: bool,
 }
 
 /// One SMTP connection. Create through [`crate::SmtpPlugin`] or [`SmtpSession::new`].
@@ -256,6 +260,8 @@ impl SmtpSession {
             tls_held: None,
             client_waiting: false,
             detached: false,
+            server_seen: false,
+            server_lost: false,
         };
         if midstream {
             // Picked up mid-connection: no greeting to expect, and either side may be in the
@@ -382,6 +388,10 @@ impl ProtocolSession for SmtpSession {
                 return Flow::Detach;
             }
         }
+        if chunk.dir == S2C && !chunk.data.is_empty() {
+            self.st.server_seen = true;
+            self.st.server_lost = false;
+        }
         self.feed(chunk.dir, chunk.ts, chunk.data, out);
         if self.st.detached {
             Flow::Detach
@@ -400,7 +410,13 @@ impl ProtocolSession for SmtpSession {
         }
         let dropped = self.bufs[gap.dir.index()].clear() as u64;
         self.st.half[gap.dir.index()].offset += dropped + gap.len.unwrap_or(0);
+        if gap.dir == S2C {
+            self.st.server_lost = true;
+        }
         self.st.on_gap(gap, out);
+        if self.st.detached {
+            return Flow::Detach;
+        }
         Flow::Continue
     }
 
@@ -595,6 +611,13 @@ impl State {
                 take
             }
             ClientMode::Commands | ClientMode::AuthLine => {
+                if self.client_paused() && self.server_absent() {
+                    // Nothing of the server to wait for: read on as the client behaves.
+                    return match self.assume_client_went_on(data, clock, out) {
+                        Some(n) => n,
+                        None => self.client_step(data, clock, out),
+                    };
+                }
                 if self.client_paused() {
                     if data.len() < self.cfg.max_line {
                         self.client_waiting = true;
@@ -623,6 +646,67 @@ impl State {
                     None => 0,
                 }
             }
+        }
+    }
+
+    /// No server bytes were captured (or the server direction is lost in a gap): a reply the
+    /// client waits for will not be seen.
+    fn server_absent(&self) -> bool {
+        !self.server_seen || self.server_lost
+    }
+
+    /// The client sent more after a command that makes it wait (DATA, AUTH, STARTTLS), and the
+    /// server side is absent: the client got the reply it waited for. Sets the client mode the
+    /// client's bytes show; returns `Some(consumed)` when it consumed `data` itself (TLS), `None`
+    /// to parse `data` in the new mode (0 consumed: need more data to tell).
+    fn assume_client_went_on(
+        &mut self,
+        data: &[u8],
+        clock: &mut Clock,
+        out: &mut dyn EventSink,
+    ) -> Option<usize> {
+        let p = self.queue.back_mut()?;
+        match p.kind {
+            Kind::Data => {
+                // DATA is followed by its body, up to the `.` line (RFC 5321 §4.1.1.4).
+                p.stage = Stage::InBody;
+                self.progress = BodyProgress::default();
+                self.collector = Some(HeaderCollector::new(self.cfg.header_area, true));
+                self.set_client(ClientMode::Body(Box::default()), "no server: body follows");
+                None
+            }
+            Kind::Auth(_) | Kind::Starttls => {
+                // A whole line (or enough bytes) is needed to tell a command from the rest.
+                let line_known = memchr::memchr(b'\n', data).is_some();
+                if !line_known && data.len() < self.cfg.max_line && !data.is_empty() {
+                    let looks_tls = data[0] == 0x16 || data[0] == 0x80;
+                    if !(p.kind == Kind::Starttls && looks_tls) {
+                        self.client_waiting = true;
+                        return Some(0);
+                    }
+                }
+                if parser::looks_like_command(data) {
+                    // The exchange is over (refused, or an initial response sufficed).
+                    p.stage = Stage::GaveUp;
+                    return None;
+                }
+                if let Kind::Auth(_) = p.kind {
+                    // A SASL response line.
+                    p.stage = Stage::AwaitClient;
+                    self.set_client(ClientMode::AuthLine, "no server: SASL response follows");
+                    return None;
+                }
+                // STARTTLS followed by something that is not a command: the TLS handshake.
+                p.tx.notes.push(Note::Encrypted);
+                let ts = clock.ts;
+                while let Some(p) = self.queue.pop_front() {
+                    self.finish(p, None, ts, out);
+                }
+                self.abandon("STARTTLS", ts, out);
+                self.detached = true;
+                Some(data.len())
+            }
+            _ => None,
         }
     }
 

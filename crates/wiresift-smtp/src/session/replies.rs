@@ -119,7 +119,7 @@ impl State {
             });
         }
         match (front.kind, front.stage) {
-            (Kind::Data, Stage::GaveUp) if code == ReplyCode::START_MAIL_INPUT => {
+            (Kind::Data, Stage::GaveUp | Stage::InBody) if code == ReplyCode::START_MAIL_INPUT => {
                 front.intermediate = Some(detail);
                 return;
             }
