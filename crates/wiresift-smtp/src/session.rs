@@ -795,10 +795,12 @@ impl State {
             self.set_client(ClientMode::Commands, "SASL response sent");
             return;
         }
+        let mut withheld = false;
         let cmd = match parser::command_line(line) {
             Ok(c) => c,
             Err(e) => {
-                let reason = if auth::contains_credential_like(line) {
+                withheld = auth::contains_credential_like(line);
+                let reason = if withheld {
                     // A SASL response whose challenge we did not see: never echo it.
                     format!(
                         "smtp client line of {} bytes is not a command (content withheld: it could be a credential)",
@@ -808,10 +810,27 @@ impl State {
                     e.to_string()
                 };
                 self.anomaly(C2S, ts, Some(offset), reason, out);
-                return;
+                if truncated.is_some() {
+                    // Longer than any command: not one (nor worth a place in the queue).
+                    return;
+                }
+                // The server answers it all the same (`500`, e.g. the lines a client sends
+                // after its DATA was refused): a command with an unknown verb, its first word.
+                let end = line
+                    .iter()
+                    .position(u8::is_ascii_whitespace)
+                    .unwrap_or(line.len());
+                parser::CommandLine {
+                    verb: &line[..end.min(parser::MAX_VERB_LEN)],
+                    known: None,
+                    args: &[],
+                }
             }
         };
         let mut verb_upper = String::from_utf8_lossy(cmd.verb).to_ascii_uppercase();
+        if verb_upper.is_empty() {
+            verb_upper = "UNKNOWN".into();
+        }
         let mut tx = Transaction::new(PROTOCOL, &self.conn, ts, SmtpDetail::default());
         tx.request_bytes = wire_len;
         tx.notes.append(&mut self.half[0].notes);
@@ -911,7 +930,9 @@ impl State {
             | Some(Verb::OtherKnown)
             | None => Kind::Other,
         };
-        if cmd.known.is_none() && cmd.args.is_empty() && auth::could_be_credential(line) {
+        if withheld
+            || (cmd.known.is_none() && cmd.args.is_empty() && auth::could_be_credential(line))
+        {
             // Looks like a base64 SASL response (its challenge was lost), not a command.
             verb_upper = "UNKNOWN".into();
             query = "(withheld: could be a credential)".into();

@@ -195,3 +195,30 @@ fn a_server_that_answers_after_all_still_pairs_in_order() {
     assert_eq!(data["intermediate"]["code"], 354);
     assert_eq!(h.messages()[0]["body"]["headers"]["subject"], "Hello1!");
 }
+
+#[test]
+fn lines_after_a_refused_data_are_commands_paired_with_their_500s() {
+    let mut h = H::new();
+    h.send(S2C, b"220 mx\r\n");
+    h.send(C2S, b"HELO c\r\n");
+    h.send(S2C, b"250 mx\r\n");
+    h.send(C2S, b"DATA\r\n");
+    h.send(S2C, b"503 5.5.1 Error: need RCPT command\r\n");
+    h.send(C2S, b"Hello, Alice (2)\r\n");
+    h.send(S2C, b"500 5.5.2 Error: command not recognized\r\n");
+    h.send(C2S, b".\r\n");
+    h.send(S2C, b"500 5.5.2 Error: command not recognized\r\n");
+    h.send(C2S, b"QUIT\r\n");
+    h.send(S2C, b"221 bye\r\n");
+    h.close();
+    assert_eq!(
+        h.commands(),
+        ["GREETING", "HELO", "DATA", "HELLO,", ".", "QUIT"]
+    );
+    let t = h.txs();
+    assert!(t.iter().all(|t| t.status != Status::NoRequest));
+    assert_eq!(t[3].query, "Hello, Alice (2)");
+    assert_eq!(t[3].response_value()["code"], 500);
+    assert_eq!(t[4].response_value()["code"], 500);
+    assert_eq!(t[5].response_value()["code"], 221);
+}
