@@ -16,8 +16,9 @@ pub mod output;
 pub mod parallel;
 pub mod summary;
 pub mod synth;
+pub mod tunnel;
 
-pub use engine::{DissectStats, Engine, EngineConfig, RunSummary};
+pub use engine::{DissectStats, Engine, EngineConfig, RunSummary, TunnelNote};
 pub use output::{
     ConnectionSummary, Discard, FlowRecord, NdjsonWriter, Output, ParallelOutput, ShardOutput,
 };
@@ -33,8 +34,8 @@ pub use wiresift_smtp as smtp;
 use std::sync::Arc;
 use wiresift_core::Registry;
 
-/// A registry with every protocol plugin compiled in (per cargo features), on default ports,
-/// probing enabled.
+/// A registry with every protocol plugin compiled in (per cargo features) and the proxy
+/// tunnel plugin ([`tunnel`]), on default ports, probing enabled.
 pub fn default_registry() -> Registry {
     #[allow(unused_mut)]
     let mut r = Registry::new();
@@ -42,6 +43,8 @@ pub fn default_registry() -> Registry {
     r.register(Arc::new(wiresift_resp::RespPlugin::default()));
     #[cfg(feature = "smtp")]
     r.register(Arc::new(wiresift_smtp::SmtpPlugin::default()));
+    // Last: what a tunnel carries is probed with the others first.
+    r.register(std::sync::Arc::new(tunnel::TunnelPlugin));
     r
 }
 

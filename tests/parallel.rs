@@ -124,7 +124,12 @@ fn assert_same(name: &str, a: &Run, b: &Run, what: &str) {
 
 fn committed() -> Vec<PathBuf> {
     let mut v = Vec::new();
-    for d in ["testdata/resp", "testdata/smtp", "testdata/tcp"] {
+    for d in [
+        "testdata/resp",
+        "testdata/smtp",
+        "testdata/tcp",
+        "testdata/tunnel",
+    ] {
         captures(&root().join(d), &mut v);
     }
     v
