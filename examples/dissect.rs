@@ -18,7 +18,7 @@ struct Args {
     #[arg(long = "port", value_name = "PROTO=PORT[,PORT…]")]
     ports: Vec<String>,
     /// Print only transactions slower than this many milliseconds (and those with no response).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", value_parser = common::parse_ms)]
     threshold_ms: Option<f64>,
     /// Also print unpaired messages (pushes, replication, …) and parse anomalies, tagged with
     /// `"type"`.
@@ -27,8 +27,8 @@ struct Args {
     /// Do not probe connections on unknown ports.
     #[arg(long)]
     no_probe: bool,
-    /// Worker threads (default: the number of available cores). The output is the same for
-    /// every value.
+    /// Worker threads (default: the number of available cores; 1 for `-`). The output is the
+    /// same for every value.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Capture files (pcap or pcapng) or directories of them, read as one capture in timestamp
@@ -51,10 +51,13 @@ fn main() -> ExitCode {
     let opts = NdjsonOptions {
         threshold_us: args.threshold_ms.map(|ms| (ms * 1000.0) as u64),
         events: args.events,
+        flush_lines: common::flush_lines(&args.inputs),
     };
     let out = NdjsonOutput::new(std::io::stdout(), opts);
     let mut engine = Engine::new(EngineConfig::default(), registry, out);
-    let threads = args.threads.unwrap_or_else(common::default_threads);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| common::default_threads(&args.inputs));
     let code = common::run(&mut engine, &mut input, &args.inputs, threads);
     if let Err(e) = engine.into_output().finish() {
         if e.kind() != std::io::ErrorKind::BrokenPipe {

@@ -17,7 +17,7 @@ struct Args {
     /// Also write each direction's reassembled bytes to DIR/<id>.c2s and DIR/<id>.s2c.
     #[arg(long, value_name = "DIR")]
     dump: Option<PathBuf>,
-    /// Worker threads (default: the number of available cores). The output is the same for
+    /// Worker threads (default: the number of available cores; 1 for `-`). The output is the same for
     /// every value.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -36,14 +36,19 @@ fn main() -> ExitCode {
         }
     }
     let mut input = common::open_or_exit(&args.inputs);
-    let out = FlowsOutput::new(std::io::stdout(), args.dump.clone());
-    // Flows are about TCP, not protocols: no plugins, so nothing is dissected.
-    let mut engine = Engine::new(
-        EngineConfig::default(),
-        wiresift::core::Registry::new(),
-        out,
+    let out = FlowsOutput::new(
+        std::io::stdout(),
+        args.dump.clone(),
+        common::flush_lines(&args.inputs),
     );
-    let threads = args.threads.unwrap_or_else(common::default_threads);
+    // Flows are about TCP, not protocols: no plugins, so nothing is dissected. The plugins'
+    // server ports still decide the roles of connections picked up mid-stream, as in dissect.
+    let mut cfg = EngineConfig::default();
+    cfg.reassembly.server_ports = wiresift::default_registry().server_ports();
+    let mut engine = Engine::new(cfg, wiresift::core::Registry::new(), out);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| common::default_threads(&args.inputs));
     let code = common::run(&mut engine, &mut input, &args.inputs, threads);
     match engine.into_output().finish() {
         Ok((_, Some(e))) => {

@@ -21,7 +21,7 @@ struct Args {
     /// Route ports to a protocol, e.g. `--port resp=7101` (repeatable).
     #[arg(long = "port", value_name = "PROTO=PORT[,PORT…]")]
     ports: Vec<String>,
-    /// Worker threads (default: the number of available cores). The report is the same for
+    /// Worker threads (default: the number of available cores; 1 for `-`). The report is the same for
     /// every value.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -42,19 +42,21 @@ fn main() -> ExitCode {
     }
     let mut input = common::open_or_exit(&args.inputs);
     let mut engine = Engine::new(EngineConfig::default(), registry, LatencyReport::default());
-    let threads = args.threads.unwrap_or_else(common::default_threads);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| common::default_threads(&args.inputs));
     let code = common::run(&mut engine, &mut input, &args.inputs, threads);
     let report = engine.into_output();
-    if args.json {
+    let text = if args.json {
         match serde_json::to_string_pretty(&report.rows()) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => s + "\n",
             Err(e) => {
                 eprintln!("wiresift: {e}");
                 return ExitCode::from(1);
             }
         }
     } else {
-        print!("{}", report.render_text());
-    }
-    code
+        report.render_text()
+    };
+    common::print_or_exit(&text, code)
 }

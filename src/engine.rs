@@ -611,8 +611,14 @@ impl<O: Output> Engine<O> {
                             .process_frame(&seg, self.frame, &mut self.dispatcher);
                     }
                     n = n.wrapping_add(1);
-                    if n % 65_536 == 0 {
-                        progress(reader.bytes_read());
+                    if n % 4096 == 0 {
+                        if self.dispatcher.ctx.out.is_closed() {
+                            // Nobody reads the output any more (`| head`): stop reading.
+                            break Ok(());
+                        }
+                        if n % 65_536 == 0 {
+                            progress(reader.bytes_read());
+                        }
                     }
                 }
                 Ok(None) => break Ok(()),
@@ -633,6 +639,11 @@ impl<O: Output> Engine<O> {
     pub fn finish(&mut self) {
         self.decoder.finish();
         self.reassembler.finish(&mut self.dispatcher);
+    }
+
+    /// Whether any protocol plugin is registered (false for a decode + reassembly run).
+    pub fn dissects(&self) -> bool {
+        !self.dispatcher.ctx.registry.is_empty()
     }
 
     /// The output sink.

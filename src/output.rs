@@ -48,6 +48,11 @@ pub trait Output {
     fn gap(&mut self, _conn: ConnectionId, _gap: &GapInfo) {}
     /// A connection ended.
     fn connection_closed(&mut self, _c: &ConnectionSummary<'_>) {}
+    /// True once this output can take nothing more (its reader went away: a closed pipe). The
+    /// engine then stops reading the capture. Default: never.
+    fn is_closed(&self) -> bool {
+        false
+    }
 }
 
 /// An [`Output`] the multi-threaded engine ([`crate::engine::Engine::run_threads`]) can split
@@ -227,6 +232,9 @@ pub struct NdjsonOptions {
     pub threshold_us: Option<u64>,
     /// Also print messages and parse anomalies, tagged with `"type"`.
     pub events: bool,
+    /// Write every line as soon as it is complete (live input, or a terminal), instead of in
+    /// blocks of about 64 KiB.
+    pub flush_lines: bool,
 }
 
 /// The `dissect` output: one JSON object per transaction (and, with
@@ -266,7 +274,11 @@ impl<W: Write> NdjsonOutput<W> {
             return;
         }
         self.buf.push(b'\n');
-        if self.buf.len() >= NDJSON_BLOCK {
+        self.line_done();
+    }
+
+    fn line_done(&mut self) {
+        if self.buf.len() >= NDJSON_BLOCK || (self.opts.flush_lines && self.w.is_some()) {
             self.flush_block();
         }
     }
@@ -274,7 +286,14 @@ impl<W: Write> NdjsonOutput<W> {
     fn flush_block(&mut self) {
         if let Some(w) = &mut self.w {
             if self.error.is_none() {
-                if let Err(e) = w.write_all(&self.buf) {
+                let r = w.write_all(&self.buf).and_then(|_| {
+                    if self.opts.flush_lines {
+                        w.flush()
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Err(e) = r {
                     self.error = Some(e);
                 }
             }
@@ -326,9 +345,10 @@ impl<W: Write> Output for NdjsonOutput<W> {
             return;
         }
         self.buf.push(b'\n');
-        if self.buf.len() >= NDJSON_BLOCK {
-            self.flush_block();
-        }
+        self.line_done();
+    }
+    fn is_closed(&self) -> bool {
+        self.error.is_some()
     }
     fn message(&mut self, m: &Message) {
         if self.opts.events {
@@ -361,9 +381,7 @@ impl<W: Write> ParallelOutput for NdjsonOutput<W> {
     fn write_ordered(&mut self, bytes: &[u8]) {
         if self.error.is_none() {
             self.buf.extend_from_slice(bytes);
-            if self.buf.len() >= NDJSON_BLOCK {
-                self.flush_block();
-            }
+            self.line_done();
         }
     }
     fn merge_shard(&mut self, shard: Self::Shard) {
@@ -389,9 +407,16 @@ pub struct FlowsOutput<W: Write> {
 
 impl<W: Write> FlowsOutput<W> {
     /// Write to `w`; dump stream bytes into `dump` when given (the directory must exist).
-    pub fn new(w: W, dump: Option<std::path::PathBuf>) -> Self {
+    /// `flush_lines` as in [`NdjsonOptions`].
+    pub fn new(w: W, dump: Option<std::path::PathBuf>, flush_lines: bool) -> Self {
         FlowsOutput {
-            out: NdjsonOutput::new(w, NdjsonOptions::default()),
+            out: NdjsonOutput::new(
+                w,
+                NdjsonOptions {
+                    flush_lines,
+                    ..NdjsonOptions::default()
+                },
+            ),
             dump,
             open: Default::default(),
             dump_error: None,
@@ -441,6 +466,9 @@ impl<W: Write> Output for FlowsOutput<W> {
                 self.dump_error.get_or_insert(e.to_string());
             }
         }
+    }
+    fn is_closed(&self) -> bool {
+        self.out.is_closed()
     }
     fn connection_closed(&mut self, c: &ConnectionSummary<'_>) {
         if self.dump.is_some() {

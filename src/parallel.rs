@@ -391,6 +391,10 @@ pub(crate) fn run<O: ParallelOutput, R: PacketSource + ?Sized>(
                 }
             }
             progress(source.bytes_read());
+            if out.is_closed() {
+                // Nobody reads the output any more (`| head`): stop reading.
+                done = true;
+            }
             if !all.is_empty() {
                 let all = Arc::new(all);
                 for (w, (segs, payload)) in parts.into_iter().enumerate() {

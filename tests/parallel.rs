@@ -71,8 +71,8 @@ fn comparable(s: &RunSummary) -> serde_json::Value {
 
 fn run(paths: &[PathBuf], threads: usize, cfg: &EngineConfig) -> Option<Run> {
     let opts = NdjsonOptions {
-        threshold_us: None,
         events: true,
+        ..NdjsonOptions::default()
     };
     let mut src = source(paths)?;
     let mut e = Engine::new(
@@ -88,7 +88,7 @@ fn run(paths: &[PathBuf], threads: usize, cfg: &EngineConfig) -> Option<Run> {
     let mut e = Engine::new(
         cfg.clone(),
         wiresift::core::Registry::new(),
-        FlowsOutput::new(Vec::new(), None),
+        FlowsOutput::new(Vec::new(), None, false),
     );
     let _ = e.run_threads(threads, &mut *src, |_| {});
     let flows = e.into_output().finish().unwrap().0;

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each example uses part of this glue
 //! Shared plumbing for the example binaries: open the inputs, drive the engine with a progress
 //! bar, print the summary, pick the exit code. Logic lives in the crates; this is glue.
 
@@ -59,9 +60,47 @@ pub fn open_or_exit(paths: &[PathBuf]) -> Input {
     }
 }
 
-/// `--threads`' default: the number of cores this process may use.
-pub fn default_threads() -> usize {
+/// Reading a live stream (`-`): process packet by packet, and write every line at once.
+pub fn is_live(paths: &[PathBuf]) -> bool {
+    paths.iter().any(|p| p == Path::new("-"))
+}
+
+/// Write each output line at once: live input, or a terminal watching.
+pub fn flush_lines(paths: &[PathBuf]) -> bool {
+    is_live(paths) || std::io::stdout().is_terminal()
+}
+
+/// `--threads`' default: the number of cores this process may use; 1 for live input, where
+/// batching packets for workers would hold output back until a batch fills.
+pub fn default_threads(paths: &[PathBuf]) -> usize {
+    if is_live(paths) {
+        return 1;
+    }
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Print `s` on stdout; a closed stdout (`| head`, `| true`) ends the program quietly with
+/// `code`, any other write error with exit 1.
+pub fn print_or_exit(s: &str, code: ExitCode) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => code,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            eprintln!("wiresift: writing output: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--threshold-ms`: a finite number of milliseconds, zero or more.
+pub fn parse_ms(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err(format!("{s}: must be a number of milliseconds, 0 or more")),
+        Err(e) => Err(format!("{s}: {e}")),
+    }
 }
 
 /// Run the engine over `input` with `threads` workers, with a progress bar on stderr when it
@@ -111,16 +150,45 @@ pub fn run<O: ParallelOutput>(
         b.finish_and_clear();
     }
     let summary = engine.summary();
-    eprint!("{}", wiresift::summary::render(&summary));
+    if engine.dissects() {
+        eprint!("{}", wiresift::summary::render(&summary));
+    } else {
+        eprint!(
+            "{}",
+            wiresift::summary::render_sections(&summary, &["decode", "reassembly"])
+        );
+    }
+    let name = match paths {
+        [one] => one.display().to_string(),
+        _ => format!("{} inputs", paths.len()),
+    };
+    let d = &summary.decode;
     match &summary.capture_error {
-        None => ExitCode::SUCCESS,
+        // Exit codes: 2 = nothing usable (not a capture at all, or no packet of a link type we
+        // decode); 1 = a capture that is damaged after a valid start (everything before the
+        // damage was processed and printed); 0 otherwise.
+        Some(e) if summary.capture_bytes == 0 && d.packets == 0 => {
+            eprintln!("wiresift: cannot read {name}: not a capture: {e}");
+            ExitCode::from(2)
+        }
         Some(e) => {
-            let name = match paths {
-                [one] => one.display().to_string(),
-                _ => format!("{} inputs", paths.len()),
-            };
             eprintln!("wiresift: {name}: capture damaged: {e}");
             ExitCode::from(1)
         }
+        None if d.packets > 0 && d.unsupported_link_type == d.packets => {
+            let types: Vec<String> = d
+                .unsupported_link_types
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+            eprintln!(
+                "wiresift: {name}: nothing could be decoded: link type {} is not supported \
+                 ({} packets)",
+                types.join(", "),
+                d.packets
+            );
+            ExitCode::from(2)
+        }
+        None => ExitCode::SUCCESS,
     }
 }

@@ -37,12 +37,19 @@ pub enum ProbeOutcome {
 }
 
 /// Port → plugin table with user overrides.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct Registry {
     plugins: Vec<Arc<dyn TcpProtocolPlugin>>,
     default_ports: HashMap<u16, PluginIndex>,
     user_ports: HashMap<u16, PluginIndex>,
     probing: bool,
+}
+
+/// The same as [`Registry::new`]: empty, probing on.
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -59,8 +66,10 @@ impl Registry {
     /// An empty registry with probing enabled.
     pub fn new() -> Self {
         Registry {
+            plugins: Vec::new(),
+            default_ports: HashMap::new(),
+            user_ports: HashMap::new(),
             probing: true,
-            ..Default::default()
         }
     }
 
@@ -96,8 +105,16 @@ impl Registry {
         self.probing && !self.plugins.is_empty()
     }
 
-    /// Index of the plugin named `name`.
+    /// Index of the plugin named `name` (case-insensitive; the common names `redis`, `mariadb`,
+    /// `cassandra`, `scylla` and `oracle` are accepted for `resp`, `mysql`, `cql` and `tns`).
     pub fn index_of(&self, name: &str) -> Option<PluginIndex> {
+        let name = match name.to_ascii_lowercase().as_str() {
+            "redis" => "resp",
+            "mariadb" => "mysql",
+            "cassandra" | "scylla" | "scylladb" => "cql",
+            "oracle" => "tns",
+            _ => name,
+        };
         self.plugins
             .iter()
             .position(|p| p.name().eq_ignore_ascii_case(name))
@@ -225,6 +242,19 @@ mod tests {
         fn shares_state_across_connections(&self) -> bool {
             true
         }
+    }
+
+    #[test]
+    fn default_is_new() {
+        let mut a = Registry::default();
+        let mut b = Registry::new();
+        a.register(Arc::new(Fake("a", &[1], b'a')));
+        b.register(Arc::new(Fake("a", &[1], b'a')));
+        assert!(a.probing() && b.probing());
+        assert_eq!(a.index_of("REDIS"), None);
+        let mut r = Registry::new();
+        r.register(Arc::new(Fake("resp", &[6379], b'*')));
+        assert_eq!(r.index_of("redis"), Some(0), "alias");
     }
 
     #[test]

@@ -329,8 +329,12 @@ pub struct ReassemblyStats {
     /// Segments given to [`crate::Reassembler::process`].
     pub segments: u64,
     /// Segments that changed nothing: no connection and nothing to start one (a stray ACK, FIN
-    /// or RST without payload), or trailing packets of a connection closed by FIN/RST.
+    /// or RST without payload, such as the bare ACKs of a connection picked up mid-stream
+    /// before its first payload).
     pub segments_ignored: u64,
+    /// Trailing packets of a connection already closed by FIN or RST (the last ACK of a clean
+    /// close, a late retransmitted FIN): expected, and not a loss.
+    pub segments_after_close: u64,
     /// Segments starting more than 2^30 bytes (the largest scaled TCP window) ahead of the
     /// stream: ignored as not belonging to it.
     pub out_of_window_segments: u64,
@@ -376,6 +380,7 @@ impl ReassemblyStats {
     pub fn merge(&mut self, o: &ReassemblyStats) {
         self.segments += o.segments;
         self.segments_ignored += o.segments_ignored;
+        self.segments_after_close += o.segments_after_close;
         self.out_of_window_segments += o.out_of_window_segments;
         self.rst_ignored += o.rst_ignored;
         self.connections_opened += o.connections_opened;

@@ -104,7 +104,7 @@ impl Reassembler {
         } else if self.table.is_closed(&key) {
             if !syn_only {
                 // Trailing ACK/FIN/RST of a connection closed by FIN or RST.
-                self.stats.segments_ignored += 1;
+                self.stats.segments_after_close += 1;
                 return;
             }
             self.table.forget_closed(&key);
