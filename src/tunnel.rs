@@ -352,6 +352,8 @@ pub struct TunnelSession {
     target: Option<Endpoint>,
     /// The request of the last finished set-up (what the hand-over names).
     last: Option<TunnelRequest>,
+    /// Proxy bytes were delivered at least once.
+    server_seen: bool,
     handover: Option<Handover>,
 }
 
@@ -365,6 +367,7 @@ impl TunnelSession {
             tx: None,
             target: None,
             last: None,
+            server_seen: false,
             handover: None,
         }
     }
@@ -479,7 +482,50 @@ impl TunnelSession {
         }
     }
 
+    /// One-sided capture (no proxy byte seen): the client went on, so the proxy granted what
+    /// it waited for. Returns the flow when it decided something.
+    fn assume_reply(&mut self, out: &mut dyn EventSink) -> Option<Flow> {
+        if self.server_seen {
+            return None;
+        }
+        let &next = self.half[0].buf.first()?;
+        match self.phase {
+            Phase::HttpReply | Phase::Socks4Reply | Phase::Socks5Reply => {
+                // The client is speaking the protocol inside: the tunnel is up.
+                if let Some(mut tx) = self.tx.take() {
+                    self.last = tx.detail.request.clone();
+                    tx.notes.push(Note::Text {
+                        text: "no proxy reply captured: the client went on as if granted".into(),
+                    });
+                    out.transaction(&mut tx);
+                }
+                Some(self.up())
+            }
+            Phase::Socks5Method => {
+                // The next client message shows the method: a user/password request (version
+                // 1) or the CONNECT request (version 5).
+                let (m, phase) = match next {
+                    1 => (2, Phase::Socks5Auth),
+                    _ => (0, Phase::Socks5Request),
+                };
+                if let Some(r) = self.req_mut() {
+                    r.auth = Some(socks5_method(m));
+                }
+                self.phase = phase;
+                Some(Flow::Continue)
+            }
+            Phase::Socks5AuthReply => {
+                self.phase = Phase::Socks5Request;
+                Some(Flow::Continue)
+            }
+            _ => None,
+        }
+    }
+
     fn step(&mut self, out: &mut dyn EventSink) -> Flow {
+        if let Some(f) = self.assume_reply(out) {
+            return f;
+        }
         match self.phase {
             Phase::Start => self.client_start(out),
             Phase::HttpReply => self.http_reply(out),
@@ -947,6 +993,9 @@ impl ProtocolSession for TunnelSession {
             h.first_ts = chunk.arrival();
         }
         h.ts = chunk.ts;
+        if chunk.dir == S2C && !chunk.data.is_empty() {
+            self.server_seen = true;
+        }
         if h.buf.len() + chunk.data.len() > 2 * MAX_TUNNEL_HEAD {
             let dir = chunk.dir;
             self.fail(dir, "more bytes than a proxy set-up holds", out);

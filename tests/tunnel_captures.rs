@@ -9,6 +9,9 @@
 //!   request dante rejects) are errors, and no password is printed anywhere;
 //! - the flow records say the connection was tunnelled, and the latency report groups the
 //!   inner transactions by the real server;
+//! - with only the client's packets (a one-sided capture), the tunnel is assumed granted once
+//!   the client speaks the protocol inside, and the requests inside are those of the direct
+//!   run's client side (all `no_response`);
 //! - on the public `arkime__socks5-smtp-503.pcap` (when present), the SMTP inside SOCKS5 is
 //!   dissected.
 
@@ -16,7 +19,7 @@ use serde_json::Value;
 use std::path::Path;
 use wiresift::core::{Endpoint, OwnedTransaction, Status, Transaction};
 use wiresift::latency::LatencyReport;
-use wiresift::net::CaptureReader;
+use wiresift::net::{CaptureReader, Decoder, DecoderConfig};
 use wiresift::{ConnectionSummary, Engine, EngineConfig, FlowRecord, Output};
 
 #[derive(Default)]
@@ -339,4 +342,54 @@ fn socks5_smtp_503_public_capture_is_dissected_inside_the_tunnel() {
         c.flows[0].tunnel.as_ref().map(|t| t.target.as_str()),
         Some("010.000.00.003:25")
     );
+}
+
+/// `path` with only the packets sent by 10.77.0.2 (the client namespace).
+fn run_client_side(path: &Path) -> Collect {
+    let mut engine = Engine::new(
+        EngineConfig::default(),
+        wiresift::default_registry(),
+        Collect::default(),
+    );
+    let mut reader = CaptureReader::open(path).unwrap();
+    let mut dec = Decoder::new(DecoderConfig::default());
+    let client: std::net::IpAddr = "10.77.0.2".parse().unwrap();
+    while let Ok(Some(pkt)) = reader.next_packet() {
+        if dec.decode(&pkt).is_some_and(|s| s.src.ip() == client) {
+            engine.process_packet(&pkt);
+        }
+    }
+    engine.finish();
+    engine.into_output()
+}
+
+#[test]
+fn client_side_only_tunnels_still_give_the_requests_inside() {
+    let key = |t: &&OwnedTransaction| {
+        (
+            t.server,
+            t.command.clone(),
+            t.query.clone(),
+            t.request_value(),
+            t.request_bytes,
+            t.status,
+        )
+    };
+    let direct = run_client_side(&cap("direct.pcap"));
+    let want: Vec<_> = inner(&direct).iter().map(key).collect();
+    assert!(want.len() > 20);
+    assert!(direct.txs.iter().all(|t| t.status == Status::NoResponse));
+    for name in ["http-connect.pcap", "socks5.pcap", "socks5-auth.pcap"] {
+        let c = run_client_side(&cap(name));
+        let got: Vec<_> = inner(&c).iter().map(key).collect();
+        assert_eq!(got, want, "{name}");
+        let t = tunnels(&c);
+        assert!(t.iter().all(|t| t.status == Status::NoResponse), "{name}");
+        let granted: Vec<&str> = t.iter().map(|t| t.query.as_str()).collect();
+        assert!(
+            granted.iter().any(|q| q.contains("10.77.0.1:6379"))
+                && granted.iter().any(|q| q.contains("10.77.0.1:2525")),
+            "{name}: {granted:?}"
+        );
+    }
 }
