@@ -134,7 +134,7 @@ pub struct TunnelNote {
     /// The tunnel's target as the client asked for it (`host:port`).
     pub target: String,
     /// The target's address when the client gave one: the `server` of the transactions
-    /// dissected inside the tunnel (which then carry the proxy as `proxy`).
+    /// dissected inside the tunnel (all of which carry the proxy as `proxy`).
     #[serde(skip)]
     pub target_addr: Option<Endpoint>,
 }
@@ -163,7 +163,7 @@ struct Emitter<'a, O: Output> {
     out: &'a mut O,
     stats: &'a mut DissectStats,
     stalls: &'a VecDeque<(Timestamp, Direction, Duration)>,
-    /// The proxy, for transactions inside a tunnel to a known address.
+    /// The proxy, for transactions inside a tunnel.
     proxy: Option<Endpoint>,
 }
 
@@ -542,9 +542,10 @@ impl<O: Output> Dispatcher<O> {
 }
 
 impl TunnelNote {
-    /// The `proxy` field of the transactions inside: set when they name the target as server.
+    /// The `proxy` field of the transactions inside (their `server` is the target when it is
+    /// an address, else still the proxy).
     fn proxy_field(&self) -> Option<Endpoint> {
-        self.target_addr.map(|_| self.proxy)
+        Some(self.proxy)
     }
 }
 

@@ -17,9 +17,10 @@
 //!
 //! Once the tunnel is up the session returns [`Flow::Handover`]: the engine dissects what
 //! follows as a new stream (the target's port, then probing), and reports its transactions with
-//! the tunnel's target as `server` and the proxy as `proxy`, when the client gave the target as
+//! the proxy as `proxy` and the tunnel's target as `server` when the client gave the target as
 //! an address. A target given as a host name cannot be an endpoint: the transactions inside then
-//! keep the proxy as `server` (the flow record's `tunnel.target` names the host).
+//! keep the proxy as `server` too (the TUNNEL transaction and the flow record's `tunnel.target`
+//! name the host).
 //!
 //! An HTTP proxy that refuses a CONNECT (`407` …) may be asked again on the same connection: the
 //! session skips the refusal's body (`Content-Length`) and waits for the next CONNECT. SOCKS

@@ -335,8 +335,12 @@ fn socks5_smtp_503_public_capture_is_dissected_inside_the_tunnel() {
     assert_eq!(cmds, ["TUNNEL", "GREETING", "EHLO", "AUTH"]);
     assert_eq!(c.txs[0].status, Status::Ok);
     assert_eq!(c.txs[0].request_value()["port"], 25);
-    // The target is a name here (`010.000.00.003`, anonymised): the server stays the proxy.
-    assert!(c.txs.iter().all(|t| t.proxy.is_none()));
+    // The target is a name here (`010.000.00.003`, anonymised): the server stays the proxy,
+    // and the transactions inside say they went through it.
+    let proxy = ep("10.0.0.1:1080");
+    assert!(c.txs.iter().all(|t| t.server == proxy));
+    assert!(c.txs[1..].iter().all(|t| t.proxy == Some(proxy)));
+    assert_eq!(c.txs[0].proxy, None);
     assert_eq!(c.txs[3].response_value()["code"], 503);
     assert_eq!(
         c.flows[0].tunnel.as_ref().map(|t| t.target.as_str()),

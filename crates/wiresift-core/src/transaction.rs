@@ -211,7 +211,7 @@ pub struct Transaction<D: ?Sized + TxDetail = dyn TxDetail> {
     /// Client endpoint.
     pub client: Endpoint,
     /// Server endpoint. For a connection through a proxy (HTTP CONNECT, SOCKS), the tunnel's
-    /// target: the server the requests were really for.
+    /// target when the client named it by address: the server the requests were really for.
     pub server: Endpoint,
     /// The proxy's endpoint, for transactions carried through a tunnel (set by the engine;
     /// `None` otherwise).
