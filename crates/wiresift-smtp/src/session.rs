@@ -666,8 +666,20 @@ impl State {
         out: &mut dyn EventSink,
     ) -> Option<usize> {
         let p = self.queue.back_mut()?;
+        let line_known = memchr::memchr(b'\n', data).is_some();
         match p.kind {
             Kind::Data => {
+                if !line_known && data.len() < self.cfg.max_line {
+                    // The first line tells a body from a command (DATA refused).
+                    self.client_waiting = true;
+                    return Some(0);
+                }
+                if parser::looks_like_command(data) && !data.starts_with(b"From ") {
+                    // A message starts with header fields, not with a command: the client
+                    // went on with commands, so DATA was refused (`503`, `554`).
+                    p.stage = Stage::GaveUp;
+                    return None;
+                }
                 // DATA is followed by its body, up to the `.` line (RFC 5321 §4.1.1.4).
                 p.stage = Stage::InBody;
                 self.progress = BodyProgress::default();
@@ -677,7 +689,6 @@ impl State {
             }
             Kind::Auth(_) | Kind::Starttls => {
                 // A whole line (or enough bytes) is needed to tell a command from the rest.
-                let line_known = memchr::memchr(b'\n', data).is_some();
                 if !line_known && data.len() < self.cfg.max_line && !data.is_empty() {
                     let looks_tls = data[0] == 0x16 || data[0] == 0x80;
                     if !(p.kind == Kind::Starttls && looks_tls) {

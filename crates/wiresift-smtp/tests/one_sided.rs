@@ -222,3 +222,20 @@ fn lines_after_a_refused_data_are_commands_paired_with_their_500s() {
     assert_eq!(t[4].response_value()["code"], 500);
     assert_eq!(t[5].response_value()["code"], 221);
 }
+
+#[test]
+fn client_only_refused_data_followed_by_commands_is_not_a_body() {
+    let mut h = H::new();
+    h.send(C2S, b"EHLO c\r\n");
+    h.send(C2S, b"MAIL FROM:<a@x>\r\n");
+    h.send(C2S, b"DATA\r\n");
+    h.send(C2S, b"RS");
+    h.send(C2S, b"ET\r\n");
+    h.send(C2S, b"QUIT\r\n");
+    h.close();
+    assert_eq!(
+        h.commands(),
+        ["EHLO", "MAIL", "DATA", "MESSAGE", "RSET", "QUIT"]
+    );
+    assert!(h.txs()[2].request_value().is_null());
+}
