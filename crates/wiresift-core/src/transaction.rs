@@ -657,6 +657,21 @@ mod tests {
     }
 
     #[test]
+    fn proxy_is_written_after_server_only_when_set() {
+        let mut tx = Transaction::new("x", &conn(), Timestamp(0), ());
+        let plain = serde_json::to_string(&tx).unwrap();
+        assert!(!plain.contains("proxy"));
+        tx.proxy = Some(Endpoint::new([10, 0, 0, 9].into(), 1080));
+        let want = r#""server":"10.0.0.1:6379","proxy":"10.0.0.9:1080","command":"#;
+        let a = serde_json::to_string(&tx).unwrap();
+        let mut b = Vec::new();
+        tx.write_json(&mut b).unwrap();
+        assert!(a.contains(want), "{a}");
+        assert_eq!(a.as_bytes(), &b[..]);
+        assert_eq!(tx.to_owned().proxy, tx.proxy);
+    }
+
+    #[test]
     fn typed_detail_serialises_in_place_and_downcasts() {
         let mut tx = Transaction::new(
             "x",
