@@ -6,7 +6,9 @@
 //! ```
 //!
 //! The facade re-exports the layer crates and provides the [`engine::Engine`] that wires them.
-//! Protocol crates sit behind one cargo feature each (`resp`, `smtp`).
+//! Protocol crates sit behind one cargo feature each (`resp`, `smtp`). The proxy tunnel plugin
+//! ([`tunnel`]: HTTP CONNECT, SOCKS4/4a/5) is part of the facade: it hands a connection over to
+//! the protocol inside the tunnel ([`wiresift_core::Flow::Handover`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
