@@ -39,7 +39,9 @@
 //! - Gaps: resynchronisation at the next line starting with a known verb (client) or a reply
 //!   code (server). A gap inside a body only shortens it (`body.gap_bytes`, a `gap` note).
 //!   Server-side gaps report every pending command as `no_response` rather than risk pairing
-//!   replies with the wrong commands.
+//!   replies with the wrong commands, except the command the client waits on (DATA, AUTH,
+//!   STARTTLS): it stays, so that the client's next bytes are read as the client behaves (a
+//!   body, SASL lines), and takes a reply only as the final reply to a body sent after the gap.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -129,6 +129,9 @@ struct Pending {
     challenges: u64,
     login_next: LoginPrompt,
     body: Option<BodyDetail>,
+    /// Kept across a server-side gap that may have held its reply (see `on_gap`): it takes a
+    /// reply only when it is the final reply to a body the client finished after the gap.
+    reply_lost: bool,
 }
 
 impl Pending {
@@ -959,6 +962,7 @@ impl State {
             challenges: 0,
             login_next,
             body: None,
+            reply_lost: false,
         };
         if self.queue.len() >= self.cfg.max_pending {
             if let Some(mut old) = self.queue.pop_front() {
@@ -1165,14 +1169,21 @@ impl State {
             );
         }
         self.lose_sync(S2C, gap.len);
-        let client_waiting = self.client_paused();
+        // A command the client waits on (DATA, AUTH, STARTTLS) stays: with the server's side
+        // gone, the client's next bytes say how it went on (see `assume_client_went_on`).
+        let waiting_on = if self.client_paused() {
+            self.queue.pop_back()
+        } else {
+            None
+        };
         while let Some(mut p) = self.queue.pop_front() {
             p.tx.notes.push(note.clone());
             self.finish(p, None, gap.ts, out);
         }
-        if client_waiting && matches!(self.client, ClientMode::Commands | ClientMode::AuthLine) {
-            // The client may be sending a body or SASL data we cannot place.
-            self.set_client(ClientMode::Resync { line_start: true }, "server reply lost");
+        if let Some(mut p) = waiting_on {
+            p.tx.notes.push(note.clone());
+            p.reply_lost = true;
+            self.queue.push_back(p);
         }
         self.half[1].notes.push(note);
     }
