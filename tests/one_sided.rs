@@ -356,7 +356,7 @@ fn server_direction_lost_in_a_gap_keeps_the_mails() {
                 .map(|t| (t.client, t.request_value()["body"].clone()))
                 .filter(|(_, b)| !b.is_null())
                 .collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v.sort_by_key(|x| x.0);
             v
         };
         let (a, b) = (bodies(&both), bodies(&cut));
