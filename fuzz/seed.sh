@@ -2,7 +2,7 @@
 # Seed fuzz corpora from the project's own test captures (and ../shared/pcaps when present).
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p corpus/decode corpus/resp corpus/smtp corpus/reassembly corpus/cql
+mkdir -p corpus/decode corpus/resp corpus/smtp corpus/reassembly corpus/cql corpus/tunnel
 for f in ../testdata/*/*.pcap ../testdata/*/*.pcapng ../../shared/pcaps/*/*.pcap*; do
   [ -f "$f" ] || continue
   sz=$(stat -c %s "$f")
@@ -37,4 +37,20 @@ if command -v tshark >/dev/null 2>&1; then
   done
 fi
 echo "seeded: $(ls corpus/cql | wc -l) cql"
+# Tunnel set-ups in the tunnel target's script format ([ctl, len, bytes]; ctl 0 client, 1 proxy).
+python3 - <<'PY'
+def rec(d, b):
+    return bytes([d, len(b)]) + b
+seeds = {
+    "http": rec(0, b"CONNECT 10.0.0.2:25 HTTP/1.1\r\nHost: 10.0.0.2:25\r\n\r\n")
+    + rec(1, b"HTTP/1.1 200 Connection established\r\n\r\n220 mx\r\n"),
+    "socks5": rec(0, bytes([5, 2, 0, 2])) + rec(1, bytes([5, 2]))
+    + rec(0, bytes([1, 1]) + b"u" + bytes([1]) + b"p") + rec(1, bytes([1, 0]))
+    + rec(0, bytes([5, 1, 0, 3, 2]) + b"mx" + bytes([0, 25]))
+    + rec(1, bytes([5, 0, 0, 1, 10, 0, 0, 2, 4, 56]) + b"220 mx\r\n"),
+    "socks4a": rec(0, bytes([4, 1, 0, 25, 0, 0, 0, 1]) + b"u\0mx\0") + rec(1, bytes([0, 90, 0, 0, 0, 0, 0, 0])),
+}
+for k, v in seeds.items():
+    open(f"corpus/tunnel/{k}", "wb").write(v)
+PY
 echo "seeded: $(ls corpus/decode | wc -l) decode, $(ls corpus/resp | wc -l) resp, $(ls corpus/smtp | wc -l) smtp"

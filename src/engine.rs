@@ -14,8 +14,8 @@ use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use wiresift_core::registry::{ProbeOutcome, Registry};
 use wiresift_core::{
-    ConnectionId, ConnectionInfo, Detail, Direction, Duration, EventSink, Flow, GapInfo, Message,
-    Note, ParseAnomaly, ProtocolSession, StreamChunk, Timestamp, Transaction,
+    ConnectionId, ConnectionInfo, Detail, Direction, Duration, Endpoint, EventSink, Flow, GapInfo,
+    Message, Note, ParseAnomaly, ProtocolSession, StreamChunk, Timestamp, Transaction,
 };
 use wiresift_net::TcpSegment;
 use wiresift_net::{CaptureError, DecodeStats, Decoder, DecoderConfig, PacketSource, RawPacket};
@@ -117,7 +117,31 @@ struct Conn {
     role: RoleSource,
     slot: Slot,
     stalls: VecDeque<(Timestamp, Direction, Duration)>,
+    /// Set once the connection carries a proxy tunnel ([`Flow::Handover`]).
+    tunnel: Option<TunnelNote>,
+    /// Hand-overs so far (bounded: a hand-over loop stops dissection).
+    handovers: u8,
 }
+
+/// A connection that carries a tunnel through a proxy (HTTP CONNECT, SOCKS): the connection
+/// note in [`ConnectionSummary::tunnel`] and the flow record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TunnelNote {
+    /// How the tunnel was set up (`http_connect`, `socks4`, `socks4a`, `socks5`).
+    pub kind: &'static str,
+    /// The proxy: the connection's server.
+    pub proxy: Endpoint,
+    /// The tunnel's target as the client asked for it (`host:port`).
+    pub target: String,
+    /// The target's address when the client gave one: the `server` of the transactions
+    /// dissected inside the tunnel (all of which carry the proxy as `proxy`).
+    #[serde(skip)]
+    pub target_addr: Option<Endpoint>,
+}
+
+/// Hand-overs per connection before the engine stops dissecting it (a tunnel in a tunnel is
+/// fine; a loop is not).
+const MAX_HANDOVERS: u8 = 4;
 
 /// Routes reassembly events to sessions and sessions' events to the output.
 pub struct Dispatcher<O: Output> {
@@ -139,6 +163,8 @@ struct Emitter<'a, O: Output> {
     out: &'a mut O,
     stats: &'a mut DissectStats,
     stalls: &'a VecDeque<(Timestamp, Direction, Duration)>,
+    /// The proxy, for transactions inside a tunnel.
+    proxy: Option<Endpoint>,
 }
 
 impl<O: Output> EventSink for Emitter<'_, O> {
@@ -149,6 +175,9 @@ impl<O: Output> EventSink for Emitter<'_, O> {
         self.stats.transactions += 1;
         if attribute_stalls(&mut tx.notes, tx.ts, tx.end_ts, self.stalls) {
             self.stats.transactions_with_retransmission_delay += 1;
+        }
+        if self.proxy.is_some() {
+            tx.proxy = self.proxy;
         }
         self.out.transaction(tx);
     }
@@ -210,7 +239,70 @@ impl<O: Output> Ctx<O> {
         let plugin = self.registry.plugin(idx);
         let name = plugin.name();
         *self.stats.dissected_connections.entry(name).or_default() += 1;
-        conn.slot = Slot::Session(plugin.new_session(&conn.info), name);
+        // Inside a tunnel to a known address, the session sees the real server.
+        let mut info = conn.info;
+        if let Some(t) = conn.tunnel.as_ref().and_then(|t| t.target_addr) {
+            info.server = t;
+        }
+        conn.slot = Slot::Session(plugin.new_session(&info), name);
+    }
+
+    /// The session returned [`Flow::Handover`]: go on with the plugin for what follows.
+    fn handover(&mut self, conn: &mut Conn) {
+        let Slot::Session(session, _) = &mut conn.slot else {
+            return;
+        };
+        let h = session.handover();
+        conn.slot = Slot::Idle;
+        let Some(h) = h else { return };
+        conn.handovers = conn.handovers.saturating_add(1);
+        if conn.handovers > MAX_HANDOVERS {
+            for (_, _, b) in &h.replay {
+                self.stats.undissected_bytes += b.len() as u64;
+            }
+            return;
+        }
+        if h.target.is_some() || h.target_name.is_some() {
+            let target = match (&h.target_name, h.target) {
+                (Some(n), _) => n.clone(),
+                (None, Some(t)) => t.to_string(),
+                (None, None) => String::new(),
+            };
+            // A tunnel inside a tunnel: the outer proxy stays the one on the wire.
+            let proxy = conn.tunnel.as_ref().map_or(conn.info.server, |t| t.proxy);
+            conn.tunnel = Some(TunnelNote {
+                kind: h.kind,
+                proxy,
+                target,
+                target_addr: h.target,
+            });
+        }
+        let next = h.next.and_then(|n| self.registry.index_of(n)).or_else(|| {
+            conn.tunnel
+                .as_ref()
+                .and_then(|t| t.target_addr)
+                .and_then(|t| self.registry.by_port(t.port()))
+        });
+        match next {
+            Some(idx) => self.start_session(idx, conn),
+            None if self.registry.probing() => {
+                conn.slot = Slot::Probing {
+                    chunks: Vec::new(),
+                    bytes: 0,
+                    no_match: [false; 2],
+                }
+            }
+            None => self.stats.unidentified_connections += 1,
+        }
+        for (dir, ts, data) in h.replay {
+            let c = StreamChunk {
+                dir,
+                ts,
+                data: &data,
+                held: Duration(0),
+            };
+            self.data_for(conn, &c);
+        }
     }
 
     fn data_for(&mut self, conn: &mut Conn, chunk: &StreamChunk<'_>) {
@@ -220,9 +312,12 @@ impl<O: Output> Ctx<O> {
                     out: &mut self.out,
                     stats: &mut self.stats,
                     stalls: &conn.stalls,
+                    proxy: conn.tunnel.as_ref().and_then(TunnelNote::proxy_field),
                 };
-                if session.on_data(chunk, &mut em) == Flow::Detach {
-                    conn.slot = Slot::Idle;
+                match session.on_data(chunk, &mut em) {
+                    Flow::Continue => {}
+                    Flow::Detach => conn.slot = Slot::Idle,
+                    Flow::Handover => self.handover(conn),
                 }
             }
             Slot::Idle => self.stats.undissected_bytes += chunk.data.len() as u64,
@@ -289,6 +384,8 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                     role,
                     slot: Slot::Idle,
                     stalls: VecDeque::new(),
+                    tunnel: None,
+                    handovers: 0,
                 };
                 match self.ctx.registry.by_port(info.server.port()) {
                     Some(idx) => self.ctx.start_session(idx, &mut conn),
@@ -347,6 +444,7 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                             out: &mut self.ctx.out,
                             stats: &mut self.ctx.stats,
                             stalls: &c.stalls,
+                            proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
                         };
                         s.on_close(ts, reason, &mut em);
                         Some(*name)
@@ -365,6 +463,7 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                     close_reason: reason,
                     close_ts: ts,
                     stats,
+                    tunnel: c.tunnel.as_ref(),
                 });
             }
         }
@@ -407,6 +506,7 @@ impl<O: Output> Dispatcher<O> {
                 out: &mut self.ctx.out,
                 stats: &mut self.ctx.stats,
                 stalls: &c.stalls,
+                proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
             };
             f(s.as_mut(), &mut em);
         }
@@ -422,9 +522,12 @@ impl<O: Output> Dispatcher<O> {
                     out: &mut self.ctx.out,
                     stats: &mut self.ctx.stats,
                     stalls: &c.stalls,
+                    proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
                 };
-                if s.on_gap(gap, &mut em) == Flow::Detach {
-                    c.slot = Slot::Idle;
+                match s.on_gap(gap, &mut em) {
+                    Flow::Continue => {}
+                    Flow::Detach => c.slot = Slot::Idle,
+                    Flow::Handover => self.ctx.handover(c),
                 }
             }
             // A gap while probing: what was kept can no longer be replayed as one stream.
@@ -435,6 +538,14 @@ impl<O: Output> Dispatcher<O> {
             }
             Slot::Idle => {}
         }
+    }
+}
+
+impl TunnelNote {
+    /// The `proxy` field of the transactions inside (their `server` is the target when it is
+    /// an address, else still the proxy).
+    fn proxy_field(&self) -> Option<Endpoint> {
+        Some(self.proxy)
     }
 }
 

@@ -7,6 +7,8 @@
 //!
 //! The facade re-exports the layer crates and provides the [`engine::Engine`] that wires them.
 //! Protocol crates sit behind one cargo feature each (`resp`, `smtp`, `mysql`, `cql`, `tns`).
+//! The proxy tunnel plugin ([`tunnel`]: HTTP CONNECT, SOCKS4/4a/5) is part of the facade: it
+//! hands a connection over to the protocol inside the tunnel ([`wiresift_core::Flow::Handover`]).
 //!
 //! An embedder writes an [`Output`] and hands it to an [`Engine`]. This one computes the p99
 //! latency per command of a capture, and reads the typed RESP detail of one transaction:
@@ -68,8 +70,9 @@ pub mod parallel;
 pub mod redact;
 pub mod summary;
 pub mod synth;
+pub mod tunnel;
 
-pub use engine::{DissectStats, Engine, EngineConfig, RunSummary};
+pub use engine::{DissectStats, Engine, EngineConfig, RunSummary, TunnelNote};
 pub use output::{
     ConnectionSummary, Discard, FlowRecord, NdjsonWriter, Output, ParallelOutput, ShardOutput,
 };
@@ -97,8 +100,8 @@ pub use wiresift_tns as tns;
 use std::sync::Arc;
 use wiresift_core::Registry;
 
-/// A registry with every protocol plugin compiled in (per cargo features), on default ports,
-/// probing enabled.
+/// A registry with every protocol plugin compiled in (per cargo features) and the proxy
+/// tunnel plugin ([`tunnel`]), on default ports, probing enabled.
 pub fn default_registry() -> Registry {
     #[allow(unused_mut)]
     let mut r = Registry::new();
@@ -112,6 +115,8 @@ pub fn default_registry() -> Registry {
     r.register(Arc::new(wiresift_cql::CqlPlugin::default()));
     #[cfg(feature = "tns")]
     r.register(Arc::new(wiresift_tns::TnsPlugin::default()));
+    // Last: what a tunnel carries is probed with the others first.
+    r.register(std::sync::Arc::new(tunnel::TunnelPlugin));
     r
 }
 

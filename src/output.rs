@@ -1,5 +1,6 @@
 //! Where the engine's results go.
 
+use crate::engine::TunnelNote;
 use serde::Serialize;
 use std::io::Write;
 use wiresift_core::{
@@ -23,6 +24,9 @@ pub struct ConnectionSummary<'a> {
     pub close_ts: Timestamp,
     /// Reassembly counters.
     pub stats: &'a ConnStats,
+    /// Set when the connection carried a tunnel through a proxy (HTTP CONNECT, SOCKS); then
+    /// `protocol` is the protocol inside the tunnel.
+    pub tunnel: Option<&'a TunnelNote>,
 }
 
 /// Receives the engine's results. Every method has an empty default.
@@ -147,6 +151,9 @@ pub struct FlowRecord {
     pub ts_backwards: u64,
     /// Why the connection ended.
     pub close_reason: CloseReason,
+    /// The tunnel this connection carried, if any (its `protocol` is the one inside).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<TunnelNote>,
 }
 
 impl FlowRecord {
@@ -174,6 +181,7 @@ impl FlowRecord {
             max_retransmission_delay_us: s.max_retransmission_delay.as_micros(),
             ts_backwards: s.ts_backwards,
             close_reason: c.close_reason,
+            tunnel: c.tunnel.cloned(),
         }
     }
 }

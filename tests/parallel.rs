@@ -131,6 +131,7 @@ fn committed() -> Vec<PathBuf> {
         "testdata/mysql",
         "testdata/cql",
         "testdata/tns",
+        "testdata/tunnel",
     ] {
         captures(&root().join(d), &mut v);
     }

@@ -283,11 +283,6 @@ const EXPLAINED: &[(&str, &str, &[&str])] = &[
         &["EHLO", "MAIL", "RCPT", "DATA"],
     ),
     (
-        "arkime__socks5-smtp-503.pcap",
-        "SMTP tunnelled inside SOCKS5 on port 1080: tshark unwraps SOCKS, wiresift does not (the connection is not SMTP on the wire)",
-        &[],
-    ),
-    (
         "chrissanders__mail_receiver_server_3.pcapng",
         "tshark does not dissect commands that follow the end-of-data `.` line in the same segment (here QUIT)",
         &["EHLO", "MAIL", "RCPT", "DATA", "QUIT"],

@@ -26,11 +26,35 @@
 //! - Switch to TLS (SMTP STARTTLS, MySQL SSLRequest): the session returns [`Flow::Detach`] (the
 //!   engine stops feeding it and counts the remaining bytes as undissected) after emitting a
 //!   note.
+//! - Hand-over (a proxy tunnel established, later STARTTLS-style upgrades): the session returns
+//!   [`Flow::Handover`]; the engine then takes a [`Handover`] from
+//!   [`ProtocolSession::handover`] and dissects what follows with another plugin (named, or
+//!   chosen by the target's port and probing as for a new connection), feeding it the bytes the
+//!   session had already received but that belong to what follows.
 //! - Large bodies: sessions skip by length across calls instead of buffering; a [`GapInfo`] in
 //!   the middle of a body only shortens it.
 
 use crate::transaction::EventSink;
 use crate::types::{CloseReason, ConnectionId, Direction, Duration, Endpoint, Timestamp};
+
+/// What a connection becomes after [`Flow::Handover`]: who the peer really is now, which
+/// plugin goes on, and the bytes already received that belong to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handover {
+    /// What happened, for the connection's notes (`"http_connect"`, `"socks5"`, …).
+    pub kind: &'static str,
+    /// The server the following bytes are exchanged with, when it is not the connection's
+    /// server (a proxy's target given as an address). The engine then reports the following
+    /// transactions with this `server` and the connection's server as their `proxy`.
+    pub target: Option<Endpoint>,
+    /// The target as the client named it when it is not an address (`host:port`).
+    pub target_name: Option<String>,
+    /// Plugin to go on with (by name); `None`: the target's port, then probing.
+    pub next: Option<&'static str>,
+    /// Bytes received after the hand-over point, in capture order: (direction, capture time,
+    /// bytes). Fed to the next session before anything else.
+    pub replay: Vec<(Direction, Timestamp, Vec<u8>)>,
+}
 
 /// What a plugin thinks of a connection's first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +131,10 @@ pub enum Flow {
     /// Stop feeding this session (TLS started, protocol not recognised, …). It will still get
     /// [`ProtocolSession::on_close`].
     Detach,
+    /// This session is done and another protocol follows on the same connection (a proxy
+    /// tunnel was established): the engine takes [`ProtocolSession::handover`], drops this
+    /// session (without `on_close`) and goes on with the next one.
+    Handover,
 }
 
 /// A protocol: names itself, recognises its traffic, and creates per-connection sessions.
@@ -142,4 +170,9 @@ pub trait ProtocolSession: Send {
     fn on_rst(&mut self, _dir: Direction, _ts: Timestamp, _out: &mut dyn EventSink) {}
     /// The connection is over; emit what is still pending.
     fn on_close(&mut self, ts: Timestamp, reason: CloseReason, out: &mut dyn EventSink);
+    /// After returning [`Flow::Handover`]: what follows. `None` is treated as
+    /// [`Flow::Detach`]. Default: `None`.
+    fn handover(&mut self) -> Option<Handover> {
+        None
+    }
 }

@@ -195,7 +195,8 @@ impl TxDetail for Box<dyn TxDetail> {
 /// TxDetail>`) when it is handed to an [`EventSink`]: sinks receive borrowed transactions, and a
 /// transaction costs no allocation beyond the strings its detail keeps.
 ///
-/// Serialised (NDJSON) as: `ts`, `protocol`, `connection`, `client`, `server`, `command`,
+/// Serialised (NDJSON) as: `ts`, `protocol`, `connection`, `client`, `server`, `proxy` (when
+/// set), `command`,
 /// `query`, `fingerprint` (when set), `status`, `error` (when set), `latency_us` (when set),
 /// `request_bytes`, `response_bytes`, `request` and `response` (the detail's, when present),
 /// `notes` (when not empty).
@@ -209,8 +210,12 @@ pub struct Transaction<D: ?Sized + TxDetail = dyn TxDetail> {
     pub connection: ConnectionId,
     /// Client endpoint.
     pub client: Endpoint,
-    /// Server endpoint.
+    /// Server endpoint. For a connection through a proxy (HTTP CONNECT, SOCKS), the tunnel's
+    /// target when the client named it by address: the server the requests were really for.
     pub server: Endpoint,
+    /// The proxy's endpoint, for transactions carried through a tunnel (set by the engine;
+    /// `None` otherwise).
+    pub proxy: Option<Endpoint>,
     /// Command name (protocol-specific, e.g. `GET`, `CLIENT SETINFO`, `MAIL`).
     pub command: String,
     /// One-line, bounded rendering of the request, secrets redacted.
@@ -253,6 +258,7 @@ impl<D: TxDetail> Transaction<D> {
             connection: conn.id,
             client: conn.client,
             server: conn.server,
+            proxy: None,
             command: String::new(),
             query: String::new(),
             fingerprint: None,
@@ -332,6 +338,7 @@ impl<D: ?Sized + TxDetail> Transaction<D> {
             connection: self.connection,
             client: self.client,
             server: self.server,
+            proxy: self.proxy,
             command: self.command.clone(),
             query: self.query.clone(),
             fingerprint: self.fingerprint.clone(),
@@ -366,6 +373,9 @@ impl<D: ?Sized + TxDetail> Transaction<D> {
         m.serialize_field("connection", &self.connection)?;
         m.serialize_field("client", &self.client)?;
         m.serialize_field("server", &self.server)?;
+        if let Some(p) = &self.proxy {
+            m.serialize_field("proxy", p)?;
+        }
         m.serialize_field("command", &self.command)?;
         m.serialize_field("query", &self.query)?;
         if let Some(f) = &self.fingerprint {
@@ -388,6 +398,7 @@ impl<D: ?Sized + TxDetail> Serialize for Transaction<D> {
         let req = self.detail.request();
         let resp = self.detail.response();
         let n = 10
+            + usize::from(self.proxy.is_some())
             + usize::from(self.fingerprint.is_some())
             + usize::from(self.error.is_some())
             + usize::from(self.latency_us.is_some())
@@ -643,6 +654,21 @@ mod tests {
             start: Timestamp(0),
             midstream: false,
         }
+    }
+
+    #[test]
+    fn proxy_is_written_after_server_only_when_set() {
+        let mut tx = Transaction::new("x", &conn(), Timestamp(0), ());
+        let plain = serde_json::to_string(&tx).unwrap();
+        assert!(!plain.contains("proxy"));
+        tx.proxy = Some(Endpoint::new([10, 0, 0, 9].into(), 1080));
+        let want = r#""server":"10.0.0.1:6379","proxy":"10.0.0.9:1080","command":"#;
+        let a = serde_json::to_string(&tx).unwrap();
+        let mut b = Vec::new();
+        tx.write_json(&mut b).unwrap();
+        assert!(a.contains(want), "{a}");
+        assert_eq!(a.as_bytes(), &b[..]);
+        assert_eq!(tx.to_owned().proxy, tx.proxy);
     }
 
     #[test]

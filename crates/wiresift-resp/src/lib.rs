@@ -10,6 +10,13 @@
 //! Output fields are described in [`event`]; budgets (all finite) in [`Config`]; how gaps are
 //! handled, and why they cannot start a cascade of mispaired transactions, in [`session`].
 //!
+//! One-sided captures: with only the client side, every request is reported with its detail
+//! and status `no_response` (when the connection ends, or early when [`Config::max_pending`]
+//! is reached); with only the server side, every reply is a `no_request` transaction with its
+//! detail. Without their request, subscribe-family confirmations are one transaction each
+//! (with it, one per SUBSCRIBE), and a `+FULLRESYNC` / `+CONTINUE` reply starts replication as
+//! it does after a PSYNC.
+//!
 //! Known limits:
 //! - after a request-side gap inside a *pipelined* burst, which of the following replies belong
 //!   to the lost requests cannot be known: up to the rest of that burst may be paired off by

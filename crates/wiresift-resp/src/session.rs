@@ -214,6 +214,10 @@ struct Core {
     /// Gap note for replies left without a request after a reply-side gap, until pairing
     /// succeeds again.
     reply_gap_note: Option<Note>,
+    /// Client bytes were delivered at least once.
+    client_seen: bool,
+    /// The client direction went into a gap and nothing of it came since.
+    client_lost: bool,
 }
 
 /// A RESP session. See the module documentation.
@@ -263,6 +267,8 @@ impl RespSession {
             evicted_awaiting: 0,
             marker_note: None,
             reply_gap_note: None,
+            client_seen: false,
+            client_lost: false,
         };
         if conn.midstream {
             // Requests sent before the capture started may still be answered.
@@ -291,6 +297,10 @@ impl ProtocolSession for RespSession {
             },
         };
         core.rd[d.index()].asm.set_light(!core.full, keep);
+        if d == C2S && !chunk.data.is_empty() {
+            core.client_seen = true;
+            core.client_lost = false;
+        }
         if core.rd[d.index()].offset == 0 && d == C2S && is_tls_hello(chunk.data) {
             core.anomaly(d, 0, "TLS handshake (rediss): not dissected".into(), out);
             return Flow::Detach;
@@ -321,6 +331,9 @@ impl ProtocolSession for RespSession {
             direction: d,
             bytes: gap.len,
         };
+        if d == C2S {
+            core.client_lost = true;
+        }
         let r = &mut core.rd[i];
         r.offset += gap.len.unwrap_or(0);
         // Inside a large body: the framing survives, the body is only shorter.
@@ -1512,6 +1525,33 @@ impl Core {
             (Some(Expect::Confirm { kind, .. }), Some((k, _))) if kind == k
         );
         let nothing_expected = self.front_expecting().is_none();
+        if nothing_expected && (!self.client_seen || self.client_lost) {
+            // No request to pair with (the client side is not captured): the reply alone still
+            // says what was asked. Confirmations are replies (RESP3 sends them as pushes), and a
+            // PSYNC answer starts replication as it would with its request.
+            let psync = match &m.item {
+                Item::Str {
+                    kind: StrKind::Simple,
+                    data,
+                    ..
+                } if data.starts_with(b"FULLRESYNC") => Some(true),
+                Item::Str {
+                    kind: StrKind::Simple,
+                    data,
+                    ..
+                } if data.starts_with(b"CONTINUE") => Some(false),
+                _ => None,
+            };
+            if conf.is_some() || psync.is_some() {
+                self.orphan(m, None, out);
+                match psync {
+                    Some(true) => self.rd[S2C.index()].set_mode(Mode::RdbWait, "FULLRESYNC"),
+                    Some(false) => self.replicating = true,
+                    None => {}
+                }
+                return;
+            }
+        }
         if matches!(
             m.item,
             Item::Agg {

@@ -27,7 +27,8 @@ pub enum StrKind {
     Double,
     /// `(` big number (RESP3), as its text.
     BigNumber,
-    /// A line whose type byte is not RESP: the byte, and the rest of the line as data.
+    /// A line whose type byte is not RESP: the byte, and the whole line (that byte included) as
+    /// data.
     Unknown(u8),
 }
 
@@ -525,7 +526,22 @@ impl Assembler {
                 });
                 return Ok(Step::Skip(len + 2));
             }
-            Token::Unknown { ty, line } => self.str_item(StrKind::Unknown(ty.0), line),
+            Token::Unknown { ty, line } => {
+                // The whole line as sent: its first byte is data too, not a type.
+                let full = line.len() + 1;
+                let n = full.min(self.keep.str_bytes);
+                if n < full {
+                    self.truncated.push(full as u64);
+                }
+                let mut data = Vec::with_capacity(n);
+                data.extend(std::iter::once(ty.0).chain(line.iter().copied()).take(n));
+                Item::Str {
+                    kind: StrKind::Unknown(ty.0),
+                    data,
+                    len: full as u64,
+                    gap: false,
+                }
+            }
             Token::StreamedBlob(kind) => {
                 self.push_frame(FrameKind::Stream(kind), None)?;
                 return Ok(Step::More);

@@ -25,6 +25,13 @@
 //! - Client bytes that the session must not interpret before the server answers (after DATA,
 //!   AUTH, STARTTLS) are held, bounded by [`SmtpConfig::max_line`]; if the answer is overdue
 //!   the session stops waiting and resynchronises on the held bytes.
+//! - One-sided captures: when no server byte was captured at all (or the server direction is
+//!   lost in a gap and nothing of it came since), there is no answer to wait for, and the
+//!   client side is read as the client behaves: DATA is followed by its body up to the `.` line
+//!   (the MESSAGE carries its size and headers), AUTH by its SASL response lines (until a line
+//!   that is a command), STARTTLS by a TLS handshake (the session detaches) unless a command
+//!   follows. Every command is reported with its request detail and status `no_response`. A
+//!   server-only capture gives the greeting and one `no_request` transaction per reply.
 //! - Secrets: AUTH initial responses and SASL response lines are never copied to output. A
 //!   client line that looks like base64 where a command was expected (a SASL response whose
 //!   challenge was lost) is reported as command `UNKNOWN` with a withheld query, and anomaly
@@ -32,7 +39,9 @@
 //! - Gaps: resynchronisation at the next line starting with a known verb (client) or a reply
 //!   code (server). A gap inside a body only shortens it (`body.gap_bytes`, a `gap` note).
 //!   Server-side gaps report every pending command as `no_response` rather than risk pairing
-//!   replies with the wrong commands.
+//!   replies with the wrong commands, except the command the client waits on (DATA, AUTH,
+//!   STARTTLS): it stays, so that the client's next bytes are read as the client behaves (a
+//!   body, SASL lines), and takes a reply only as the final reply to a body sent after the gap.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

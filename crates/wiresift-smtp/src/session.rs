@@ -129,6 +129,9 @@ struct Pending {
     challenges: u64,
     login_next: LoginPrompt,
     body: Option<BodyDetail>,
+    /// Kept across a server-side gap that may have held its reply (see `on_gap`): it takes a
+    /// reply only when it is the final reply to a body the client finished after the gap.
+    reply_lost: bool,
 }
 
 impl Pending {
@@ -226,6 +229,10 @@ struct State {
     /// Client bytes are held until the server answers (see [`Pending::blocks_client`]).
     client_waiting: bool,
     detached: bool,
+    /// Server bytes were delivered at least once.
+    server_seen: bool,
+    /// The server direction went into a gap and nothing of it came since.
+    server_lost: bool,
 }
 
 /// One SMTP connection. Create through [`crate::SmtpPlugin`] or [`SmtpSession::new`].
@@ -256,6 +263,8 @@ impl SmtpSession {
             tls_held: None,
             client_waiting: false,
             detached: false,
+            server_seen: false,
+            server_lost: false,
         };
         if midstream {
             // Picked up mid-connection: no greeting to expect, and either side may be in the
@@ -382,6 +391,10 @@ impl ProtocolSession for SmtpSession {
                 return Flow::Detach;
             }
         }
+        if chunk.dir == S2C && !chunk.data.is_empty() {
+            self.st.server_seen = true;
+            self.st.server_lost = false;
+        }
         self.feed(chunk.dir, chunk.ts, chunk.data, out);
         if self.st.detached {
             Flow::Detach
@@ -400,7 +413,13 @@ impl ProtocolSession for SmtpSession {
         }
         let dropped = self.bufs[gap.dir.index()].clear() as u64;
         self.st.half[gap.dir.index()].offset += dropped + gap.len.unwrap_or(0);
+        if gap.dir == S2C {
+            self.st.server_lost = true;
+        }
         self.st.on_gap(gap, out);
+        if self.st.detached {
+            return Flow::Detach;
+        }
         Flow::Continue
     }
 
@@ -595,6 +614,13 @@ impl State {
                 take
             }
             ClientMode::Commands | ClientMode::AuthLine => {
+                if self.client_paused() && self.server_absent() {
+                    // Nothing of the server to wait for: read on as the client behaves.
+                    return match self.assume_client_went_on(data, clock, out) {
+                        Some(n) => n,
+                        None => self.client_step(data, clock, out),
+                    };
+                }
                 if self.client_paused() {
                     if data.len() < self.cfg.max_line {
                         self.client_waiting = true;
@@ -623,6 +649,78 @@ impl State {
                     None => 0,
                 }
             }
+        }
+    }
+
+    /// No server bytes were captured (or the server direction is lost in a gap): a reply the
+    /// client waits for will not be seen.
+    fn server_absent(&self) -> bool {
+        !self.server_seen || self.server_lost
+    }
+
+    /// The client sent more after a command that makes it wait (DATA, AUTH, STARTTLS), and the
+    /// server side is absent: the client got the reply it waited for. Sets the client mode the
+    /// client's bytes show; returns `Some(consumed)` when it consumed `data` itself (TLS), `None`
+    /// to parse `data` in the new mode (0 consumed: need more data to tell).
+    fn assume_client_went_on(
+        &mut self,
+        data: &[u8],
+        clock: &mut Clock,
+        out: &mut dyn EventSink,
+    ) -> Option<usize> {
+        let p = self.queue.back_mut()?;
+        let line_known = memchr::memchr(b'\n', data).is_some();
+        match p.kind {
+            Kind::Data => {
+                if !line_known && data.len() < self.cfg.max_line {
+                    // The first line tells a body from a command (DATA refused).
+                    self.client_waiting = true;
+                    return Some(0);
+                }
+                if parser::looks_like_command(data) && !data.starts_with(b"From ") {
+                    // A message starts with header fields, not with a command: the client
+                    // went on with commands, so DATA was refused (`503`, `554`).
+                    p.stage = Stage::GaveUp;
+                    return None;
+                }
+                // DATA is followed by its body, up to the `.` line (RFC 5321 §4.1.1.4).
+                p.stage = Stage::InBody;
+                self.progress = BodyProgress::default();
+                self.collector = Some(HeaderCollector::new(self.cfg.header_area, true));
+                self.set_client(ClientMode::Body(Box::default()), "no server: body follows");
+                None
+            }
+            Kind::Auth(_) | Kind::Starttls => {
+                // A whole line (or enough bytes) is needed to tell a command from the rest.
+                if !line_known && data.len() < self.cfg.max_line && !data.is_empty() {
+                    let looks_tls = data[0] == 0x16 || data[0] == 0x80;
+                    if !(p.kind == Kind::Starttls && looks_tls) {
+                        self.client_waiting = true;
+                        return Some(0);
+                    }
+                }
+                if parser::looks_like_command(data) {
+                    // The exchange is over (refused, or an initial response sufficed).
+                    p.stage = Stage::GaveUp;
+                    return None;
+                }
+                if let Kind::Auth(_) = p.kind {
+                    // A SASL response line.
+                    p.stage = Stage::AwaitClient;
+                    self.set_client(ClientMode::AuthLine, "no server: SASL response follows");
+                    return None;
+                }
+                // STARTTLS followed by something that is not a command: the TLS handshake.
+                p.tx.notes.push(Note::Encrypted);
+                let ts = clock.ts;
+                while let Some(p) = self.queue.pop_front() {
+                    self.finish(p, None, ts, out);
+                }
+                self.abandon("STARTTLS", ts, out);
+                self.detached = true;
+                Some(data.len())
+            }
+            _ => None,
         }
     }
 
@@ -711,10 +809,12 @@ impl State {
             self.set_client(ClientMode::Commands, "SASL response sent");
             return;
         }
+        let mut withheld = false;
         let cmd = match parser::command_line(line) {
             Ok(c) => c,
             Err(e) => {
-                let reason = if auth::contains_credential_like(line) {
+                withheld = auth::contains_credential_like(line);
+                let reason = if withheld {
                     // A SASL response whose challenge we did not see: never echo it.
                     format!(
                         "smtp client line of {} bytes is not a command (content withheld: it could be a credential)",
@@ -724,10 +824,27 @@ impl State {
                     e.to_string()
                 };
                 self.anomaly(C2S, ts, Some(offset), reason, out);
-                return;
+                if truncated.is_some() {
+                    // Longer than any command: not one (nor worth a place in the queue).
+                    return;
+                }
+                // The server answers it all the same (`500`, e.g. the lines a client sends
+                // after its DATA was refused): a command with an unknown verb, its first word.
+                let end = line
+                    .iter()
+                    .position(u8::is_ascii_whitespace)
+                    .unwrap_or(line.len());
+                parser::CommandLine {
+                    verb: &line[..end.min(parser::MAX_VERB_LEN)],
+                    known: None,
+                    args: &[],
+                }
             }
         };
         let mut verb_upper = String::from_utf8_lossy(cmd.verb).to_ascii_uppercase();
+        if verb_upper.is_empty() {
+            verb_upper = "UNKNOWN".into();
+        }
         let mut tx = Transaction::new(PROTOCOL, &self.conn, ts, SmtpDetail::default());
         tx.request_bytes = wire_len;
         tx.notes.append(&mut self.half[0].notes);
@@ -827,7 +944,9 @@ impl State {
             | Some(Verb::OtherKnown)
             | None => Kind::Other,
         };
-        if cmd.known.is_none() && cmd.args.is_empty() && auth::could_be_credential(line) {
+        if withheld
+            || (cmd.known.is_none() && cmd.args.is_empty() && auth::could_be_credential(line))
+        {
             // Looks like a base64 SASL response (its challenge was lost), not a command.
             verb_upper = "UNKNOWN".into();
             query = "(withheld: could be a credential)".into();
@@ -843,6 +962,7 @@ impl State {
             challenges: 0,
             login_next,
             body: None,
+            reply_lost: false,
         };
         if self.queue.len() >= self.cfg.max_pending {
             if let Some(mut old) = self.queue.pop_front() {
@@ -1049,14 +1169,21 @@ impl State {
             );
         }
         self.lose_sync(S2C, gap.len);
-        let client_waiting = self.client_paused();
+        // A command the client waits on (DATA, AUTH, STARTTLS) stays: with the server's side
+        // gone, the client's next bytes say how it went on (see `assume_client_went_on`).
+        let waiting_on = if self.client_paused() {
+            self.queue.pop_back()
+        } else {
+            None
+        };
         while let Some(mut p) = self.queue.pop_front() {
             p.tx.notes.push(note.clone());
             self.finish(p, None, gap.ts, out);
         }
-        if client_waiting && matches!(self.client, ClientMode::Commands | ClientMode::AuthLine) {
-            // The client may be sending a body or SASL data we cannot place.
-            self.set_client(ClientMode::Resync { line_start: true }, "server reply lost");
+        if let Some(mut p) = waiting_on {
+            p.tx.notes.push(note.clone());
+            p.reply_lost = true;
+            self.queue.push_back(p);
         }
         self.half[1].notes.push(note);
     }

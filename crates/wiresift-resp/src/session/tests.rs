@@ -1011,3 +1011,41 @@ fn long_replies_are_summarised_requests_keep_their_arguments() {
     assert_eq!(shown[0], "v0");
     assert_eq!(txs[1].response_bytes, reply.len() as u64);
 }
+
+#[test]
+fn a_server_line_that_is_not_resp_keeps_its_first_byte() {
+    let mut h = H::new();
+    h.c(b"*1\r\n$4\r\nPING\r\n").s(b"not RESP\r\n").close();
+    let t = h.txs();
+    assert_eq!(t.len(), 1);
+    let r = t[0].response_value();
+    assert_eq!(r["type"], "unknown");
+    assert_eq!(r["value"], "not RESP");
+}
+
+#[test]
+fn server_only_confirmations_and_fullresync_are_replies_then_replication() {
+    let mut h = H::new();
+    h.s(b">3\r\n$9\r\nsubscribe\r\n$3\r\nch1\r\n:1\r\n")
+        .s(b"*3\r\n$9\r\nsubscribe\r\n$3\r\nch2\r\n:2\r\n")
+        .close();
+    let t = h.txs();
+    assert_eq!(t.len(), 2, "{:?}", h.out);
+    assert!(t.iter().all(|t| t.status == Status::NoRequest));
+    assert_eq!(
+        t[0].response_value()["value"],
+        json!(["subscribe", "ch1", 1])
+    );
+    assert!(h.msgs().is_empty());
+
+    let mut h = H::new();
+    h.s(b"+FULLRESYNC 0123456789abcdef0123456789abcdef01234567 0\r\n")
+        .s(b"$5\r\nREDIS")
+        .s(b"*1\r\n$4\r\nPING\r\n")
+        .close();
+    let t = h.txs();
+    assert_eq!(t.len(), 1, "{:?}", h.out);
+    assert_eq!(t[0].status, Status::NoRequest);
+    // The RDB payload and the propagated PING are replication messages, not replies.
+    assert_eq!(h.msgs().len(), 2, "{:?}", h.out);
+}

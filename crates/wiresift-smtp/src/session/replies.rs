@@ -107,6 +107,17 @@ impl State {
             self.unsolicited(b, detail, end_ts, out);
             return;
         }
+        // A command kept across a server-side gap lost its reply in it, unless this is the
+        // final reply to the body the client sent after the gap.
+        while let Some(p) = self.queue.front() {
+            let body_reply = p.kind == Kind::Data && p.body.is_some();
+            if !p.reply_lost || body_reply {
+                break;
+            }
+            if let Some(p) = self.queue.pop_front() {
+                self.finish(p, None, end_ts, out);
+            }
+        }
         let Some(front) = self.queue.front_mut() else {
             self.unsolicited(b, detail, end_ts, out);
             return;
@@ -119,7 +130,7 @@ impl State {
             });
         }
         match (front.kind, front.stage) {
-            (Kind::Data, Stage::GaveUp) if code == ReplyCode::START_MAIL_INPUT => {
+            (Kind::Data, Stage::GaveUp | Stage::InBody) if code == ReplyCode::START_MAIL_INPUT => {
                 front.intermediate = Some(detail);
                 return;
             }
