@@ -678,3 +678,44 @@ fn versions_and_connect_data_agree_with_tshark() {
     }
     assert!(checked >= 10, "{checked}");
 }
+
+/// Every byte delivered to the TNS sessions ends up in a transaction's `request_bytes` /
+/// `response_bytes`, or counted in the connection summary as skipped, out-of-band or
+/// unattributed (whole packets between exchanges).
+#[test]
+fn every_delivered_byte_is_accounted_for() {
+    for name in [
+        "python-319.pcap",
+        "python-315.pcap",
+        "node-319.pcap",
+        "bigsql.pcap",
+        "lossy.pcap",
+        "midstream.pcap",
+    ] {
+        let mut engine = Engine::new(
+            EngineConfig::default(),
+            wiresift::default_registry(),
+            Collect::default(),
+        );
+        let mut reader = CaptureReader::open(&path(name)).unwrap();
+        engine.run(&mut reader, |_| {}).unwrap();
+        let delivered = engine.summary().reassembly.delivered_bytes;
+        let c = engine.into_output();
+        let tx: u64 = c
+            .txs
+            .iter()
+            .map(|t| t.request_bytes + t.response_bytes)
+            .sum();
+        let counted: u64 = c
+            .summaries
+            .iter()
+            .map(|(_, s)| {
+                s["skipped_bytes"][0].as_u64().unwrap()
+                    + s["skipped_bytes"][1].as_u64().unwrap()
+                    + s["oob_bytes"].as_u64().unwrap()
+                    + s["unattributed_bytes"].as_u64().unwrap()
+            })
+            .sum();
+        assert_eq!(tx + counted, delivered, "{name}: {tx} + {counted}");
+    }
+}

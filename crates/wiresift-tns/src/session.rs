@@ -181,6 +181,10 @@ pub struct Counters {
     pub encrypted_bytes: u64,
     /// Empty DATA packets with the EOF flag (session close).
     pub eof_packets: u64,
+    /// Bytes of whole packets that belong to no transaction (the OOB check's marker, EOF
+    /// packets, ACK/NULL/… between exchanges). With `skipped_bytes`, `oob_bytes` and the
+    /// transactions' `request_bytes` + `response_bytes` they add up to the delivered bytes.
+    pub unattributed_bytes: u64,
 }
 
 impl MsgPayload for Counters {}
@@ -526,17 +530,18 @@ impl State {
             (_, ptype::MARKER) => {
                 let m = packet::parse_marker(&p).map_or("OTHER", |(_, d)| packet::marker_name(d));
                 if let Some(pd) = self.pending.as_mut() {
-                    {
-                        if pd.resp.markers.len() < 16 {
-                            pd.resp.markers.push(m);
-                        }
-                        if dir == C2S {
-                            pd.req_bytes += u64::from(h.len);
-                        } else {
-                            pd.resp_bytes += u64::from(h.len);
-                            pd.last_resp_ts = Some(ts);
-                        }
+                    if pd.resp.markers.len() < 16 {
+                        pd.resp.markers.push(m);
                     }
+                    if dir == C2S {
+                        pd.req_bytes += u64::from(h.len);
+                    } else {
+                        pd.resp_bytes += u64::from(h.len);
+                        pd.last_resp_ts = Some(ts);
+                    }
+                } else {
+                    // E.g. the OOB check's RESET marker, sent between two exchanges.
+                    self.counters.unattributed_bytes += u64::from(h.len);
                 }
             }
             (_, ptype::DATA) => {
@@ -553,6 +558,8 @@ impl State {
                     } else {
                         pd.resp_bytes += u64::from(h.len);
                     }
+                } else {
+                    self.counters.unattributed_bytes += u64::from(h.len);
                 }
             }
         }
@@ -720,6 +727,7 @@ impl State {
         if head.is_empty() && flags & packet::data_flags::EOF != 0 {
             // The sender closes the session (after LOGOFF): no call.
             self.counters.eof_packets += 1;
+            self.counters.unattributed_bytes += plen;
             return;
         }
         if head.len() >= 4 && head[..4] == [0xde, 0xad, 0xbe, 0xef] {
@@ -1233,6 +1241,10 @@ impl ProtocolSession for TnsSession {
         let dropped = self.bufs[i].clear() as u64;
         let st = &mut self.st;
         st.skip(gap.dir, dropped as usize, gap.ts);
+        if let Mode::Body { h, remaining } = st.half[i].mode {
+            // The packet the gap cut: the bytes of it already consumed are counted as skipped.
+            st.counters.skipped_bytes[i] += u64::from(h.len).saturating_sub(remaining);
+        }
         let hf = &mut st.half[i];
         hf.offset += gap.len.unwrap_or(0);
         hf.mode = Mode::Header;
@@ -1270,9 +1282,11 @@ impl ProtocolSession for TnsSession {
             if left > 0 {
                 self.st.skip(d, left, ts);
             }
-            if let Mode::Body { h, .. } = self.st.half[i].mode {
-                // A packet cut by the end of the capture: dispatch what was kept.
+            if let Mode::Body { h, remaining } = self.st.half[i].mode {
+                // A packet cut by the end of the capture: its bytes are counted as skipped.
                 self.st.half[i].mode = Mode::Header;
+                let seen = u64::from(h.len).saturating_sub(remaining);
+                self.st.counters.skipped_bytes[i] += seen;
                 if h.ptype == ptype::DATA {
                     if let Some(pd) = self.st.pending.as_mut() {
                         pd.partial = true;
