@@ -91,5 +91,9 @@ fuzz_target!(|data: &[u8]| {
         + c.oob_bytes
         + c.unattributed_bytes
         + c.encrypted_bytes;
-    assert_eq!(in_tx + counted, fed, "tx {in_tx} + counted {counted} != fed {fed}");
+    assert_eq!(
+        in_tx + counted,
+        fed,
+        "tx {in_tx} + counted {counted} != fed {fed}"
+    );
 });
