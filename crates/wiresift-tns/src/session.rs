@@ -1300,3 +1300,101 @@ impl ProtocolSession for TnsSession {
         self.st.close(ts, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ANO reply as laid out by the clients' parsers: header (magic, length, version,
+    /// service count, flags), then supervisor, authentication, encryption and data integrity
+    /// services; `alg` is the encryption algorithm the server chose (0: none).
+    fn ano_reply(alg: u8) -> Vec<u8> {
+        let mut v = vec![0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 4, 0];
+        let version = [0u8, 4, 0, 5, 0x0b, 0x20, 1, 0];
+        // supervisor: version, status, raw array
+        v.extend_from_slice(&[0, 4, 0, 3, 0, 0, 0, 0]);
+        v.extend_from_slice(&version);
+        v.extend_from_slice(&[0, 2, 0, 6, 0, 0x1f]);
+        v.extend_from_slice(&[0, 2, 0, 1, 0, 0]);
+        // authentication: version, status
+        v.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 0]);
+        v.extend_from_slice(&version);
+        v.extend_from_slice(&[0, 2, 0, 6, 0xfb, 0xff]);
+        // encryption: version, chosen algorithm (UB1)
+        v.extend_from_slice(&[0, 2, 0, 2, 0, 0, 0, 0]);
+        v.extend_from_slice(&version);
+        v.extend_from_slice(&[0, 1, 0, 2, alg]);
+        // data integrity: version, chosen algorithm
+        v.extend_from_slice(&[0, 3, 0, 2, 0, 0, 0, 0]);
+        v.extend_from_slice(&version);
+        v.extend_from_slice(&[0, 1, 0, 2, 0]);
+        let n = v.len() as u16;
+        v[4..6].copy_from_slice(&n.to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn ano_encryption_detected() {
+        assert!(!ano_encryption_on(&ano_reply(0)));
+        assert!(ano_encryption_on(&ano_reply(17)));
+        assert!(!ano_encryption_on(&ano_reply(17)[..40]));
+        assert!(!ano_encryption_on(b"\xde\xad\xbe\xef"));
+    }
+
+    fn pkt(t: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = ((8 + body.len()) as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(&[0, 0, t, 0, 0, 0]);
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn encrypted_connection_is_counted_not_decoded() {
+        let conn = ConnectionInfo {
+            id: wiresift_core::ConnectionId(1),
+            client: wiresift_core::Endpoint::new([10, 0, 0, 1].into(), 40000),
+            server: wiresift_core::Endpoint::new([10, 0, 0, 2].into(), 1521),
+            start: Timestamp(0),
+            midstream: true,
+        };
+        let mut s = TnsSession::new(&conn, TnsConfig::default());
+        let mut out: Vec<wiresift_core::SessionEvent> = Vec::new();
+        let mut feed = |s: &mut TnsSession, dir, d: &[u8], t| {
+            s.on_data(
+                &StreamChunk {
+                    dir,
+                    ts: Timestamp(t),
+                    data: d,
+                    held: Default::default(),
+                },
+                &mut out as &mut dyn EventSink,
+            );
+        };
+        let mut q = vec![0, 0];
+        q.extend_from_slice(&ano_reply(0));
+        let mut r = vec![0, 0];
+        r.extend_from_slice(&ano_reply(17));
+        feed(&mut s, C2S, &pkt(6, &q), 1);
+        feed(&mut s, S2C, &pkt(6, &r), 2);
+        let secret = [0x5au8; 300];
+        feed(&mut s, C2S, &secret, 3);
+        feed(&mut s, S2C, &secret, 4);
+        s.on_close(
+            Timestamp(5),
+            CloseReason::Fin,
+            &mut out as &mut dyn EventSink,
+        );
+        assert_eq!(s.counters().encrypted_bytes, 600);
+        assert!(s.counters().ano);
+        let txs: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                wiresift_core::SessionEvent::Transaction(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(txs.len(), 1);
+        assert_eq!(txs[0].command, "ANO");
+        assert!(txs[0].notes.contains(&Note::Encrypted));
+    }
+}
