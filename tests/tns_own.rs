@@ -200,6 +200,20 @@ fn python_319_every_call_and_the_connect_phase() {
         .nth(1)
         .unwrap();
     assert_eq!(many.request_value()["sql_from_cursor"], true);
+    // module / action / client identifier, piggybacked on the UPDATE.
+    let upd = s.iter().find(|t| t.query.starts_with("update")).unwrap();
+    let pb = upd.request_value()["piggybacks"].clone();
+    let e2e = pb
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["function"] == "SET_END_TO_END_ATTR")
+        .unwrap()["end_to_end"]
+        .clone();
+    assert_eq!(
+        e2e,
+        serde_json::json!({"client_identifier": "cid-42", "module": "wiresift-mod", "action": "update-items"})
+    );
     let err = s.iter().find(|t| t.status == Status::Error).unwrap();
     assert_eq!(
         err.error.as_deref(),

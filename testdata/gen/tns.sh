@@ -15,7 +15,7 @@
 #
 #   python-319.pcap  version 319, TTC field version 24 (23ai: tokens), end-of-response flag:
 #                    session (SELECT of 250 rows over 3 fetches, DML with binds, executemany,
-#                    PL/SQL, commit, rollback, ORA-00942 and ORA-00904 through BREAK/RESET, a
+#                    module/action/client id (end-to-end piggyback), PL/SQL, commit, rollback, ORA-00942 and ORA-00904 through BREAK/RESET, a
 #                    27 KB SQL over 4 packets, re-execute, ping, logoff), a wrong password
 #                    (ORA-01017), a refused service (ORA-12514), a REDIRECT, a RESEND.
 #   python-315.pcap  version 315, field version 8 (12.2): session and a wrong password.

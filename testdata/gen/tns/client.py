@@ -58,6 +58,10 @@ def session(host, port):
     print("insert rowcount:", cur.rowcount)
     cur.executemany("insert into t_items (id, name) values (:1, :2)", [(i, f"n{i}") for i in range(2, 12)])
     print("executemany rowcount:", cur.rowcount)
+    # end-to-end attributes: sent as a piggyback on the next call
+    c.module = "wiresift-mod"
+    c.action = "update-items"
+    c.client_identifier = "cid-42"
     cur.execute("update t_items set name = :1 where id = :2", ["uno", 1])
     cur.execute("begin null; end;")
     c.commit()
