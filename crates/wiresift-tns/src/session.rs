@@ -336,7 +336,7 @@ impl State {
         // read, because under the 16-bit reading `21 00 00 00 0b …` looks like a RESEND.
         if dir == C2S
             && !self.oob_checked
-            && self.client_packets_after_connect == 0
+            && self.client_packets_after_connect <= 1
             && self.connect_version.is_some_and(|v| v >= 318)
             && d.len() > packet::HEADER_LEN
             && !(plausible(&h, w)
