@@ -393,6 +393,27 @@ impl State {
             self.half[i].synced = false;
             return self.resync(dir, d, ts, out);
         }
+        let mut h = h;
+        if h.ptype == ptype::DATA_DESCRIPTOR {
+            // The LOB/file data a DATA DESCRIPTOR announces follows it directly and is not
+            // counted in its length: the 32-bit length at offset 12 is added (tshark does the
+            // same).
+            if d.len() < 16 {
+                return 0;
+            }
+            let extra = packet::be32(d, 12);
+            match h
+                .len
+                .checked_add(extra)
+                .filter(|&n| n <= packet::MAX_LEN32 * 8)
+            {
+                Some(n) => h.len = n,
+                None => {
+                    self.half[i].synced = false;
+                    return self.skip(dir, 1, ts);
+                }
+            }
+        }
         self.start_packet(i, h, ts);
         if h.len as usize == packet::HEADER_LEN {
             // Header-only packet (RESEND, some ACK/NULL): dispatch now.
@@ -761,6 +782,9 @@ impl State {
                 pd.req_bytes += plen;
                 pd.req.packets += 1;
                 pd.last_req_len = h.len;
+                if flags & packet::data_flags::END_OF_REQUEST != 0 {
+                    pd.req.end_of_request = true;
+                }
                 for part in [head, tail] {
                     let room = max.saturating_sub(pd.req_buf.len());
                     let n = room.min(part.len());
@@ -1331,6 +1355,65 @@ mod tests {
         let n = v.len() as u16;
         v[4..6].copy_from_slice(&n.to_be_bytes());
         v
+    }
+
+    #[test]
+    fn data_descriptor_data_is_skipped_by_its_length() {
+        let conn = ConnectionInfo {
+            id: wiresift_core::ConnectionId(1),
+            client: wiresift_core::Endpoint::new([10, 0, 0, 1].into(), 40000),
+            server: wiresift_core::Endpoint::new([10, 0, 0, 2].into(), 1521),
+            start: Timestamp(0),
+            midstream: false,
+        };
+        let mut s = TnsSession::new(&conn, TnsConfig::default());
+        let mut out: Vec<wiresift_core::SessionEvent> = Vec::new();
+        // CONNECT/ACCEPT at 314, then a DATA DESCRIPTOR (16-byte packet announcing 100 bytes
+        // that follow uncounted), then a COMMIT call and its STATUS reply.
+        let mut c = vec![0u8; 58];
+        c[4] = ptype::CONNECT;
+        c[8..10].copy_from_slice(&314u16.to_be_bytes());
+        c[0..2].copy_from_slice(&58u16.to_be_bytes());
+        let mut a = vec![0u8; 32];
+        a[4] = ptype::ACCEPT;
+        a[8..10].copy_from_slice(&314u16.to_be_bytes());
+        a[0..2].copy_from_slice(&32u16.to_be_bytes());
+        let mut dd = pkt(ptype::DATA_DESCRIPTOR, &[0, 0, 0, 0, 0, 0, 0, 100]);
+        dd.extend_from_slice(&[0xab; 100]);
+        let commit = pkt(ptype::DATA, &[0, 0, 3, 14, 1]);
+        let status = pkt(ptype::DATA, &[0, 0, 9, 0, 0, 0, 0, 1, 0]);
+        for (dir, d) in [
+            (C2S, &c),
+            (S2C, &a),
+            (C2S, &dd),
+            (C2S, &commit),
+            (S2C, &status),
+        ] {
+            s.on_data(
+                &StreamChunk {
+                    dir,
+                    ts: Timestamp(1),
+                    data: d,
+                    held: Default::default(),
+                },
+                &mut out as &mut dyn EventSink,
+            );
+        }
+        s.on_close(
+            Timestamp(2),
+            CloseReason::Fin,
+            &mut out as &mut dyn EventSink,
+        );
+        assert_eq!(s.counters().skipped_bytes, [0, 0]);
+        assert_eq!(s.counters().packets["DATA_DESCRIPTOR"], [1, 0]);
+        let cmds: Vec<String> = out
+            .iter()
+            .filter_map(|e| match e {
+                wiresift_core::SessionEvent::Transaction(t) => Some(t.command.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(cmds, vec!["CONNECT", "COMMIT"]);
     }
 
     #[test]
