@@ -8,8 +8,9 @@
 # `bash testdata/gen/resp-large.sh 62`, `… 250`, `… 1000`) and a synthetic 1 GiB in-order capture
 # (`cargo run --release --example synth`). Each command runs once after one warm-up read of the
 # file (page cache); wiresift's commands run 3 times and the fastest is reported (the machine
-# here is a shared 2-vCPU VM whose run-to-run noise is ±20%), tshark once. Every wiresift
-# command is single-threaded. tshark is skipped with WIRESIFT_E2E_NO_TSHARK=1.
+# here is a shared 2-vCPU VM whose run-to-run noise is ±20%), tshark once. Each wiresift
+# command runs with --threads 1 and with --threads 2 (WIRESIFT_E2E_THREADS="1 2" by default).
+# tshark is skipped with WIRESIFT_E2E_NO_TSHARK=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --examples -q
@@ -39,9 +40,11 @@ measure() { # name runs file cmd...
 printf "%-28s %-28s %11s %10s %14s %18s\n" capture command size time throughput memory
 for f in "${caps[@]}"; do
   cat "$f" > /dev/null
-  measure "flows (decode+reassembly)" 3 "$f" $B/flows "$f"
-  measure "latency" 3 "$f" $B/latency "$f"
-  measure "dissect >/dev/null" 3 "$f" $B/dissect "$f"
+  for t in ${WIRESIFT_E2E_THREADS:-1 2}; do
+    measure "flows --threads $t" 3 "$f" $B/flows --threads "$t" "$f"
+    measure "latency --threads $t" 3 "$f" $B/latency --threads "$t" "$f"
+    measure "dissect --threads $t" 3 "$f" $B/dissect --threads "$t" "$f"
+  done
   if [ "${WIRESIFT_E2E_NO_TSHARK:-0}" != 1 ] && command -v tshark >/dev/null && [[ $(basename "$f") == resp-* ]]; then
     measure "tshark -Y resp -T fields" 1 "$f" tshark -r "$f" -Y resp -T fields -e frame.number -e resp.bulk_string.value
   fi

@@ -1,16 +1,15 @@
 //! One JSON object per transaction (NDJSON on stdout), then a summary on stderr.
 //!
 //! `cargo run --release --example dissect -- [--port PROTO=PORT[,PORT…]]… [--threshold-ms N]
-//! [--events] [--no-probe] <FILE|->`
+//! [--events] [--no-probe] [--threads N] <FILE|DIR|->…`
 
 mod common;
 
 use clap::Parser;
-use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wiresift::core::{Message, ParseAnomaly, Transaction};
-use wiresift::{Engine, EngineConfig, NdjsonWriter, Output};
+use wiresift::output::{NdjsonOptions, NdjsonOutput};
+use wiresift::{Engine, EngineConfig};
 
 #[derive(Parser)]
 #[command(about = "Print one JSON object per request/response transaction in a capture")]
@@ -19,7 +18,7 @@ struct Args {
     #[arg(long = "port", value_name = "PROTO=PORT[,PORT…]")]
     ports: Vec<String>,
     /// Print only transactions slower than this many milliseconds (and those with no response).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", value_parser = common::parse_ms)]
     threshold_ms: Option<f64>,
     /// Also print unpaired messages (pushes, replication, …) and parse anomalies, tagged with
     /// `"type"`.
@@ -28,47 +27,14 @@ struct Args {
     /// Do not probe connections on unknown ports.
     #[arg(long)]
     no_probe: bool,
-    /// Capture file (pcap or pcapng), or - for stdin.
-    input: PathBuf,
-}
-
-struct Sink {
-    out: NdjsonWriter<BufWriter<std::io::Stdout>>,
-    threshold_us: Option<u64>,
-    events: bool,
-}
-
-impl Output for Sink {
-    fn transaction(&mut self, tx: &Transaction) {
-        if let Some(t) = self.threshold_us {
-            if tx.latency_us.is_some_and(|l| l < t) {
-                return;
-            }
-        }
-        self.out.write(tx);
-    }
-    fn message(&mut self, m: &Message) {
-        if self.events {
-            self.out.write(&Tagged("message", m));
-        }
-    }
-    fn anomaly(&mut self, a: &ParseAnomaly) {
-        if self.events {
-            self.out.write(&Tagged("anomaly", a));
-        }
-    }
-}
-
-/// `{"type": "...", ...fields}`.
-struct Tagged<'a, T: ?Sized>(&'static str, &'a T);
-impl<T: serde::Serialize + ?Sized> serde::Serialize for Tagged<'_, T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut v = serde_json::to_value(self.1).map_err(serde::ser::Error::custom)?;
-        if let Some(m) = v.as_object_mut() {
-            m.insert("type".into(), self.0.into());
-        }
-        v.serialize(s)
-    }
+    /// Worker threads (default: the number of available cores; 1 for `-`). The output is the
+    /// same for every value.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Capture files (pcap or pcapng) or directories of them, read as one capture in timestamp
+    /// order; or - for stdin.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -81,15 +47,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let mut reader = common::open_or_exit(&args.input);
-    let sink = Sink {
-        out: NdjsonWriter::new(BufWriter::new(std::io::stdout())),
+    let mut input = common::open_or_exit(&args.inputs);
+    let opts = NdjsonOptions {
         threshold_us: args.threshold_ms.map(|ms| (ms * 1000.0) as u64),
         events: args.events,
+        flush_lines: common::flush_lines(&args.inputs),
     };
-    let mut engine = Engine::new(EngineConfig::default(), registry, sink);
-    let code = common::run(&mut engine, &mut reader, &args.input);
-    if let Err(e) = engine.into_output().out.finish() {
+    let out = NdjsonOutput::new(std::io::stdout(), opts);
+    let mut engine = Engine::new(EngineConfig::default(), registry, out);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| common::default_threads(&args.inputs));
+    let code = common::run(&mut engine, &mut input, &args.inputs, threads);
+    if let Err(e) = engine.into_output().finish() {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("wiresift: writing output: {e}");
             return ExitCode::from(1);

@@ -5,13 +5,20 @@ use std::io::BufWriter;
 use std::process::ExitCode;
 use wiresift::synth::{write_pcap, SynthConfig};
 
+const USAGE: &str = "usage: synth OUT.pcap SIZE_MB\n\nWrite a synthetic in-order \
+Ethernet/IPv4/TCP capture of about SIZE_MB MiB (64 interleaved Redis-like connections).";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let (Some(path), Some(mb)) = (
         args.first(),
         args.get(1).and_then(|s| s.parse::<u64>().ok()),
     ) else {
-        eprintln!("usage: synth OUT.pcap SIZE_MB");
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
     let cfg = SynthConfig {

@@ -8,7 +8,7 @@
 //! Everything is driven by capture timestamps; nothing here reads a clock, a socket or a file
 //! other than through the [`CaptureReader`] handed to [`Engine::run`].
 
-use crate::output::{ConnectionSummary, Output};
+use crate::output::{ConnectionSummary, Output, ParallelOutput};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -18,7 +18,7 @@ use wiresift_core::{
     Note, ParseAnomaly, ProtocolSession, StreamChunk, Timestamp, Transaction,
 };
 use wiresift_net::TcpSegment;
-use wiresift_net::{CaptureError, CaptureReader, DecodeStats, Decoder, DecoderConfig, RawPacket};
+use wiresift_net::{CaptureError, DecodeStats, Decoder, DecoderConfig, PacketSource, RawPacket};
 use wiresift_reassembly::{
     Reassembler, ReassemblyConfig, ReassemblyStats, RoleHint, RoleSource, StreamEvent, StreamSink,
 };
@@ -68,6 +68,21 @@ pub struct DissectStats {
     pub transactions_with_retransmission_delay: u64,
 }
 
+impl DissectStats {
+    /// Add another engine's counters (the sharded engine's workers).
+    pub fn merge(&mut self, o: &DissectStats) {
+        for (k, v) in &o.dissected_connections {
+            *self.dissected_connections.entry(k).or_default() += v;
+        }
+        self.unidentified_connections += o.unidentified_connections;
+        self.undissected_bytes += o.undissected_bytes;
+        self.transactions += o.transactions;
+        self.messages += o.messages;
+        self.anomalies += o.anomalies;
+        self.transactions_with_retransmission_delay += o.transactions_with_retransmission_delay;
+    }
+}
+
 /// Everything counted during a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
@@ -84,7 +99,7 @@ pub struct RunSummary {
     pub capture_error: Option<String>,
 }
 
-enum Slot {
+pub(crate) enum Slot {
     /// No plugin yet; chunks kept (bounded) until a probe decides.
     Probing {
         chunks: Vec<(Direction, Timestamp, Duration, Vec<u8>)>,
@@ -107,14 +122,14 @@ struct Conn {
 /// Routes reassembly events to sessions and sessions' events to the output.
 pub struct Dispatcher<O: Output> {
     conns: FxHashMap<ConnectionId, Conn>,
-    ctx: Ctx<O>,
+    pub(crate) ctx: Ctx<O>,
 }
 
 /// Everything but the connection map, so a connection and the context can be borrowed at once.
-struct Ctx<O: Output> {
-    registry: Registry,
-    out: O,
-    stats: DissectStats,
+pub(crate) struct Ctx<O: Output> {
+    pub(crate) registry: Registry,
+    pub(crate) out: O,
+    pub(crate) stats: DissectStats,
     probe_budget: usize,
     stall_memory: usize,
 }
@@ -176,7 +191,7 @@ fn attribute_stalls(
 }
 
 impl<O: Output> Dispatcher<O> {
-    fn new(registry: Registry, out: O, cfg: &EngineConfig) -> Self {
+    pub(crate) fn new(registry: Registry, out: O, cfg: &EngineConfig) -> Self {
         Dispatcher {
             conns: FxHashMap::default(),
             ctx: Ctx {
@@ -425,11 +440,18 @@ impl<O: Output> Dispatcher<O> {
 
 /// The whole pipeline. Generic over the output so the per-event calls are static.
 pub struct Engine<O: Output> {
+    cfg: EngineConfig,
+    /// The summary of a multi-threaded run ([`Engine::run_threads`]), whose counters live in
+    /// the workers.
+    threaded: Option<RunSummary>,
     decoder: Decoder,
     reassembler: Reassembler,
     dispatcher: Dispatcher<O>,
     capture_bytes: u64,
     capture_error: Option<String>,
+    /// Packets read so far: the 1-based index of the current packet (Wireshark's frame
+    /// number), which becomes the id of a connection it opens.
+    frame: u64,
 }
 
 impl<O: Output> Engine<O> {
@@ -441,39 +463,52 @@ impl<O: Output> Engine<O> {
         cfg.reassembly.server_ports.dedup();
         let dispatcher = Dispatcher::new(registry, out, &cfg);
         Engine {
-            decoder: Decoder::new(cfg.decoder),
-            reassembler: Reassembler::new(cfg.reassembly),
+            threaded: None,
+            decoder: Decoder::new(cfg.decoder.clone()),
+            reassembler: Reassembler::new(cfg.reassembly.clone()),
             dispatcher,
             capture_bytes: 0,
             capture_error: None,
+            frame: 0,
+            cfg,
         }
     }
 
     /// Process one captured packet.
     #[inline]
     pub fn process_packet(&mut self, pkt: &RawPacket<'_>) {
+        self.frame += 1;
         if let Some(seg) = self.decoder.decode(pkt) {
-            self.reassembler.process(&seg, &mut self.dispatcher);
+            self.reassembler
+                .process_frame(&seg, self.frame, &mut self.dispatcher);
         }
     }
 
     /// Read `reader` to its end (or to the first unrecoverable error, which is recorded in the
     /// summary), calling `progress(bytes_read)` every 64 Ki packets, then [`Engine::finish`].
-    pub fn run(
+    pub fn run<R: PacketSource + ?Sized>(
         &mut self,
-        reader: &mut CaptureReader,
+        reader: &mut R,
         mut progress: impl FnMut(u64),
     ) -> Result<(), CaptureError> {
         let mut n: u32 = 0;
         let result = loop {
             match reader.next_packet() {
                 Ok(Some(pkt)) => {
+                    self.frame += 1;
                     if let Some(seg) = self.decoder.decode(&pkt) {
-                        self.reassembler.process(&seg, &mut self.dispatcher);
+                        self.reassembler
+                            .process_frame(&seg, self.frame, &mut self.dispatcher);
                     }
                     n = n.wrapping_add(1);
-                    if n % 65_536 == 0 {
-                        progress(reader.bytes_read());
+                    if n % 4096 == 0 {
+                        if self.dispatcher.ctx.out.is_closed() {
+                            // Nobody reads the output any more (`| head`): stop reading.
+                            break Ok(());
+                        }
+                        if n % 65_536 == 0 {
+                            progress(reader.bytes_read());
+                        }
                     }
                 }
                 Ok(None) => break Ok(()),
@@ -486,6 +521,7 @@ impl<O: Output> Engine<O> {
         self.capture_bytes = reader.bytes_read();
         progress(self.capture_bytes);
         self.finish();
+        self.capture_error = damage_report(self.capture_error.take(), reader.errors());
         result
     }
 
@@ -493,6 +529,11 @@ impl<O: Output> Engine<O> {
     pub fn finish(&mut self) {
         self.decoder.finish();
         self.reassembler.finish(&mut self.dispatcher);
+    }
+
+    /// Whether any protocol plugin is registered (false for a decode + reassembly run).
+    pub fn dissects(&self) -> bool {
+        !self.dispatcher.ctx.registry.is_empty()
     }
 
     /// The output sink.
@@ -507,6 +548,9 @@ impl<O: Output> Engine<O> {
 
     /// Counters so far.
     pub fn summary(&self) -> RunSummary {
+        if let Some(s) = &self.threaded {
+            return s.clone();
+        }
         RunSummary {
             capture_bytes: self.capture_bytes,
             decode: self.decoder.stats().clone(),
@@ -514,6 +558,43 @@ impl<O: Output> Engine<O> {
             dissect: self.dispatcher.ctx.stats.clone(),
             capture_error: self.capture_error.clone(),
         }
+    }
+}
+
+/// The capture error, with the damage of other files (several files read as one) after it.
+pub(crate) fn damage_report(first: Option<String>, more: Vec<String>) -> Option<String> {
+    let mut all: Vec<String> = first.into_iter().collect();
+    all.extend(more);
+    (!all.is_empty()).then(|| all.join("; "))
+}
+
+impl<O: ParallelOutput> Engine<O> {
+    /// Like [`Engine::run`], with the connections spread over `threads` worker threads (the
+    /// calling thread reads and decodes); see [`crate::parallel`]. The output is byte-identical
+    /// to `threads = 1` whenever no per-worker budget is reached, and so are the summary's
+    /// counters, except the peak gauges (`peak_connections`, `peak_buffered_bytes`), which are
+    /// the sum of the workers' peaks. With `threads <= 1` this is [`Engine::run`].
+    ///
+    /// Use a fresh engine: the run's state lives in the workers and ends with the run.
+    pub fn run_threads<R: PacketSource + ?Sized>(
+        &mut self,
+        threads: usize,
+        reader: &mut R,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), CaptureError> {
+        if threads <= 1 {
+            return self.run(reader, progress);
+        }
+        let (summary, result) = crate::parallel::run(
+            &self.cfg,
+            &self.dispatcher.ctx.registry,
+            &mut self.dispatcher.ctx.out,
+            threads,
+            reader,
+            &mut progress,
+        );
+        self.threaded = Some(summary);
+        result
     }
 }
 

@@ -5,11 +5,12 @@
 //! superset of tcpkit's (so its reports can be compared bucket by bucket), and how much of the
 //! latency was spent waiting for TCP retransmissions (the engine's `retransmission_delay` notes).
 
+use crate::output::{Output, ParallelOutput, ShardOutput};
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 use std::fmt::Write;
-use wiresift_core::{Endpoint, Note, Status, Transaction};
+use wiresift_core::{Detail, Endpoint, Note, Status, Transaction};
 
 /// Upper bounds (µs, inclusive) of the fixed buckets; a last bucket holds everything above.
 /// tcpkit's bounds (0.1 ms … 20 s) are all present, with 50 µs and 2 ms added.
@@ -99,6 +100,61 @@ pub struct LatencyReport {
     // Keyed without formatting or allocating per transaction: endpoint and protocol, then the
     // command looked up by `&str` (a new String only for a command not seen before).
     keys: HashMap<(Endpoint, &'static str), HashMap<String, CommandStats>>,
+    /// Always empty: the report has no ordered output ([`ShardOutput`]).
+    ordered: Vec<u8>,
+}
+
+impl CommandStats {
+    fn merge(&mut self, o: &CommandStats) {
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.hist.add(&o.hist);
+        for (a, b) in self.buckets.iter_mut().zip(o.buckets.iter()) {
+            *a += b;
+        }
+        self.count += o.count;
+        self.errors += o.errors;
+        self.no_response += o.no_response;
+        self.retransmission_delayed += o.retransmission_delayed;
+        self.retransmission_delay_us += o.retransmission_delay_us;
+    }
+}
+
+impl LatencyReport {
+    /// Fold in another report (of other connections): the result is the report of both.
+    pub fn merge(&mut self, other: &LatencyReport) {
+        for (k, cmds) in &other.keys {
+            let mine = self.keys.entry(*k).or_default();
+            for (c, s) in cmds {
+                mine.entry(c.clone()).or_default().merge(s);
+            }
+        }
+    }
+}
+
+/// The report as an engine output: it asks for summary detail only.
+impl Output for LatencyReport {
+    fn detail(&self) -> Detail {
+        Detail::Summary
+    }
+    fn transaction(&mut self, tx: &Transaction) {
+        self.add(tx);
+    }
+}
+
+impl ShardOutput for LatencyReport {
+    fn ordered(&mut self) -> &mut Vec<u8> {
+        &mut self.ordered
+    }
+}
+
+impl ParallelOutput for LatencyReport {
+    type Shard = LatencyReport;
+    fn new_shard(&self) -> LatencyReport {
+        LatencyReport::default()
+    }
+    fn merge_shard(&mut self, shard: LatencyReport) {
+        self.merge(&shard);
+    }
 }
 
 impl LatencyReport {

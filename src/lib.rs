@@ -13,11 +13,14 @@
 pub mod engine;
 pub mod latency;
 pub mod output;
+pub mod parallel;
 pub mod summary;
 pub mod synth;
 
 pub use engine::{DissectStats, Engine, EngineConfig, RunSummary};
-pub use output::{ConnectionSummary, Discard, FlowRecord, NdjsonWriter, Output};
+pub use output::{
+    ConnectionSummary, Discard, FlowRecord, NdjsonWriter, Output, ParallelOutput, ShardOutput,
+};
 pub use wiresift_core as core;
 pub use wiresift_net as net;
 pub use wiresift_reassembly as reassembly;

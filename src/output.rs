@@ -44,6 +44,58 @@ pub trait Output {
     fn gap(&mut self, _conn: ConnectionId, _gap: &GapInfo) {}
     /// A connection ended.
     fn connection_closed(&mut self, _c: &ConnectionSummary<'_>) {}
+    /// True once this output can take nothing more (its reader went away: a closed pipe). The
+    /// engine then stops reading the capture. Default: never.
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+/// An [`Output`] the multi-threaded engine ([`crate::engine::Engine::run_threads`]) can split
+/// by flow: each worker thread gets its own [`ParallelOutput::Shard`].
+///
+/// A shard writes whatever must come out in capture order (NDJSON lines, text lines) into its
+/// [`ShardOutput::ordered`] buffer; the engine merges those bytes from all shards in the order a
+/// single-threaded run would produce them and hands them to [`ParallelOutput::write_ordered`].
+/// Everything else a shard keeps (counters, histograms) is folded in at the end with
+/// [`ParallelOutput::merge_shard`].
+pub trait ParallelOutput: Output {
+    /// One worker's part.
+    type Shard: ShardOutput + 'static;
+    /// A new, empty shard.
+    fn new_shard(&self) -> Self::Shard;
+    /// Ordered bytes from the shards, already merged in capture order.
+    fn write_ordered(&mut self, bytes: &[u8]) {
+        let _ = bytes;
+    }
+    /// A finished shard: fold its aggregate state in. Shards arrive in worker order.
+    fn merge_shard(&mut self, shard: Self::Shard) {
+        let _ = shard;
+    }
+}
+
+/// A worker's part of a [`ParallelOutput`].
+pub trait ShardOutput: Output + Send {
+    /// Output that must appear in capture order, written since the engine last took it (the
+    /// engine takes it with `std::mem::take`; keep appending to whatever is there).
+    fn ordered(&mut self) -> &mut Vec<u8>;
+}
+
+impl ParallelOutput for Discard {
+    type Shard = DiscardShard;
+    fn new_shard(&self) -> DiscardShard {
+        DiscardShard::default()
+    }
+}
+
+/// The shard of [`Discard`]: discards everything.
+#[derive(Debug, Default, Clone)]
+pub struct DiscardShard(Vec<u8>);
+impl Output for DiscardShard {}
+impl ShardOutput for DiscardShard {
+    fn ordered(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
 }
 
 /// Discards everything (for benchmarks).
@@ -162,5 +214,292 @@ impl<W: Write> NdjsonWriter<W> {
     /// The first write error, if any.
     pub fn error(&self) -> Option<&std::io::Error> {
         self.error.as_ref()
+    }
+}
+
+/// Options of [`NdjsonOutput`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NdjsonOptions {
+    /// Print only transactions at least this slow (µs), and those without a latency.
+    pub threshold_us: Option<u64>,
+    /// Also print messages and parse anomalies, tagged with `"type"`.
+    pub events: bool,
+    /// Write every line as soon as it is complete (live input, or a terminal), instead of in
+    /// blocks of about 64 KiB.
+    pub flush_lines: bool,
+}
+
+/// The `dissect` output: one JSON object per transaction (and, with
+/// [`NdjsonOptions::events`], per message and anomaly) per line.
+///
+/// Lines are built in an internal buffer and written to `W` in blocks of about 64 KiB (and on
+/// [`NdjsonOutput::finish`]). A write error (such as a closed pipe) is remembered, stops
+/// further output, and is returned by `finish`. For the multi-threaded engine each worker gets
+/// a shard that only fills its buffer; the engine writes the merged bytes to `W`.
+#[derive(Debug)]
+pub struct NdjsonOutput<W: Write> {
+    w: Option<W>,
+    buf: Vec<u8>,
+    opts: NdjsonOptions,
+    error: Option<std::io::Error>,
+}
+
+const NDJSON_BLOCK: usize = 64 << 10;
+
+impl<W: Write> NdjsonOutput<W> {
+    /// Write to `w` (it need not be buffered).
+    pub fn new(w: W, opts: NdjsonOptions) -> Self {
+        NdjsonOutput {
+            w: Some(w),
+            buf: Vec::with_capacity(NDJSON_BLOCK * 2),
+            opts,
+            error: None,
+        }
+    }
+
+    fn line<T: Serialize + ?Sized>(&mut self, v: &T) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = serde_json::to_writer(&mut self.buf, v) {
+            self.error = Some(e.into());
+            return;
+        }
+        self.buf.push(b'\n');
+        self.line_done();
+    }
+
+    fn line_done(&mut self) {
+        if self.buf.len() >= NDJSON_BLOCK || (self.opts.flush_lines && self.w.is_some()) {
+            self.flush_block();
+        }
+    }
+
+    fn flush_block(&mut self) {
+        if let Some(w) = &mut self.w {
+            if self.error.is_none() {
+                let r = w.write_all(&self.buf).and_then(|_| {
+                    if self.opts.flush_lines {
+                        w.flush()
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Err(e) = r {
+                    self.error = Some(e);
+                }
+            }
+            self.buf.clear();
+        }
+    }
+
+    /// Write what is buffered and flush `W`; the first write error, if any.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.flush_block();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let mut w = self.w.take().expect("finish is called on the main output");
+        w.flush()?;
+        Ok(w)
+    }
+
+    /// The first write error, if any.
+    pub fn error(&self) -> Option<&std::io::Error> {
+        self.error.as_ref()
+    }
+}
+
+/// `{"type": "...", ...fields}` (keys in sorted order, as `serde_json::Value` keeps them).
+struct Tagged<'a, T: ?Sized>(&'static str, &'a T);
+impl<T: Serialize + ?Sized> Serialize for Tagged<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = serde_json::to_value(self.1).map_err(serde::ser::Error::custom)?;
+        if let Some(m) = v.as_object_mut() {
+            m.insert("type".into(), self.0.into());
+        }
+        v.serialize(s)
+    }
+}
+
+impl<W: Write> Output for NdjsonOutput<W> {
+    fn transaction(&mut self, tx: &Transaction) {
+        if let Some(t) = self.opts.threshold_us {
+            if tx.latency_us.is_some_and(|l| l < t) {
+                return;
+            }
+        }
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = tx.write_json(&mut self.buf) {
+            self.error = Some(e.into());
+            return;
+        }
+        self.buf.push(b'\n');
+        self.line_done();
+    }
+    fn is_closed(&self) -> bool {
+        self.error.is_some()
+    }
+    fn message(&mut self, m: &Message) {
+        if self.opts.events {
+            self.line(&Tagged("message", m));
+        }
+    }
+    fn anomaly(&mut self, a: &ParseAnomaly) {
+        if self.opts.events {
+            self.line(&Tagged("anomaly", a));
+        }
+    }
+}
+
+impl<W: Write + Send> ShardOutput for NdjsonOutput<W> {
+    fn ordered(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+}
+
+impl<W: Write> ParallelOutput for NdjsonOutput<W> {
+    type Shard = NdjsonOutput<std::io::Sink>;
+    fn new_shard(&self) -> Self::Shard {
+        NdjsonOutput {
+            w: None,
+            buf: Vec::new(),
+            opts: self.opts,
+            error: None,
+        }
+    }
+    fn write_ordered(&mut self, bytes: &[u8]) {
+        if self.error.is_none() {
+            self.buf.extend_from_slice(bytes);
+            self.line_done();
+        }
+    }
+    fn merge_shard(&mut self, shard: Self::Shard) {
+        if self.error.is_none() {
+            self.error = shard.error;
+        }
+    }
+}
+
+/// The `flows` output: one [`FlowRecord`] per line, per closed connection; optionally each
+/// direction's delivered bytes dumped to `DIR/<id>.c2s` and `DIR/<id>.s2c` (both files exist
+/// for every connection, empty when nothing was delivered).
+#[derive(Debug)]
+pub struct FlowsOutput<W: Write> {
+    out: NdjsonOutput<W>,
+    dump: Option<std::path::PathBuf>,
+    open: rustc_hash::FxHashMap<
+        (ConnectionId, wiresift_core::Direction),
+        std::io::BufWriter<std::fs::File>,
+    >,
+    dump_error: Option<String>,
+}
+
+impl<W: Write> FlowsOutput<W> {
+    /// Write to `w`; dump stream bytes into `dump` when given (the directory must exist).
+    /// `flush_lines` as in [`NdjsonOptions`].
+    pub fn new(w: W, dump: Option<std::path::PathBuf>, flush_lines: bool) -> Self {
+        FlowsOutput {
+            out: NdjsonOutput::new(
+                w,
+                NdjsonOptions {
+                    flush_lines,
+                    ..NdjsonOptions::default()
+                },
+            ),
+            dump,
+            open: Default::default(),
+            dump_error: None,
+        }
+    }
+
+    /// Write what is buffered and flush. Returns the writer and the first dump error, or the
+    /// first output write error.
+    pub fn finish(self) -> std::io::Result<(W, Option<String>)> {
+        let FlowsOutput {
+            out, dump_error, ..
+        } = self;
+        Ok((out.finish()?, dump_error))
+    }
+
+    fn file(
+        &mut self,
+        conn: ConnectionId,
+        dir: wiresift_core::Direction,
+    ) -> Option<&mut std::io::BufWriter<std::fs::File>> {
+        use std::collections::hash_map::Entry;
+        let base = self.dump.as_ref()?;
+        match self.open.entry((conn, dir)) {
+            Entry::Occupied(e) => Some(e.into_mut()),
+            Entry::Vacant(v) => {
+                let p = base.join(format!("{conn}.{}", dir.short()));
+                match std::fs::File::create(&p) {
+                    Ok(f) => Some(v.insert(std::io::BufWriter::new(f))),
+                    Err(e) => {
+                        self.dump_error
+                            .get_or_insert(format!("{}: {e}", p.display()));
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<W: Write> Output for FlowsOutput<W> {
+    fn detail(&self) -> Detail {
+        Detail::Summary
+    }
+    fn data(&mut self, conn: ConnectionId, chunk: &StreamChunk<'_>) {
+        if let Some(f) = self.file(conn, chunk.dir) {
+            if let Err(e) = f.write_all(chunk.data) {
+                self.dump_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    fn is_closed(&self) -> bool {
+        self.out.is_closed()
+    }
+    fn connection_closed(&mut self, c: &ConnectionSummary<'_>) {
+        if self.dump.is_some() {
+            for dir in wiresift_core::Direction::BOTH {
+                let _ = self.file(c.info.id, dir);
+                if let Some(mut f) = self.open.remove(&(c.info.id, dir)) {
+                    if let Err(e) = f.flush() {
+                        self.dump_error.get_or_insert(e.to_string());
+                    }
+                }
+            }
+        }
+        self.out.line(&FlowRecord::from_summary(c));
+    }
+}
+
+impl<W: Write + Send> ShardOutput for FlowsOutput<W> {
+    fn ordered(&mut self) -> &mut Vec<u8> {
+        &mut self.out.buf
+    }
+}
+
+impl<W: Write> ParallelOutput for FlowsOutput<W> {
+    type Shard = FlowsOutput<std::io::Sink>;
+    fn new_shard(&self) -> Self::Shard {
+        FlowsOutput {
+            out: self.out.new_shard(),
+            dump: self.dump.clone(),
+            open: Default::default(),
+            dump_error: None,
+        }
+    }
+    fn write_ordered(&mut self, bytes: &[u8]) {
+        self.out.write_ordered(bytes);
+    }
+    fn merge_shard(&mut self, shard: Self::Shard) {
+        if self.dump_error.is_none() {
+            self.dump_error = shard.dump_error;
+        }
+        self.out.merge_shard(shard.out);
     }
 }

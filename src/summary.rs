@@ -7,10 +7,16 @@ use std::fmt::Write;
 /// Render every counter of `s`, one section per layer, omitting zeros (a counter that is absent
 /// was zero). Maps of counters (e.g. closes by reason) are flattened as `name.key`.
 pub fn render(s: &RunSummary) -> String {
+    render_sections(s, &["decode", "reassembly", "dissect"])
+}
+
+/// [`render`] limited to some sections (`decode`, `reassembly`, `dissect`): a run without
+/// plugins has nothing to say about dissection.
+pub fn render_sections(s: &RunSummary, sections: &[&str]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "wiresift summary: {} capture bytes", s.capture_bytes);
     let v = serde_json::to_value(s).unwrap_or(Value::Null);
-    for section in ["decode", "reassembly", "dissect"] {
+    for &section in sections {
         let mut items = Vec::new();
         flatten("", &v[section], &mut items);
         let _ = write!(out, "  {section}:");
@@ -22,9 +28,7 @@ pub fn render(s: &RunSummary) -> String {
         }
         out.push('\n');
     }
-    if let Some(e) = &s.capture_error {
-        let _ = writeln!(out, "  capture error: {e}");
-    }
+    // The capture error is not repeated here: the caller says it once, with its verdict.
     out
 }
 
@@ -44,6 +48,10 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
             out.push((prefix.to_string(), n.to_string()))
         }
         Value::Bool(true) => out.push((prefix.to_string(), "true".into())),
+        Value::Array(a) if !a.is_empty() => {
+            let parts: Vec<String> = a.iter().map(|x| x.to_string()).collect();
+            out.push((prefix.to_string(), parts.join(",")))
+        }
         Value::String(s) if !s.is_empty() => out.push((prefix.to_string(), s.clone())),
         _ => {}
     }

@@ -120,6 +120,13 @@ pub trait TcpProtocolPlugin: Send + Sync {
     fn probe(&self, dir: Direction, data: &[u8]) -> ProbeResult;
     /// A new session for one connection.
     fn new_session(&self, conn: &ConnectionInfo) -> Box<dyn ProtocolSession>;
+    /// Whether sessions of this plugin share state across connections (for example CQL
+    /// statements prepared on one connection and executed on another). The multi-threaded
+    /// engine then keeps every connection on this plugin's ports in one worker, so that the
+    /// shared state sees them all in capture order. Default: `false`.
+    fn shares_state_across_connections(&self) -> bool {
+        false
+    }
 }
 
 /// Per-connection protocol state. See the module documentation for the calling contract.

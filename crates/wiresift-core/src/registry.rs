@@ -37,12 +37,19 @@ pub enum ProbeOutcome {
 }
 
 /// Port → plugin table with user overrides.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct Registry {
     plugins: Vec<Arc<dyn TcpProtocolPlugin>>,
     default_ports: HashMap<u16, PluginIndex>,
     user_ports: HashMap<u16, PluginIndex>,
     probing: bool,
+}
+
+/// The same as [`Registry::new`]: empty, probing on.
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -59,8 +66,10 @@ impl Registry {
     /// An empty registry with probing enabled.
     pub fn new() -> Self {
         Registry {
+            plugins: Vec::new(),
+            default_ports: HashMap::new(),
+            user_ports: HashMap::new(),
             probing: true,
-            ..Default::default()
         }
     }
 
@@ -96,8 +105,16 @@ impl Registry {
         self.probing && !self.plugins.is_empty()
     }
 
-    /// Index of the plugin named `name`.
+    /// Index of the plugin named `name` (case-insensitive; the common names `redis`, `mariadb`,
+    /// `cassandra`, `scylla` and `oracle` are accepted for `resp`, `mysql`, `cql` and `tns`).
     pub fn index_of(&self, name: &str) -> Option<PluginIndex> {
+        let name = match name.to_ascii_lowercase().as_str() {
+            "redis" => "resp",
+            "mariadb" => "mysql",
+            "cassandra" | "scylla" | "scylladb" => "cql",
+            "oracle" => "tns",
+            _ => name,
+        };
         self.plugins
             .iter()
             .position(|p| p.name().eq_ignore_ascii_case(name))
@@ -138,6 +155,22 @@ impl Registry {
             .keys()
             .chain(self.default_ports.keys())
             .copied()
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Server ports (overrides and defaults) of plugins that keep state across connections
+    /// ([`crate::TcpProtocolPlugin::shares_state_across_connections`]). The multi-threaded
+    /// engine keeps all connections on these ports in one worker.
+    pub fn pinned_ports(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self
+            .user_ports
+            .iter()
+            .chain(self.default_ports.iter())
+            .filter(|(_, &i)| self.plugins[i].shares_state_across_connections())
+            .map(|(&p, _)| p)
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -190,6 +223,48 @@ mod tests {
         fn new_session(&self, _c: &ConnectionInfo) -> Box<dyn ProtocolSession> {
             unimplemented!("not used in registry tests")
         }
+    }
+
+    struct Shared;
+    impl TcpProtocolPlugin for Shared {
+        fn name(&self) -> &'static str {
+            "shared"
+        }
+        fn default_ports(&self) -> &'static [u16] {
+            &[9042]
+        }
+        fn probe(&self, _dir: Direction, _data: &[u8]) -> ProbeResult {
+            ProbeResult::NoMatch
+        }
+        fn new_session(&self, _c: &ConnectionInfo) -> Box<dyn ProtocolSession> {
+            unimplemented!("not used in registry tests")
+        }
+        fn shares_state_across_connections(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn default_is_new() {
+        let mut a = Registry::default();
+        let mut b = Registry::new();
+        a.register(Arc::new(Fake("a", &[1], b'a')));
+        b.register(Arc::new(Fake("a", &[1], b'a')));
+        assert!(a.probing() && b.probing());
+        assert_eq!(a.index_of("REDIS"), None);
+        let mut r = Registry::new();
+        r.register(Arc::new(Fake("resp", &[6379], b'*')));
+        assert_eq!(r.index_of("redis"), Some(0), "alias");
+    }
+
+    #[test]
+    fn pinned_ports_are_those_of_plugins_sharing_state() {
+        let mut r = Registry::new();
+        r.register(Arc::new(Fake("a", &[1, 2], b'a')));
+        assert!(r.pinned_ports().is_empty());
+        r.register(Arc::new(Shared));
+        r.set_port("shared", 19042).unwrap();
+        assert_eq!(r.pinned_ports(), vec![9042, 19042]);
     }
 
     #[test]

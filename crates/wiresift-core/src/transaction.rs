@@ -78,6 +78,22 @@ pub trait TxDetail: std::fmt::Debug + Send + Sync + 'static {
     fn as_any(&self) -> &dyn Any;
     /// An owned copy, for sinks that keep transactions ([`Transaction::to_owned`]).
     fn clone_boxed(&self) -> Box<dyn TxDetail>;
+    /// Append the request detail as JSON to `out`; false (nothing written) when absent. The
+    /// default goes through [`TxDetail::request`]; [`ReqResp`] writes without type erasure
+    /// (this is the NDJSON hot path, [`Transaction::write_json`]).
+    fn write_request_json(&self, out: &mut Vec<u8>) -> bool {
+        match self.request() {
+            Some(r) => serde_json::to_writer(out, r).is_ok(),
+            None => false,
+        }
+    }
+    /// Append the response detail as JSON to `out`; see [`TxDetail::write_request_json`].
+    fn write_response_json(&self, out: &mut Vec<u8>) -> bool {
+        match self.response() {
+            Some(r) => serde_json::to_writer(out, r).is_ok(),
+            None => false,
+        }
+    }
 }
 
 /// The usual [`TxDetail`]: a typed request and a typed response, each omitted when `None`.
@@ -119,6 +135,18 @@ where
     fn clone_boxed(&self) -> Box<dyn TxDetail> {
         Box::new(self.clone())
     }
+    fn write_request_json(&self, out: &mut Vec<u8>) -> bool {
+        match &self.request {
+            Some(r) => serde_json::to_writer(out, r).is_ok(),
+            None => false,
+        }
+    }
+    fn write_response_json(&self, out: &mut Vec<u8>) -> bool {
+        match &self.response {
+            Some(r) => serde_json::to_writer(out, r).is_ok(),
+            None => false,
+        }
+    }
 }
 
 /// No detail at all.
@@ -151,6 +179,12 @@ impl TxDetail for Box<dyn TxDetail> {
     }
     fn clone_boxed(&self) -> Box<dyn TxDetail> {
         (**self).clone_boxed()
+    }
+    fn write_request_json(&self, out: &mut Vec<u8>) -> bool {
+        (**self).write_request_json(out)
+    }
+    fn write_response_json(&self, out: &mut Vec<u8>) -> bool {
+        (**self).write_response_json(out)
     }
 }
 
@@ -265,6 +299,31 @@ impl<D: ?Sized + TxDetail> Transaction<D> {
             .unwrap_or(serde_json::Value::Null)
     }
 
+    /// Append this transaction as one JSON object (no newline) to `out`: the same bytes as
+    /// its `Serialize` implementation through `serde_json`, written without type erasure.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let head = Head(self);
+        serde_json::to_writer(&mut *out, &head)?;
+        // `head` ends with `response_bytes`; reopen the object for the detail and the notes.
+        out.pop();
+        let mark = out.len();
+        out.extend_from_slice(b",\"request\":");
+        if !self.detail.write_request_json(out) {
+            out.truncate(mark);
+        }
+        let mark = out.len();
+        out.extend_from_slice(b",\"response\":");
+        if !self.detail.write_response_json(out) {
+            out.truncate(mark);
+        }
+        if !self.notes.is_empty() {
+            out.extend_from_slice(b",\"notes\":");
+            serde_json::to_writer(&mut *out, &self.notes)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
     /// An owned copy (the detail boxed).
     pub fn to_owned(&self) -> OwnedTransaction {
         Transaction {
@@ -288,18 +347,20 @@ impl<D: ?Sized + TxDetail> Transaction<D> {
     }
 }
 
-impl<D: ?Sized + TxDetail> Serialize for Transaction<D> {
+/// The fields of a transaction before its detail (for [`Transaction::write_json`]).
+struct Head<'a, D: ?Sized + TxDetail>(&'a Transaction<D>);
+
+impl<D: ?Sized + TxDetail> Serialize for Head<'_, D> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let req = self.detail.request();
-        let resp = self.detail.response();
-        let n = 10
-            + usize::from(self.fingerprint.is_some())
-            + usize::from(self.error.is_some())
-            + usize::from(self.latency_us.is_some())
-            + usize::from(req.is_some())
-            + usize::from(resp.is_some())
-            + usize::from(!self.notes.is_empty());
-        let mut m = s.serialize_struct("Transaction", n)?;
+        let t = self.0;
+        let mut m = s.serialize_struct("Transaction", 13)?;
+        t.head_fields(&mut m)?;
+        m.end()
+    }
+}
+
+impl<D: ?Sized + TxDetail> Transaction<D> {
+    fn head_fields<M: SerializeStruct>(&self, m: &mut M) -> Result<(), M::Error> {
         m.serialize_field("ts", &self.ts)?;
         m.serialize_field("protocol", self.protocol)?;
         m.serialize_field("connection", &self.connection)?;
@@ -318,7 +379,23 @@ impl<D: ?Sized + TxDetail> Serialize for Transaction<D> {
             m.serialize_field("latency_us", l)?;
         }
         m.serialize_field("request_bytes", &self.request_bytes)?;
-        m.serialize_field("response_bytes", &self.response_bytes)?;
+        m.serialize_field("response_bytes", &self.response_bytes)
+    }
+}
+
+impl<D: ?Sized + TxDetail> Serialize for Transaction<D> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let req = self.detail.request();
+        let resp = self.detail.response();
+        let n = 10
+            + usize::from(self.fingerprint.is_some())
+            + usize::from(self.error.is_some())
+            + usize::from(self.latency_us.is_some())
+            + usize::from(req.is_some())
+            + usize::from(resp.is_some())
+            + usize::from(!self.notes.is_empty());
+        let mut m = s.serialize_struct("Transaction", n)?;
+        self.head_fields(&mut m)?;
         if let Some(r) = req {
             m.serialize_field("request", r)?;
         }
@@ -600,6 +677,40 @@ mod tests {
         assert_eq!(serde_json::to_value(&owned).unwrap(), v);
         assert_eq!(owned.request_value()["args"][0], "GET");
         assert_eq!(owned.response_value(), serde_json::Value::Null);
+    }
+
+    #[test]
+    fn write_json_writes_what_serialize_writes() {
+        let full = ReqResp::<Req, Vec<u32>> {
+            request: Some(Req {
+                args: vec!["a\"b".into()],
+            }),
+            response: Some(vec![1, 2]),
+        };
+        let variants: Vec<Box<dyn TxDetail>> = vec![
+            Box::new(()),
+            Box::new(full.clone()),
+            Box::new(ReqResp::<Req, u8> {
+                request: None,
+                response: Some(3),
+            }),
+        ];
+        for (i, d) in variants.into_iter().enumerate() {
+            let mut tx = Transaction::new("x", &conn(), Timestamp(5), d);
+            if i > 0 {
+                tx.fingerprint = Some("SELECT ?".into());
+                tx.error = Some("bad\nthing".into());
+                tx.complete_at(Timestamp(9_000));
+                tx.notes.push(Note::Encrypted);
+            }
+            let mut fast = Vec::new();
+            tx.write_json(&mut fast).unwrap();
+            let dynamic: &Transaction = &tx;
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                serde_json::to_string(dynamic).unwrap()
+            );
+        }
     }
 
     #[test]

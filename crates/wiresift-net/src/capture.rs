@@ -148,6 +148,30 @@ pub struct RawPacket<'a> {
     pub interface: u32,
 }
 
+/// Something that yields captured packets in capture order: one [`CaptureReader`], or several
+/// files read as one capture ([`crate::MergedReader`]).
+pub trait PacketSource {
+    /// The next packet, `Ok(None)` at the end. An `Err` ends the input: the packets before it
+    /// were returned, the error says where and what is wrong.
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError>;
+    /// Capture bytes read so far (for progress).
+    fn bytes_read(&self) -> u64;
+    /// Damage that did not end the input (one file of several), each as one line naming the
+    /// file and the offset. Default: none.
+    fn errors(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+impl PacketSource for CaptureReader {
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        CaptureReader::next_packet(self)
+    }
+    fn bytes_read(&self) -> u64 {
+        CaptureReader::bytes_read(self)
+    }
+}
+
 /// Timestamp scale of one pcapng interface.
 #[derive(Debug, Clone, Copy)]
 enum TsScale {

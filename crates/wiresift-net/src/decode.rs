@@ -86,6 +86,9 @@ pub struct DecodeStats {
     pub non_tcp: u64,
     /// Link type not handled.
     pub unsupported_link_type: u64,
+    /// Which link types those were (distinct values, at most 8 kept).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unsupported_link_types: Vec<u32>,
     /// A header (link, IP, extension or TCP) cut by the snap length, or a fragment cut by it.
     pub truncated: u64,
     /// Malformed link-layer header (e.g. an NFLOG TLV shorter than its own header).
@@ -263,6 +266,12 @@ impl Decoder {
             }
             Err(r) => {
                 stats.count(r);
+                if r == Reason::UnsupportedLink
+                    && stats.unsupported_link_types.len() < 8
+                    && !stats.unsupported_link_types.contains(&pkt.link_type.0)
+                {
+                    stats.unsupported_link_types.push(pkt.link_type.0);
+                }
                 None
             }
         }

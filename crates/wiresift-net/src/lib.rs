@@ -27,9 +27,11 @@ pub mod capture;
 pub mod decode;
 mod defrag;
 mod error;
+pub mod merge;
 pub mod tcp;
 
-pub use capture::{CaptureFormat, CaptureReader, LinkType, RawPacket};
+pub use capture::{CaptureFormat, CaptureReader, LinkType, PacketSource, RawPacket};
 pub use decode::{DecodeStats, Decoder, DecoderConfig};
 pub use error::CaptureError;
+pub use merge::MergedReader;
 pub use tcp::{TcpFlags, TcpSegment};

@@ -153,10 +153,46 @@ pub enum StreamEvent<'a> {
     },
 }
 
+/// Why the reassembler acts without a segment ([`StreamSink::on_timed`]). Within one capture
+/// time step, a reassembler acts in this order: idle timeouts (least recently active first),
+/// then hole timeouts (oldest hole first; ties by connection id, then direction); at the end of
+/// the capture, connections close by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimedCause {
+    /// A connection idle for longer than the timeout closes; `last_frame` is the frame index of
+    /// its last packet (unique per connection, and its LRU order).
+    Idle {
+        /// Frame index of the connection's last packet.
+        last_frame: u64,
+    },
+    /// A hole older than the timeout becomes a gap.
+    Hole {
+        /// When the hole appeared.
+        since: Timestamp,
+        /// Its connection.
+        conn: ConnectionId,
+        /// Its direction (index).
+        dir: u8,
+    },
+    /// End of capture: a connection closes.
+    Finish {
+        /// The connection.
+        conn: ConnectionId,
+    },
+}
+
 /// Receives the reassembler's events.
 pub trait StreamSink {
     /// One event.
     fn on_event(&mut self, ev: StreamEvent<'_>);
+
+    /// Called just before the reassembler acts on its own rather than on the segment at hand:
+    /// an idle timeout, a hole timeout, or the end of the capture. The events that follow (up
+    /// to the next call, or to the next segment) are caused by it. The sharded engine uses this
+    /// to merge several reassemblers' events in the order a single one would produce them.
+    fn on_timed(&mut self, cause: TimedCause) {
+        let _ = cause;
+    }
 
     /// Called once when a connection is first seen without its SYN/SYN-ACK and no
     /// [`crate::ReassemblyConfig::server_ports`] rule decides: is `seg.src` the server? (The
@@ -219,6 +255,16 @@ pub struct CloseCounts {
 }
 
 impl CloseCounts {
+    /// Add another set of counts (several reassemblers' totals).
+    pub fn merge(&mut self, o: &CloseCounts) {
+        self.fin += o.fin;
+        self.rst += o.rst;
+        self.idle_timeout += o.idle_timeout;
+        self.evicted += o.evicted;
+        self.end_of_capture += o.end_of_capture;
+        self.port_reuse += o.port_reuse;
+    }
+
     pub(crate) fn add(&mut self, r: CloseReason) {
         let c = match r {
             CloseReason::Fin => &mut self.fin,
@@ -248,6 +294,19 @@ pub struct GapCounts {
 }
 
 impl GapCounts {
+    /// Add another set of counts (several reassemblers' totals).
+    pub fn merge(&mut self, o: &GapCounts) {
+        self.acked_unseen += o.acked_unseen;
+        self.reorder_budget += o.reorder_budget;
+        self.fin_with_hole += o.fin_with_hole;
+        self.hole_timeout += o.hole_timeout;
+        self.end_of_capture += o.end_of_capture;
+        self.memory_budget += o.memory_budget;
+        self.snaplen_truncated += o.snaplen_truncated;
+        self.eviction += o.eviction;
+        self.closed += o.closed;
+    }
+
     pub(crate) fn add(&mut self, r: GapReason) {
         let c = match r {
             GapReason::AckedUnseen => &mut self.acked_unseen,
@@ -270,8 +329,12 @@ pub struct ReassemblyStats {
     /// Segments given to [`crate::Reassembler::process`].
     pub segments: u64,
     /// Segments that changed nothing: no connection and nothing to start one (a stray ACK, FIN
-    /// or RST without payload), or trailing packets of a connection closed by FIN/RST.
+    /// or RST without payload, such as the bare ACKs of a connection picked up mid-stream
+    /// before its first payload).
     pub segments_ignored: u64,
+    /// Trailing packets of a connection already closed by FIN or RST (the last ACK of a clean
+    /// close, a late retransmitted FIN): expected, and not a loss.
+    pub segments_after_close: u64,
     /// Segments starting more than 2^30 bytes (the largest scaled TCP window) ahead of the
     /// stream: ignored as not belonging to it.
     pub out_of_window_segments: u64,
@@ -308,4 +371,32 @@ pub struct ReassemblyStats {
     pub peak_buffered_bytes: usize,
     /// Most connections open at once.
     pub peak_connections: usize,
+}
+
+impl ReassemblyStats {
+    /// Add the counters of another reassembler (the sharded engine's workers). Counters add up
+    /// exactly; the two peak gauges add up too, which bounds the true peak from above (the
+    /// shards' peaks need not coincide in time).
+    pub fn merge(&mut self, o: &ReassemblyStats) {
+        self.segments += o.segments;
+        self.segments_ignored += o.segments_ignored;
+        self.segments_after_close += o.segments_after_close;
+        self.out_of_window_segments += o.out_of_window_segments;
+        self.rst_ignored += o.rst_ignored;
+        self.connections_opened += o.connections_opened;
+        self.midstream_connections += o.midstream_connections;
+        self.closed.merge(&o.closed);
+        self.evictions += o.evictions;
+        self.delivered_bytes += o.delivered_bytes;
+        self.gaps += o.gaps;
+        self.gap_bytes += o.gap_bytes;
+        self.gaps_by_reason.merge(&o.gaps_by_reason);
+        self.retransmitted_segments += o.retransmitted_segments;
+        self.retransmitted_bytes += o.retransmitted_bytes;
+        self.out_of_order_segments += o.out_of_order_segments;
+        self.overlap_conflicts += o.overlap_conflicts;
+        self.ts_backwards += o.ts_backwards;
+        self.peak_buffered_bytes += o.peak_buffered_bytes;
+        self.peak_connections += o.peak_connections;
+    }
 }

@@ -77,7 +77,7 @@ mod tests;
 pub use config::ReassemblyConfig;
 pub use event::{
     CloseCounts, ConnStats, GapCounts, GapReason, ReassemblyStats, RoleHint, RoleSource,
-    StreamEvent, StreamSink,
+    StreamEvent, StreamSink, TimedCause,
 };
 pub use reassembler::Reassembler;
 pub use seq::SeqNum;

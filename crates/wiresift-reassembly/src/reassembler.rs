@@ -8,7 +8,9 @@ use wiresift_net::TcpSegment;
 
 use crate::config::ReassemblyConfig;
 use crate::conn::Conn;
-use crate::event::{GapReason, ReassemblyStats, RoleHint, RoleSource, StreamEvent, StreamSink};
+use crate::event::{
+    GapReason, ReassemblyStats, RoleHint, RoleSource, StreamEvent, StreamSink, TimedCause,
+};
 use crate::table::{Key, Table};
 
 /// TCP stream reassembler over capture-ordered segments. Sans-IO: time is the segments'
@@ -20,14 +22,17 @@ use crate::table::{Key, Table};
 pub struct Reassembler {
     cfg: ReassemblyConfig,
     table: Table,
-    /// Directions with buffered bytes, by the age of their oldest hole: (since, slot, dir).
-    holes: BTreeSet<(Timestamp, u32, u8)>,
+    /// Directions with buffered bytes, by the age of their oldest hole: (since, connection id,
+    /// slot, dir). The id before the slot makes the order independent of slot reuse, so that
+    /// several reassemblers (the sharded engine) expire holes in the order one would.
+    holes: BTreeSet<(Timestamp, u64, u32, u8)>,
     /// Reused buffer for chunks assembled from buffered pieces.
     scratch: Vec<u8>,
     stats: ReassemblyStats,
     /// Latest capture time seen (monotonic).
     now: Timestamp,
-    next_id: u64,
+    /// Frame index of the segment being processed (its connection id when it opens one).
+    frame: u64,
     buffered: usize,
 }
 
@@ -41,7 +46,7 @@ impl Reassembler {
             scratch: Vec::new(),
             stats: ReassemblyStats::default(),
             now: Timestamp(0),
-            next_id: 1,
+            frame: 0,
             buffered: 0,
         }
     }
@@ -67,7 +72,21 @@ impl Reassembler {
     }
 
     /// Process one segment (in capture order). Timeouts due by its timestamp fire first.
+    ///
+    /// Its frame index is taken to be the number of segments processed so far (1-based): right
+    /// when every packet of the capture is a TCP segment. Use [`Reassembler::process_frame`] to
+    /// give the capture's own packet index instead (the engine does).
     pub fn process<S: StreamSink>(&mut self, seg: &TcpSegment<'_>, sink: &mut S) {
+        let frame = self.frame + 1;
+        self.process_frame(seg, frame, sink);
+    }
+
+    /// Process one segment that came from packet number `frame` of the capture (1-based, as
+    /// Wireshark numbers frames; strictly increasing). A connection this segment opens gets
+    /// `ConnectionId(frame)`: ids are unique, increase in opening order, and point at the
+    /// connection's first packet in the capture.
+    pub fn process_frame<S: StreamSink>(&mut self, seg: &TcpSegment<'_>, frame: u64, sink: &mut S) {
+        self.frame = self.frame.max(frame);
         self.stats.segments += 1;
         if seg.ts < self.now {
             self.stats.ts_backwards += 1;
@@ -85,7 +104,7 @@ impl Reassembler {
         } else if self.table.is_closed(&key) {
             if !syn_only {
                 // Trailing ACK/FIN/RST of a connection closed by FIN or RST.
-                self.stats.segments_ignored += 1;
+                self.stats.segments_after_close += 1;
                 return;
             }
             self.table.forget_closed(&key);
@@ -108,12 +127,20 @@ impl Reassembler {
             {
                 break;
             }
+            sink.on_timed(TimedCause::Idle {
+                last_frame: self.table.last_frame(slot),
+            });
             self.close(slot, CloseReason::IdleTimeout, GapReason::Closed, sink);
         }
-        while let Some(&(since, slot, d)) = self.holes.first() {
+        while let Some(&(since, id, slot, d)) = self.holes.first() {
             if since.saturating_add(self.cfg.hole_timeout) >= now {
                 break;
             }
+            sink.on_timed(TimedCause::Hole {
+                since,
+                conn: ConnectionId(id),
+                dir: d,
+            });
             self.skip_hole(slot, d, GapReason::HoleTimeout, sink);
         }
         let cutoff = Timestamp(now.0.saturating_sub(self.cfg.time_wait.0));
@@ -125,6 +152,9 @@ impl Reassembler {
     /// [`CloseReason::EndOfCapture`], oldest first.
     pub fn finish<S: StreamSink>(&mut self, sink: &mut S) {
         for slot in self.table.slots_by_id() {
+            sink.on_timed(TimedCause::Finish {
+                conn: self.table.conn(slot).info.id,
+            });
             self.close(
                 slot,
                 CloseReason::EndOfCapture,
@@ -151,8 +181,7 @@ impl Reassembler {
             self.close(lru, CloseReason::Evicted, GapReason::Eviction, sink);
         }
         let (client, server, role) = self.roles(seg, sink);
-        let id = ConnectionId(self.next_id);
-        self.next_id += 1;
+        let id = ConnectionId(self.frame);
         let info = ConnectionInfo {
             id,
             client,
@@ -165,7 +194,9 @@ impl Reassembler {
             self.stats.midstream_connections += 1;
         }
         tracing::debug!(conn = id.0, %client, %server, ?role, "open");
-        let slot = self.table.insert(key, Conn::new(info), self.now);
+        let slot = self
+            .table
+            .insert(key, Conn::new(info), self.now, self.frame);
         self.stats.peak_connections = self.stats.peak_connections.max(self.table.len());
         sink.on_event(StreamEvent::Open { info, role });
         self.on_conn_segment(slot, seg, sink);
@@ -205,7 +236,7 @@ impl Reassembler {
     }
 
     fn on_conn_segment<S: StreamSink>(&mut self, slot: u32, seg: &TcpSegment<'_>, sink: &mut S) {
-        self.table.touch(slot, self.now);
+        self.table.touch(slot, self.now, self.frame);
         let conn = self.table.conn_mut(slot);
         let before = conn.buffered();
         let end = conn.on_segment(seg, &self.cfg, &mut self.scratch, &mut self.stats, sink);
@@ -233,12 +264,11 @@ impl Reassembler {
         while self.buffered > self.cfg.max_total_buffer_bytes {
             // The oldest hole with bytes waiting behind it (a FIN alone frees nothing).
             let table = &self.table;
-            let victim = self
-                .holes
-                .iter()
-                .copied()
-                .find(|&(_, slot, d)| table.conn(slot).halves[d as usize].buffered_bytes() > 0);
-            let Some((_, slot, d)) = victim else {
+            let victim =
+                self.holes.iter().copied().find(|&(_, _, slot, d)| {
+                    table.conn(slot).halves[d as usize].buffered_bytes() > 0
+                });
+            let Some((_, _, slot, d)) = victim else {
                 break;
             };
             self.skip_hole(slot, d, GapReason::MemoryBudget, sink);
@@ -249,13 +279,14 @@ impl Reassembler {
     fn after_change(&mut self, slot: u32, before: usize) {
         let conn = self.table.conn_mut(slot);
         let after = conn.buffered();
+        let id = conn.info.id.0;
         for (d, h) in conn.halves.iter_mut().enumerate() {
             if h.hole_since != h.hole_registered {
                 if let Some(t) = h.hole_registered {
-                    self.holes.remove(&(t, slot, d as u8));
+                    self.holes.remove(&(t, id, slot, d as u8));
                 }
                 if let Some(t) = h.hole_since {
-                    self.holes.insert((t, slot, d as u8));
+                    self.holes.insert((t, id, slot, d as u8));
                 }
                 h.hole_registered = h.hole_since;
             }

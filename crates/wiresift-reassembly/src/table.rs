@@ -145,6 +145,8 @@ struct Node {
     conn: Option<Conn>,
     /// Global capture time of the last packet (LRU order).
     last_seen: Timestamp,
+    /// Frame index of the last packet.
+    last_frame: u64,
     prev: u32,
     next: u32,
 }
@@ -212,6 +214,10 @@ impl Table {
         self.nodes[slot as usize].last_seen
     }
 
+    pub(crate) fn last_frame(&self, slot: u32) -> u64 {
+        self.nodes[slot as usize].last_frame
+    }
+
     /// Least recently active connection.
     pub(crate) fn lru(&self) -> Option<u32> {
         (self.tail != NIL).then_some(self.tail)
@@ -228,11 +234,12 @@ impl Table {
         v.into_iter().map(|(_, s)| s).collect()
     }
 
-    pub(crate) fn insert(&mut self, key: Key, conn: Conn, now: Timestamp) -> u32 {
+    pub(crate) fn insert(&mut self, key: Key, conn: Conn, now: Timestamp, frame: u64) -> u32 {
         let node = Node {
             key,
             conn: Some(conn),
             last_seen: now,
+            last_frame: frame,
             prev: NIL,
             next: NIL,
         };
@@ -267,9 +274,10 @@ impl Table {
         (key, conn)
     }
 
-    /// Mark a packet on `slot` at (global) time `now`.
-    pub(crate) fn touch(&mut self, slot: u32, now: Timestamp) {
+    /// Mark a packet (frame index `frame`) on `slot` at (global) time `now`.
+    pub(crate) fn touch(&mut self, slot: u32, now: Timestamp, frame: u64) {
         self.nodes[slot as usize].last_seen = now;
+        self.nodes[slot as usize].last_frame = frame;
         if self.head != slot {
             self.unlink(slot);
             self.link_front(slot);
@@ -401,17 +409,17 @@ mod tests {
         };
         let mut t = Table::new();
         let k = |p: u16| Key::new(ep("10.0.0.1:1"), Endpoint::new([10, 0, 0, 9].into(), p));
-        let s1 = t.insert(k(1), conn(1), Timestamp(1));
-        let s2 = t.insert(k(2), conn(2), Timestamp(2));
-        let s3 = t.insert(k(3), conn(3), Timestamp(3));
+        let s1 = t.insert(k(1), conn(1), Timestamp(1), 1);
+        let s2 = t.insert(k(2), conn(2), Timestamp(2), 2);
+        let s3 = t.insert(k(3), conn(3), Timestamp(3), 3);
         assert_eq!(t.lru(), Some(s1));
-        t.touch(s1, Timestamp(4));
+        t.touch(s1, Timestamp(4), 4);
         assert_eq!(t.lru(), Some(s2));
         let (key, c) = t.remove(s2);
         assert_eq!((key, c.info.id.0), (k(2), 2));
         assert_eq!(t.lru(), Some(s3));
         assert_eq!(t.get(&k(2)), None);
-        let s4 = t.insert(k(4), conn(4), Timestamp(5));
+        let s4 = t.insert(k(4), conn(4), Timestamp(5), 5);
         assert_eq!(s4, s2, "free slot reused");
         assert_eq!(t.slots_by_id(), vec![s1, s3, s4]);
         t.remove(s3);

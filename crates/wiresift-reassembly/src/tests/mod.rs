@@ -76,6 +76,9 @@ pub(crate) struct Rec {
     pub ev: Vec<Ev>,
     pub hint: RoleHint,
     pub classify_calls: usize,
+    /// Connection ids (frame indices) in opening order: events record the ordinal (1 = the
+    /// first connection opened), so scenarios read "connection 2" whatever its first frame.
+    pub ids: Vec<u64>,
 }
 
 impl Default for Rec {
@@ -84,16 +87,29 @@ impl Default for Rec {
             ev: Vec::new(),
             hint: RoleHint::Unknown,
             classify_calls: 0,
+            ids: Vec::new(),
         }
     }
 }
 
 impl StreamSink for Rec {
     fn on_event(&mut self, ev: StreamEvent<'_>) {
-        let id = |c: ConnectionId| c.0;
+        if let StreamEvent::Open { info, .. } = &ev {
+            assert!(
+                self.ids.last().is_none_or(|&l| l < info.id.0),
+                "connection ids increase in opening order"
+            );
+            self.ids.push(info.id.0);
+        }
+        let ids = &self.ids;
+        let id = |c: ConnectionId| {
+            ids.iter()
+                .position(|&i| i == c.0)
+                .map_or(0, |p| p as u64 + 1)
+        };
         let e = match ev {
             StreamEvent::Open { info, role } => Ev::Open {
-                id: info.id.0,
+                id: id(info.id),
                 client: info.client,
                 server: info.server,
                 midstream: info.midstream,

@@ -43,7 +43,8 @@ fn in_order_both_directions_then_fin_close() {
     assert_eq!(st.retransmitted_segments, 0);
     assert_eq!(st.close_reason, Some(CloseReason::Fin));
     assert_eq!(t.r.connection_count(), 0);
-    assert_eq!(t.r.stats().segments_ignored, 1);
+    assert_eq!(t.r.stats().segments_after_close, 1);
+    assert_eq!(t.r.stats().segments_ignored, 0);
     assert_eq!(t.r.stats().closed.fin, 1);
     t.finish();
     assert_eq!(t.rec.closes().len(), 1);
@@ -196,7 +197,7 @@ fn port_reuse_after_fin_close() {
     t.s(6, 901, Some(102), FIN, b"");
     t.c(7, 102, Some(902), PSH, b"late");
     assert_eq!(t.rec.opens().len(), 1);
-    assert_eq!(t.r.stats().segments_ignored, 3);
+    assert_eq!(t.r.stats().segments_after_close, 3);
     // A new SYN opens a new connection with a new id.
     t.c(100, 5000, None, SYN, b"");
     t.s(101, 6000, Some(5001), SYN, b"");
