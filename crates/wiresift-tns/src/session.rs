@@ -217,6 +217,9 @@ struct State {
     counters: Counters,
     encrypted: bool,
     encrypted_after: bool,
+    /// Capture time of the oldest carried-over bytes, and how many remain, per direction.
+    carry_ts: [Timestamp; 2],
+    carried_left: [usize; 2],
 }
 
 impl TnsSession {
@@ -247,6 +250,8 @@ impl TnsSession {
                 counters: Counters::default(),
                 encrypted: false,
                 encrypted_after: false,
+                carry_ts: [conn.start, conn.start],
+                carried_left: [0, 0],
             },
         }
     }
@@ -295,7 +300,26 @@ impl State {
     }
 
     /// Consume bytes of `dir` from `d`; returns how many were used (0: need more).
+    /// Consume bytes of `dir`, attributing carried-over bytes to the time they arrived.
     fn consume(
+        &mut self,
+        dir: Direction,
+        d: &[u8],
+        ts: Timestamp,
+        out: &mut dyn EventSink,
+    ) -> usize {
+        let i = dir.index();
+        let ts = if self.carried_left[i] > 0 {
+            self.carry_ts[i]
+        } else {
+            ts
+        };
+        let n = self.consume_at(dir, d, ts, out);
+        self.carried_left[i] = self.carried_left[i].saturating_sub(n);
+        n
+    }
+
+    fn consume_at(
         &mut self,
         dir: Direction,
         d: &[u8],
@@ -464,16 +488,33 @@ impl State {
         for at in 0..limit {
             let rest = &d[at..];
             let found = match self.width {
-                Some(w) => match decide_width(rest, false) {
-                    WidthGuess::Decided(w2, _) if w2 == w => Some(w),
-                    WidthGuess::NeedMore if rest.len() < 16 * 1024 => {
-                        // Maybe a boundary here: wait for more bytes (kept by the caller).
-                        if parse_header(rest, w).is_none_or(|h| plausible(&h, w)) {
+                // The width is known (negotiated, or decided on the other direction): a
+                // boundary is a plausible header under it that ends exactly at the end of the
+                // bytes, or is followed by another plausible header; at offset 0 (a gap ends
+                // where a captured segment starts) a plausible header whose packet runs past
+                // the bytes is waited for.
+                Some(w) => match parse_header(rest, w) {
+                    None => return self.skip(dir, at, ts),
+                    Some(h) if plausible(&h, w) => {
+                        let end = h.len as usize;
+                        if end == rest.len() {
+                            Some(w)
+                        } else if end < rest.len() {
+                            let next = &rest[end..];
+                            let ok = match parse_header(next, w) {
+                                None => true,
+                                Some(h2) => plausible(&h2, w),
+                            };
+                            ok.then_some(w)
+                        } else if at == 0 {
+                            Some(w)
+                        } else if rest.len() < 16 * 1024 {
                             return self.skip(dir, at, ts);
+                        } else {
+                            None
                         }
-                        None
                     }
-                    _ => None,
+                    Some(_) => None,
                 },
                 None => match decide_width(rest, false) {
                     WidthGuess::Decided(w, _) => Some(w),
@@ -1241,13 +1282,19 @@ pub fn ano_encryption_on(d: &[u8]) -> bool {
     false
 }
 
-impl ProtocolSession for TnsSession {
-    fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
-        let dir = chunk.dir;
-        let ts = chunk.ts;
+impl TnsSession {
+    fn feed(&mut self, dir: Direction, data: &[u8], ts: Timestamp, out: &mut dyn EventSink) {
         let st = &mut self.st;
         let buf = &mut self.bufs[dir.index()];
-        if let Err(e) = buf.feed(chunk.data, |d| st.consume(dir, d, ts, out)) {
+        st.carried_left[dir.index()] = buf.len();
+        let res = buf.feed(data, |d| st.consume(dir, d, ts, out));
+        st.carried_left[dir.index()] = 0;
+        if !buf.is_empty() && buf.len() > data.len() {
+            // Still holding bytes from before this chunk: keep their (older) time.
+        } else if !buf.is_empty() {
+            st.carry_ts[dir.index()] = ts;
+        }
+        if let Err(e) = res {
             st.anomaly(dir, ts, format!("{e}: bytes skipped, resynchronising"), out);
             st.skip(dir, e.have, ts);
             st.half[dir.index()].synced = false;
@@ -1256,6 +1303,23 @@ impl ProtocolSession for TnsSession {
         if st.encrypted_after {
             st.encrypted_after = false;
             st.encrypted = true;
+        }
+    }
+}
+
+impl ProtocolSession for TnsSession {
+    fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
+        let width_before = self.st.width;
+        self.feed(chunk.dir, chunk.data, chunk.ts, out);
+        if width_before.is_none() && self.st.width.is_some() {
+            // This direction decided the width: bytes the other direction held while it was
+            // unknown can be framed now.
+            let other = chunk.dir.reverse();
+            if !self.bufs[other.index()].is_empty() {
+                // At the time those bytes arrived, not now.
+                let held_ts = self.st.carry_ts[other.index()];
+                self.feed(other, &[], held_ts, out);
+            }
         }
         Flow::Continue
     }
