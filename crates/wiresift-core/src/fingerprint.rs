@@ -288,15 +288,13 @@ fn number_end(b: &[u8], start: usize) -> usize {
     let mut i = start;
     while i < b.len() {
         let c = b[i];
-        if is_word(c) || c == b'.' {
-            i += 1;
-        } else if (c == b'+' || c == b'-')
+        let exponent_sign = (c == b'+' || c == b'-')
             && matches!(b[i - 1], b'e' | b'E')
             && b.get(i + 1).is_some_and(u8::is_ascii_digit)
             && b[start..i - 1]
                 .iter()
-                .all(|d| d.is_ascii_digit() || *d == b'.')
-        {
+                .all(|d| d.is_ascii_digit() || *d == b'.');
+        if is_word(c) || c == b'.' || exponent_sign {
             i += 1;
         } else {
             break;
