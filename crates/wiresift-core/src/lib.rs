@@ -7,7 +7,7 @@
 //! - [`transaction`]: the protocol-independent [`Transaction`] record and session events;
 //! - [`registry`]: port → plugin mapping with user overrides and probing;
 //! - [`buffer`]: a bounded carry-over buffer for incremental parsers;
-//! - [`fingerprint`]: SQL/CQL statement normalisation for aggregation;
+//! - [`mod@fingerprint`]: SQL/CQL statement normalisation for aggregation;
 //! - [`resync`]: the one helper parsers use to find a message boundary after a gap.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
