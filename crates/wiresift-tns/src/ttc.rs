@@ -14,8 +14,10 @@
 //!
 //! # What is decoded, and what is never guessed
 //! - The call's message type, function code and sequence number; piggybacked calls before it
-//!   (close cursors with their cursor ids; others by function code), found by their sequence
-//!   number (the main call's is the piggyback's plus one).
+//!   (close cursors with their cursor ids; end-to-end attributes with module, action, client
+//!   identifier, client info; others by function code), found by their sequence number (the
+//!   main call's is the piggyback's plus one).
+//! - EXECUTE: options, cursor id and the bind count (layout checked by its `al8i4` length).
 //! - SQL text: an OALL/OALL7/OALL8 call carries the statement as a length-prefixed string
 //!   (one length byte, or `0xFE` then chunks and a zero terminator). The statement is taken
 //!   only when a string whose length prefix matches exactly is valid UTF-8 text without control
