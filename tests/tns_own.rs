@@ -769,3 +769,39 @@ fn every_delivered_byte_is_accounted_for() {
         assert_eq!(tx + counted, delivered, "{name}: {tx} + {counted}");
     }
 }
+
+/// With summary detail (what `latency` asks for) the fingerprint is still there.
+#[test]
+fn fingerprints_in_summary_mode() {
+    #[derive(Default)]
+    struct Fp(Vec<(String, Option<String>)>);
+    impl Output for Fp {
+        fn detail(&self) -> wiresift::core::Detail {
+            wiresift::core::Detail::Summary
+        }
+        fn transaction(&mut self, tx: &Transaction) {
+            self.0.push((tx.command.clone(), tx.fingerprint.clone()));
+        }
+    }
+    let mut engine = Engine::new(
+        EngineConfig::default(),
+        wiresift::default_registry(),
+        Fp::default(),
+    );
+    let mut reader = CaptureReader::open(&path("python-319.pcap")).unwrap();
+    engine.run(&mut reader, |_| {}).unwrap();
+    let v = engine.into_output().0;
+    let fetch_fp: Vec<_> = v
+        .iter()
+        .filter(|(c, _)| c == "FETCH")
+        .map(|(_, f)| f.clone())
+        .collect();
+    assert!(!fetch_fp.is_empty());
+    assert!(fetch_fp
+        .iter()
+        .all(|f| f.as_deref() == Some("select id, name from t_rows where id > :?")));
+    assert!(v
+        .iter()
+        .filter(|(c, _)| c == "AUTH" || c == "CONNECT")
+        .all(|(_, f)| f.is_none()));
+}

@@ -73,8 +73,8 @@ fuzz_target!(|data: &[u8]| {
         fed += n as u64;
         rest = &rest[n..];
         // Carry-over 2 × 512, kept packet bytes 2 × (256 + 128), request 256 + tail 128,
-        // cursor map 4 × (64 + 8).
-        assert!(s.buffered_bytes() <= 2 * 512 + 2 * 384 + 384 + 4 * 72);
+        // cursor map 4 × (64 + 8), last SQL + fingerprint (64 + 256).
+        assert!(s.buffered_bytes() <= 2 * 512 + 2 * 384 + 384 + 4 * 72 + 320);
         in_tx += tx_bytes(&out);
         out.clear();
     }

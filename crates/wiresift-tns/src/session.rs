@@ -220,6 +220,8 @@ struct State {
     /// Capture time of the oldest carried-over bytes, and how many remain, per direction.
     carry_ts: [Timestamp; 2],
     carried_left: [usize; 2],
+    /// The last (SQL, fingerprint) pair.
+    last_fingerprint: Option<(String, String)>,
 }
 
 impl TnsSession {
@@ -252,6 +254,7 @@ impl TnsSession {
                 encrypted_after: false,
                 carry_ts: [conn.start, conn.start],
                 carried_left: [0, 0],
+                last_fingerprint: None,
             },
         }
     }
@@ -266,7 +269,11 @@ impl TnsSession {
             .map_or(0, |p| p.req_buf.len() + p.resp_tail.len());
         let h: usize = st.half.iter().map(|h| h.head.len() + h.tail.len()).sum();
         let c: usize = st.cursors.iter().map(|(_, s)| s.len() + 8).sum();
-        self.bufs[0].len() + self.bufs[1].len() + p + h + c
+        let f = st
+            .last_fingerprint
+            .as_ref()
+            .map_or(0, |(q, f)| q.len() + f.len());
+        self.bufs[0].len() + self.bufs[1].len() + p + h + c + f
     }
 
     /// Connection counters so far.
@@ -989,14 +996,24 @@ impl State {
             tx.end_ts = e.max(tx.ts);
         }
         tx.notes = pd.notes;
+        // The fingerprint is kept in summary mode too (`latency --by fingerprint`); the last
+        // one is reused while the SQL repeats (fetches and re-executes of one cursor).
+        if !tx.query.is_empty()
+            && pd.kind != Kind::Connect
+            && !tx.command.is_empty()
+            && tx.command != "AUTH"
+        {
+            let fp = match &self.last_fingerprint {
+                Some((q, f)) if *q == tx.query => f.clone(),
+                _ => {
+                    let f = wiresift_core::fingerprint(&tx.query);
+                    self.last_fingerprint = Some((tx.query.clone(), f.clone()));
+                    f
+                }
+            };
+            tx.fingerprint = Some(fp);
+        }
         if detail == Detail::Full {
-            if !tx.query.is_empty()
-                && pd.kind != Kind::Connect
-                && !tx.command.is_empty()
-                && tx.command != "AUTH"
-            {
-                tx.fingerprint = Some(wiresift_core::fingerprint(&tx.query));
-            }
             if pd.kind != Kind::Orphan {
                 tx.detail.request = Some(std::mem::take(&mut pd.req));
             }
