@@ -6,7 +6,7 @@
 //! retransmission delay to the transactions it overlaps.
 //!
 //! Everything is driven by capture timestamps; nothing here reads a clock, a socket or a file
-//! other than through the [`CaptureReader`] handed to [`Engine::run`].
+//! other than through the packet source ([`wiresift_net::PacketSource`]) handed to [`Engine::run`].
 
 use crate::output::{ConnectionSummary, Output, ParallelOutput};
 use rustc_hash::FxHashMap;

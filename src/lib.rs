@@ -6,7 +6,58 @@
 //! ```
 //!
 //! The facade re-exports the layer crates and provides the [`engine::Engine`] that wires them.
-//! Protocol crates sit behind one cargo feature each (`resp`, `smtp`).
+//! Protocol crates sit behind one cargo feature each (`resp`, `smtp`, `mysql`, `cql`, `tns`).
+//!
+//! An embedder writes an [`Output`] and hands it to an [`Engine`]. This one computes the p99
+//! latency per command of a capture, and reads the typed RESP detail of one transaction:
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use wiresift::core::{Detail, Transaction};
+//! use wiresift::net::CaptureReader;
+//! use wiresift::{Engine, EngineConfig, Output};
+//!
+//! #[derive(Default)]
+//! struct P99 {
+//!     latencies: BTreeMap<String, Vec<u64>>,
+//!     first_get_reply: Option<String>,
+//! }
+//!
+//! impl Output for P99 {
+//!     // Full detail, for the typed reply below (an output that needs only latencies returns
+//!     // `Detail::Summary`, and sessions then skip building query text and detail).
+//!     fn detail(&self) -> Detail {
+//!         Detail::Full
+//!     }
+//!     fn transaction(&mut self, tx: &Transaction) {
+//!         if let Some(us) = tx.latency_us {
+//!             self.latencies.entry(tx.command.clone()).or_default().push(us);
+//!         }
+//!         // Typed detail, no JSON: the RESP reply of the first GET.
+//!         if tx.command == "GET" && self.first_get_reply.is_none() {
+//!             if let Some(d) = tx.detail_as::<wiresift::resp::RespDetail>() {
+//!                 self.first_get_reply = d.response.as_ref().map(|r| r.kind.to_string());
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/resp/plain.pcap");
+//! let mut reader = CaptureReader::open(path.as_ref()).expect("a capture");
+//! let mut engine = Engine::new(
+//!     EngineConfig::default(),
+//!     wiresift::default_registry(),
+//!     P99::default(),
+//! );
+//! engine.run(&mut reader, |_bytes_read| {}).expect("read to the end");
+//! let out = engine.into_output();
+//! for (command, mut l) in out.latencies {
+//!     l.sort_unstable();
+//!     let p99 = l[(l.len() * 99).div_ceil(100) - 1];
+//!     println!("{command}: {} requests, p99 {p99} µs", l.len());
+//! }
+//! assert_eq!(out.first_get_reply.as_deref(), Some("bulk_string"));
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

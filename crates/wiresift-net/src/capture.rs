@@ -170,6 +170,15 @@ impl PacketSource for CaptureReader {
     fn bytes_read(&self) -> u64 {
         CaptureReader::bytes_read(self)
     }
+    fn errors(&self) -> Vec<String> {
+        match self.bad_packet_blocks() {
+            (0, _) => Vec::new(),
+            (n, first) => vec![format!(
+                "{n} malformed pcapng packet block(s) skipped, the first: {}",
+                first.unwrap_or("?")
+            )],
+        }
+    }
 }
 
 /// Timestamp scale of one pcapng interface.
@@ -249,6 +258,10 @@ pub struct CaptureReader {
     failed: bool,
     format: Format,
     skipped_blocks: u64,
+    /// Packet blocks skipped because their content was malformed (unknown interface, body
+    /// too short for its captured length); the first one's error.
+    bad_packet_blocks: u64,
+    first_bad_block: Option<String>,
 }
 
 impl fmt::Debug for CaptureReader {
@@ -315,6 +328,8 @@ impl CaptureReader {
                 last_ts: 0,
             },
             skipped_blocks: 0,
+            bad_packet_blocks: 0,
+            first_bad_block: None,
         };
         if !r.fill(4)? {
             return Err(CaptureError::TooShort {
@@ -380,6 +395,13 @@ impl CaptureReader {
     /// pcapng blocks skipped because they carry no packet (statistics, name resolution, ...).
     pub fn skipped_blocks(&self) -> u64 {
         self.skipped_blocks
+    }
+
+    /// pcapng packet blocks skipped because their content was malformed (an interface id with
+    /// no interface description, a body too short for its captured length), with the first
+    /// one's error. The blocks after them are read.
+    pub fn bad_packet_blocks(&self) -> (u64, Option<&str>) {
+        (self.bad_packet_blocks, self.first_bad_block.as_deref())
     }
 
     fn avail(&self) -> usize {
@@ -585,11 +607,20 @@ impl CaptureReader {
             match btype {
                 SHB => self.section_header(body, be)?,
                 IDB => self.interface_description(body, be)?,
-                EPB | PB | SPB => {
-                    let pkt = self.packet_block(btype, body, be)?;
-                    self.consume(len);
-                    return Ok(Some(pkt));
-                }
+                EPB | PB | SPB => match self.packet_block(btype, body, be) {
+                    Ok(pkt) => {
+                        self.consume(len);
+                        return Ok(Some(pkt));
+                    }
+                    // The block is framed (its length and trailer agree): skip it, count it,
+                    // and read on, instead of giving up on the rest of the file.
+                    Err(e) => {
+                        self.bad_packet_blocks += 1;
+                        if self.first_bad_block.is_none() {
+                            self.first_bad_block = Some(e.to_string());
+                        }
+                    }
+                },
                 _ => {
                     tracing::trace!(offset = self.offset, btype, len, "skipping pcapng block");
                     self.skipped_blocks += 1;
@@ -1009,11 +1040,24 @@ pub(crate) mod tests {
 
     #[test]
     fn pcapng_errors() {
+        // A packet block naming an interface that does not exist is skipped and counted; the
+        // packets after it are read.
         let mut ng = Ng::new(false);
         ng.idb(1, None);
         ng.epb(3, 0, b"x");
-        let e = reader(ng.v).next_packet().unwrap_err();
-        assert!(e.to_string().contains("interface 3"), "{e}");
+        ng.epb(0, 7, b"after");
+        let mut r = reader(ng.v);
+        let p = r.next_packet().unwrap().unwrap();
+        assert_eq!(p.data, b"after");
+        assert!(r.next_packet().unwrap().is_none());
+        let (n, first) = r.bad_packet_blocks();
+        assert_eq!(n, 1);
+        assert!(first.unwrap().contains("interface 3"), "{first:?}");
+        let errs = PacketSource::errors(&r);
+        assert!(
+            errs[0].contains("1 malformed pcapng packet block"),
+            "{errs:?}"
+        );
 
         let mut ng = Ng::new(false);
         ng.v.clear();

@@ -190,6 +190,12 @@ impl PacketSource for MergedReader {
     }
 
     fn errors(&self) -> Vec<String> {
-        self.errors.clone()
+        let mut v = self.errors.clone();
+        for i in &self.inputs {
+            for e in PacketSource::errors(&i.reader) {
+                v.push(format!("{}: {e}", i.path.display()));
+            }
+        }
+        v
     }
 }

@@ -1,7 +1,7 @@
 //! TCP sequence numbers: 32-bit, compared with wrapping (serial number) arithmetic.
 //!
 //! Inside a connection the reassembler works on *unwrapped* 64-bit positions whose low 32 bits
-//! are the sequence number; [`unwrap_near`] turns a wire sequence number into the position
+//! are the sequence number; `unwrap_near` turns a wire sequence number into the position
 //! closest to a known one, which is what makes 32-bit wraparound invisible to the rest of the
 //! code.
 
