@@ -162,7 +162,7 @@ fn python_319_every_call_and_the_connect_phase() {
     let c = run(&path("python-319.pcap"));
     assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
     let cs = conns(&c);
-    assert_eq!(cs.len(), 6);
+    assert_eq!(cs.len(), 7);
     let want: Vec<Row> = python_session()
         .into_iter()
         .map(|mut r| {
@@ -200,6 +200,20 @@ fn python_319_every_call_and_the_connect_phase() {
         .nth(1)
         .unwrap();
     assert_eq!(many.request_value()["sql_from_cursor"], true);
+    // module / action / client identifier, piggybacked on the UPDATE.
+    let upd = s.iter().find(|t| t.query.starts_with("update")).unwrap();
+    let pb = upd.request_value()["piggybacks"].clone();
+    let e2e = pb
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["function"] == "SET_END_TO_END_ATTR")
+        .unwrap()["end_to_end"]
+        .clone();
+    assert_eq!(
+        e2e,
+        serde_json::json!({"client_identifier": "cid-42", "module": "wiresift-mod", "action": "update-items"})
+    );
     let err = s.iter().find(|t| t.status == Status::Error).unwrap();
     assert_eq!(
         err.error.as_deref(),
@@ -248,6 +262,12 @@ fn python_319_every_call_and_the_connect_phase() {
         .map(|t| t.response_value()["type"].clone())
         .collect();
     assert_eq!(kinds, vec!["RESEND", "ACCEPT"]);
+    // A connect descriptor over 230 bytes: sent in the DATA packet after the CONNECT.
+    let long = cs[6][0].request_value();
+    assert_eq!(long["connect"]["data_follows"], true);
+    assert_eq!(long["connect_data"]["instance_name"], "wiresift1");
+    assert_eq!(long["connect_data"]["server"], "dedicated");
+    assert_eq!(cs[6][0].response_value()["type"], "ACCEPT");
 }
 
 #[test]
@@ -449,14 +469,24 @@ fn no_secret_in_the_output() {
 }
 
 /// Disagreements with tshark 4.0 on our captures, each examined against the bytes.
-const EXPLAINED: &[(&str, &str)] = &[(
-    "bigsql.pcap",
-    "tshark picks the length width per packet from bytes 2-3 (the 16-bit packet checksum \
+const EXPLAINED: &[(&str, &str)] = &[
+    (
+        "lossy.pcap",
+        "the client segment carrying one DATA packet (AUTH phase two, 589 bytes) was lost on the \
+         wire before the capture point; its only copy in the capture is the retransmission \
+         (frame 23), which tshark marks [TCP Retransmission] and does not hand to the TNS \
+         dissector, so tshark counts one client DATA packet fewer; wiresift's reassembly \
+         delivers it in order",
+    ),
+    (
+        "bigsql.pcap",
+        "tshark picks the length width per packet from bytes 2-3 (the 16-bit packet checksum \
      field): 0x0000 or 0x0004 there means a 16-bit length. The replies of exactly 65 536 and \
      131 072 bytes have 32-bit lengths 0x00010000 and 0x00020000, whose low half is 0x0000, so \
      tshark reads a length of 1 (resp. 2), reports a malformed packet and loses the framing of \
      the rest of that direction; wiresift keeps the width the ACCEPT (319) negotiated",
-)];
+    ),
+];
 
 #[test]
 fn tns_layer_agrees_with_tshark() {
@@ -522,7 +552,7 @@ fn tns_layer_agrees_with_tshark() {
             );
         }
     }
-    assert!(agree >= 5, "{agree}");
+    assert!(agree >= 4, "{agree}");
 }
 
 /// A copy of our capture with only one direction (tshark), or None without tshark.
@@ -668,6 +698,26 @@ fn versions_and_connect_data_agree_with_tshark() {
                 got_accept.push(v);
             }
         }
+        // tshark shows the connect data of the CONNECT packet only; when it follows in the next
+        // DATA packet (over 230 bytes) tshark's is empty and ours comes from that packet.
+        let follows: Vec<String> = c
+            .txs
+            .iter()
+            .filter(|t| t.request_value()["connect"]["data_follows"] == true)
+            .map(|t| {
+                t.request_value()["connect_descriptor"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        for f in &follows {
+            let i = want
+                .iter()
+                .position(|w| w.2.is_empty())
+                .expect("tshark shows it empty");
+            want[i].2 = f.clone();
+        }
         got.sort();
         want.sort();
         got_accept.sort();
@@ -677,4 +727,81 @@ fn versions_and_connect_data_agree_with_tshark() {
         checked += got.len();
     }
     assert!(checked >= 10, "{checked}");
+}
+
+/// Every byte delivered to the TNS sessions ends up in a transaction's `request_bytes` /
+/// `response_bytes`, or counted in the connection summary as skipped, out-of-band or
+/// unattributed (whole packets between exchanges).
+#[test]
+fn every_delivered_byte_is_accounted_for() {
+    for name in [
+        "python-319.pcap",
+        "python-315.pcap",
+        "node-319.pcap",
+        "bigsql.pcap",
+        "lossy.pcap",
+        "midstream.pcap",
+    ] {
+        let mut engine = Engine::new(
+            EngineConfig::default(),
+            wiresift::default_registry(),
+            Collect::default(),
+        );
+        let mut reader = CaptureReader::open(&path(name)).unwrap();
+        engine.run(&mut reader, |_| {}).unwrap();
+        let delivered = engine.summary().reassembly.delivered_bytes;
+        let c = engine.into_output();
+        let tx: u64 = c
+            .txs
+            .iter()
+            .map(|t| t.request_bytes + t.response_bytes)
+            .sum();
+        let counted: u64 = c
+            .summaries
+            .iter()
+            .map(|(_, s)| {
+                s["skipped_bytes"][0].as_u64().unwrap()
+                    + s["skipped_bytes"][1].as_u64().unwrap()
+                    + s["oob_bytes"].as_u64().unwrap()
+                    + s["unattributed_bytes"].as_u64().unwrap()
+            })
+            .sum();
+        assert_eq!(tx + counted, delivered, "{name}: {tx} + {counted}");
+    }
+}
+
+/// With summary detail (what `latency` asks for) the fingerprint is still there.
+#[test]
+fn fingerprints_in_summary_mode() {
+    #[derive(Default)]
+    struct Fp(Vec<(String, Option<String>)>);
+    impl Output for Fp {
+        fn detail(&self) -> wiresift::core::Detail {
+            wiresift::core::Detail::Summary
+        }
+        fn transaction(&mut self, tx: &Transaction) {
+            self.0.push((tx.command.clone(), tx.fingerprint.clone()));
+        }
+    }
+    let mut engine = Engine::new(
+        EngineConfig::default(),
+        wiresift::default_registry(),
+        Fp::default(),
+    );
+    let mut reader = CaptureReader::open(&path("python-319.pcap")).unwrap();
+    engine.run(&mut reader, |_| {}).unwrap();
+    let v = engine.into_output().0;
+    let fetch_fp: Vec<_> = v
+        .iter()
+        .filter(|(c, _)| c == "FETCH")
+        .map(|(_, f)| f.clone())
+        .collect();
+    assert!(!fetch_fp.is_empty());
+    assert!(fetch_fp
+        .iter()
+        .all(|f| f.as_deref() == Some("select id, name from t_rows where id > :?")));
+    assert!(v
+        .iter()
+        .filter(|(c, _)| c == "AUTH" || c == "CONNECT")
+        .all(|(_, f)| f.is_none()));
 }

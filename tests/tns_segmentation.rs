@@ -10,8 +10,8 @@
 
 use proptest::prelude::*;
 use wiresift::core::{
-    CloseReason, ConnectionId, ConnectionInfo, Direction, Endpoint, EventSink, ProtocolSession,
-    SessionEvent, Status, StreamChunk, Timestamp,
+    CloseReason, ConnectionId, ConnectionInfo, Direction, Endpoint, EventSink, GapInfo,
+    ProtocolSession, SessionEvent, Status, StreamChunk, Timestamp,
 };
 use wiresift_tns::{TnsConfig, TnsSession};
 
@@ -286,7 +286,6 @@ proptest! {
 
 #[test]
 fn a_gap_loses_one_call_and_the_framing_recovers() {
-    use wiresift::core::GapInfo;
     let conv = conversation(315, true);
     let mut s = TnsSession::new(&conn(), TnsConfig::default());
     let mut out: Vec<SessionEvent> = Vec::new();
@@ -353,4 +352,57 @@ fn a_gap_loses_one_call_and_the_framing_recovers() {
         ]
     );
     assert_eq!(txs[4].response_value()["ora_code"], 942);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// Accounting under loss: with random chunking and random chunks lost (declared as gaps),
+    /// every delivered byte is in a transaction or counted (skipped, OOB, unattributed).
+    #[test]
+    fn every_delivered_byte_is_accounted_for_under_loss(
+        cuts in proptest::collection::vec(1usize..3000, 1..120),
+        lost in proptest::collection::vec(any::<bool>(), 1..120),
+        version in prop_oneof![Just(310u16), Just(314), Just(315), Just(319)],
+    ) {
+        let conv = conversation(version, true);
+        let mut s = TnsSession::new(&conn(), TnsConfig::default());
+        let mut out: Vec<SessionEvent> = Vec::new();
+        let (mut fed, mut t, mut k) = (0u64, 0u64, 0usize);
+        for (dir, p) in &conv {
+            let mut at = 0;
+            while at < p.len() {
+                let end = (at + cuts[k % cuts.len()]).min(p.len());
+                // Lose about one chunk in eight, never the first one (the CONNECT).
+                let lose = k > 0 && lost[k % lost.len()] && k % 8 == 3;
+                k += 1;
+                t += 10;
+                if lose {
+                    let gap = GapInfo { dir: *dir, ts: Timestamp(t), len: Some((end - at) as u64) };
+                    s.on_gap(&gap, &mut out as &mut dyn EventSink);
+                } else {
+                    let chunk = StreamChunk {
+                        dir: *dir,
+                        ts: Timestamp(t),
+                        data: &p[at..end],
+                        held: Default::default(),
+                    };
+                    s.on_data(&chunk, &mut out as &mut dyn EventSink);
+                    fed += (end - at) as u64;
+                }
+                at = end;
+            }
+        }
+        s.on_close(Timestamp(t + 1), CloseReason::Fin, &mut out as &mut dyn EventSink);
+        let tx: u64 = out
+            .iter()
+            .map(|e| match e {
+                SessionEvent::Transaction(t) => t.request_bytes + t.response_bytes,
+                _ => 0,
+            })
+            .sum();
+        let c = s.counters();
+        let counted = c.skipped_bytes[0] + c.skipped_bytes[1] + c.oob_bytes
+            + c.unattributed_bytes + c.encrypted_bytes;
+        prop_assert_eq!(tx + counted, fed);
+    }
 }

@@ -35,6 +35,15 @@ fuzz_target!(|data: &[u8]| {
     let mut out: Vec<SessionEvent> = Vec::new();
     let mut rest = data;
     let mut t = 0u64;
+    let (mut fed, mut in_tx) = (0u64, 0u64);
+    let tx_bytes = |out: &Vec<SessionEvent>| -> u64 {
+        out.iter()
+            .map(|e| match e {
+                SessionEvent::Transaction(t) => t.request_bytes + t.response_bytes,
+                _ => 0,
+            })
+            .sum()
+    };
     while rest.len() >= 2 {
         let (ctl, len) = (rest[0], usize::from(rest[1]));
         rest = &rest[2..];
@@ -61,15 +70,30 @@ fuzz_target!(|data: &[u8]| {
             held: Default::default(),
         };
         s.on_data(&chunk, &mut out as &mut dyn EventSink);
+        fed += n as u64;
         rest = &rest[n..];
         // Carry-over 2 × 512, kept packet bytes 2 × (256 + 128), request 256 + tail 128,
-        // cursor map 4 × (64 + 8).
-        assert!(s.buffered_bytes() <= 2 * 512 + 2 * 384 + 384 + 4 * 72);
+        // cursor map 4 × (64 + 8), last SQL + fingerprint (64 + 256).
+        assert!(s.buffered_bytes() <= 2 * 512 + 2 * 384 + 384 + 4 * 72 + 320);
+        in_tx += tx_bytes(&out);
         out.clear();
     }
     s.on_close(
         Timestamp(t + 1),
         CloseReason::Fin,
         &mut out as &mut dyn EventSink,
+    );
+    in_tx += tx_bytes(&out);
+    // Accounting: every byte fed is in a transaction or counted by the session.
+    let c = s.counters();
+    let counted = c.skipped_bytes[0]
+        + c.skipped_bytes[1]
+        + c.oob_bytes
+        + c.unattributed_bytes
+        + c.encrypted_bytes;
+    assert_eq!(
+        in_tx + counted,
+        fed,
+        "tx {in_tx} + counted {counted} != fed {fed}"
     );
 });

@@ -7,8 +7,8 @@ set -eu
 dir=${1:-../shared/pcaps/tns}
 for f in "$dir"/*.pcap*; do
   name=$(basename "$f")
-  # 1522 and the 9i dispatcher port 1048 are not tshark's default TNS port.
-  tshark -r "$f" -d tcp.port==1522,tns -d tcp.port==1048,tns -Y tns \
+  # 1522 and the 9i dispatcher ports 1047 and 1048 are not tshark's default TNS port.
+  tshark -r "$f" -d tcp.port==1522,tns -d tcp.port==1048,tns -d tcp.port==1047,tns -Y tns \
     -T fields -E separator=/t -e frame.number -e tcp.srcport -e tns.type -e tns.version \
     -e tns.compat_version -e tns.connect_data 2>/dev/null |
   while IFS="$(printf '\t')" read -r fr sp ty ve co cd; do

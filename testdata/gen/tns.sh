@@ -2,7 +2,7 @@
 # testdata/gen/tns.sh — make the TNS (Oracle) captures in testdata/tns/.
 #
 # Usage (root, from the repo root):  bash testdata/gen/tns.sh [OUTDIR]   (default testdata/tns)
-# Needs: python3 with python-oracledb (`pip install oracledb`, thin mode) and cryptography,
+# Needs: tshark (checks the lossy run), python3 with python-oracledb (`pip install oracledb`, thin mode) and cryptography,
 # node + `npm install` in testdata/gen/tns (node-oracledb, thin), iproute2, nftables, tcpdump,
 # ethtool (optional; see netns.sh).
 #
@@ -15,9 +15,10 @@
 #
 #   python-319.pcap  version 319, TTC field version 24 (23ai: tokens), end-of-response flag:
 #                    session (SELECT of 250 rows over 3 fetches, DML with binds, executemany,
-#                    PL/SQL, commit, rollback, ORA-00942 and ORA-00904 through BREAK/RESET, a
+#                    module/action/client id (end-to-end piggyback), PL/SQL, commit, rollback, ORA-00942 and ORA-00904 through BREAK/RESET, a
 #                    27 KB SQL over 4 packets, re-execute, ping, logoff), a wrong password
-#                    (ORA-01017), a refused service (ORA-12514), a REDIRECT, a RESEND.
+#                    (ORA-01017), a refused service (ORA-12514), a REDIRECT, a RESEND, a connect
+#                    descriptor over 230 bytes (sent in a DATA packet after the CONNECT).
 #   python-315.pcap  version 315, field version 8 (12.2): session and a wrong password.
 #   node-319.pcap    node-oracledb thin against version 319, field version 13.
 #   bigsql.pcap      SDU 2 MiB: a 125 KB SELECT in one DATA packet (32-bit length 0x0001e9xx),
@@ -55,7 +56,7 @@ py() { timeout 60 ip netns exec "$NS_CLI" python3 "$GEN/client.py" "$SRV" 1521 "
 echo "== python-319.pcap" >&2
 listener --version 319 --field-version 24 --eor
 cap python-319.pcap
-py session badpw refuse redirect resend
+py session badpw refuse redirect resend longdsn
 ns_capture_stop "$OUT/python-319.pcap"
 
 echo "== python-315.pcap" >&2
@@ -81,9 +82,15 @@ listener --version 319 --field-version 24 --eor
 for dir in dport sport; do
     ns_wire_drop_random 3 tcp $dir 1521 tcp flags \& \(syn\|fin\|rst\) == 0 ip length \> 56
 done
-cap lossy.pcap
-py session
-ns_capture_stop "$OUT/lossy.pcap"
+# random drops: run again (at most 5 times) until the capture has retransmissions
+for _ in 1 2 3 4 5; do
+    cap lossy.pcap
+    py session
+    ns_capture_stop "$OUT/lossy.pcap"
+    n=$(tshark -r "$OUT/lossy.pcap" -Y tcp.analysis.retransmission 2>/dev/null | wc -l)
+    echo "lossy.pcap: $n retransmissions" >&2
+    [[ $n -gt 1 ]] && break
+done
 ns_wire_counters; ns_wire_flush
 
 echo "== midstream.pcap" >&2

@@ -62,6 +62,9 @@ pub struct TnsRequest {
     /// First bytes (hex) of a call whose layout was not understood.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_hex: Option<String>,
+    /// The request carried the end-of-request data flag (pipelined calls, version 319).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub end_of_request: bool,
     /// TNS packets of the request.
     pub packets: u32,
 }

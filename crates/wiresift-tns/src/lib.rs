@@ -15,7 +15,9 @@
 //!   `LOGOFF`, `PING`, `VERSION`, … or `FUNCTION_<n>` for an unknown function code; the
 //!   negotiation messages are `PROTOCOL`, `DATA_TYPES` and `ANO`.
 //! - `query` is the SQL text (re-executes and fetches take it from the per-connection,
-//!   bounded cursor map); `response` holds `ora_code`, `rows` and `cursor`. `status` is
+//!   bounded cursor map), `fingerprint` the shared [`wiresift_core::fingerprint()`] of it;
+//!   `request` has the bind count, cursor id and piggybacked calls; `response` holds
+//!   `ora_code`, `rows`, `cursor` and the BREAK/RESET `markers`. `status` is
 //!   `error` for ORA errors other than ORA-01403 (end of fetch), with `error` =
 //!   `ORA-nnnnn: message`.
 //! - A call whose layout is not understood is still reported: its function code, its first

@@ -13,7 +13,16 @@
 //! - When the connect phase was not captured, [`decide_width`] reads the first headers of the
 //!   stream both ways and keeps the width under which consecutive headers chain (each header
 //!   is plausible and the next one starts where its length says). The width is then fixed for
-//!   the rest of the connection; it is never re-guessed packet by packet.
+//!   the rest of the connection; it is never re-guessed packet by packet. If one direction
+//!   decides it, the other uses it.
+//! - After a gap, or when the width is known but the position is not, a boundary is a
+//!   plausible header that ends exactly at the end of the available bytes or is followed by
+//!   another plausible header (at the first byte after a gap, which starts a captured segment,
+//!   a plausible header is taken at once).
+//! - Where this differs from tshark 4.0: tshark picks the width per packet from bytes 2–3
+//!   (0x0000 or 0x0004 there means a 16-bit length), so a 32-bit length whose low half is
+//!   0x0000 or 0x0004 (packets of 65 536, 65 540, 131 072, … bytes) is read as a 16-bit length
+//!   of 1 or 2, and the rest of that direction loses its framing (`testdata/tns/bigsql.pcap`).
 
 use serde::Serialize;
 

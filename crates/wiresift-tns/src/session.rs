@@ -181,6 +181,10 @@ pub struct Counters {
     pub encrypted_bytes: u64,
     /// Empty DATA packets with the EOF flag (session close).
     pub eof_packets: u64,
+    /// Bytes of whole packets that belong to no transaction (the OOB check's marker, EOF
+    /// packets, ACK/NULL/… between exchanges). With `skipped_bytes`, `oob_bytes` and the
+    /// transactions' `request_bytes` + `response_bytes` they add up to the delivered bytes.
+    pub unattributed_bytes: u64,
 }
 
 impl MsgPayload for Counters {}
@@ -213,6 +217,11 @@ struct State {
     counters: Counters,
     encrypted: bool,
     encrypted_after: bool,
+    /// Capture time of the oldest carried-over bytes, and how many remain, per direction.
+    carry_ts: [Timestamp; 2],
+    carried_left: [usize; 2],
+    /// The last (SQL, fingerprint) pair.
+    last_fingerprint: Option<(String, String)>,
 }
 
 impl TnsSession {
@@ -243,6 +252,9 @@ impl TnsSession {
                 counters: Counters::default(),
                 encrypted: false,
                 encrypted_after: false,
+                carry_ts: [conn.start, conn.start],
+                carried_left: [0, 0],
+                last_fingerprint: None,
             },
         }
     }
@@ -257,7 +269,11 @@ impl TnsSession {
             .map_or(0, |p| p.req_buf.len() + p.resp_tail.len());
         let h: usize = st.half.iter().map(|h| h.head.len() + h.tail.len()).sum();
         let c: usize = st.cursors.iter().map(|(_, s)| s.len() + 8).sum();
-        self.bufs[0].len() + self.bufs[1].len() + p + h + c
+        let f = st
+            .last_fingerprint
+            .as_ref()
+            .map_or(0, |(q, f)| q.len() + f.len());
+        self.bufs[0].len() + self.bufs[1].len() + p + h + c + f
     }
 
     /// Connection counters so far.
@@ -291,7 +307,26 @@ impl State {
     }
 
     /// Consume bytes of `dir` from `d`; returns how many were used (0: need more).
+    /// Consume bytes of `dir`, attributing carried-over bytes to the time they arrived.
     fn consume(
+        &mut self,
+        dir: Direction,
+        d: &[u8],
+        ts: Timestamp,
+        out: &mut dyn EventSink,
+    ) -> usize {
+        let i = dir.index();
+        let ts = if self.carried_left[i] > 0 {
+            self.carry_ts[i]
+        } else {
+            ts
+        };
+        let n = self.consume_at(dir, d, ts, out);
+        self.carried_left[i] = self.carried_left[i].saturating_sub(n);
+        n
+    }
+
+    fn consume_at(
         &mut self,
         dir: Direction,
         d: &[u8],
@@ -332,7 +367,7 @@ impl State {
         // read, because under the 16-bit reading `21 00 00 00 0b …` looks like a RESEND.
         if dir == C2S
             && !self.oob_checked
-            && self.client_packets_after_connect == 0
+            && self.client_packets_after_connect <= 1
             && self.connect_version.is_some_and(|v| v >= 318)
             && d.len() > packet::HEADER_LEN
             && !(plausible(&h, w)
@@ -389,6 +424,27 @@ impl State {
             self.half[i].synced = false;
             return self.resync(dir, d, ts, out);
         }
+        let mut h = h;
+        if h.ptype == ptype::DATA_DESCRIPTOR {
+            // The LOB/file data a DATA DESCRIPTOR announces follows it directly and is not
+            // counted in its length: the 32-bit length at offset 12 is added (tshark does the
+            // same).
+            if d.len() < 16 {
+                return 0;
+            }
+            let extra = packet::be32(d, 12);
+            match h
+                .len
+                .checked_add(extra)
+                .filter(|&n| n <= packet::MAX_LEN32 * 8)
+            {
+                Some(n) => h.len = n,
+                None => {
+                    self.half[i].synced = false;
+                    return self.skip(dir, 1, ts);
+                }
+            }
+        }
         self.start_packet(i, h, ts);
         if h.len as usize == packet::HEADER_LEN {
             // Header-only packet (RESEND, some ACK/NULL): dispatch now.
@@ -439,16 +495,33 @@ impl State {
         for at in 0..limit {
             let rest = &d[at..];
             let found = match self.width {
-                Some(w) => match decide_width(rest, false) {
-                    WidthGuess::Decided(w2, _) if w2 == w => Some(w),
-                    WidthGuess::NeedMore if rest.len() < 16 * 1024 => {
-                        // Maybe a boundary here: wait for more bytes (kept by the caller).
-                        if parse_header(rest, w).is_none_or(|h| plausible(&h, w)) {
+                // The width is known (negotiated, or decided on the other direction): a
+                // boundary is a plausible header under it that ends exactly at the end of the
+                // bytes, or is followed by another plausible header; at offset 0 (a gap ends
+                // where a captured segment starts) a plausible header whose packet runs past
+                // the bytes is waited for.
+                Some(w) => match parse_header(rest, w) {
+                    None => return self.skip(dir, at, ts),
+                    Some(h) if plausible(&h, w) => {
+                        let end = h.len as usize;
+                        if end == rest.len() {
+                            Some(w)
+                        } else if end < rest.len() {
+                            let next = &rest[end..];
+                            let ok = match parse_header(next, w) {
+                                None => true,
+                                Some(h2) => plausible(&h2, w),
+                            };
+                            ok.then_some(w)
+                        } else if at == 0 {
+                            Some(w)
+                        } else if rest.len() < 16 * 1024 {
                             return self.skip(dir, at, ts);
+                        } else {
+                            None
                         }
-                        None
                     }
-                    _ => None,
+                    Some(_) => None,
                 },
                 None => match decide_width(rest, false) {
                     WidthGuess::Decided(w, _) => Some(w),
@@ -526,17 +599,18 @@ impl State {
             (_, ptype::MARKER) => {
                 let m = packet::parse_marker(&p).map_or("OTHER", |(_, d)| packet::marker_name(d));
                 if let Some(pd) = self.pending.as_mut() {
-                    {
-                        if pd.resp.markers.len() < 16 {
-                            pd.resp.markers.push(m);
-                        }
-                        if dir == C2S {
-                            pd.req_bytes += u64::from(h.len);
-                        } else {
-                            pd.resp_bytes += u64::from(h.len);
-                            pd.last_resp_ts = Some(ts);
-                        }
+                    if pd.resp.markers.len() < 16 {
+                        pd.resp.markers.push(m);
                     }
+                    if dir == C2S {
+                        pd.req_bytes += u64::from(h.len);
+                    } else {
+                        pd.resp_bytes += u64::from(h.len);
+                        pd.last_resp_ts = Some(ts);
+                    }
+                } else {
+                    // E.g. the OOB check's RESET marker, sent between two exchanges.
+                    self.counters.unattributed_bytes += u64::from(h.len);
                 }
             }
             (_, ptype::DATA) => {
@@ -553,6 +627,8 @@ impl State {
                     } else {
                         pd.resp_bytes += u64::from(h.len);
                     }
+                } else {
+                    self.counters.unattributed_bytes += u64::from(h.len);
                 }
             }
         }
@@ -720,6 +796,7 @@ impl State {
         if head.is_empty() && flags & packet::data_flags::EOF != 0 {
             // The sender closes the session (after LOGOFF): no call.
             self.counters.eof_packets += 1;
+            self.counters.unattributed_bytes += plen;
             return;
         }
         if head.len() >= 4 && head[..4] == [0xde, 0xad, 0xbe, 0xef] {
@@ -753,6 +830,9 @@ impl State {
                 pd.req_bytes += plen;
                 pd.req.packets += 1;
                 pd.last_req_len = h.len;
+                if flags & packet::data_flags::END_OF_REQUEST != 0 {
+                    pd.req.end_of_request = true;
+                }
                 for part in [head, tail] {
                     let room = max.saturating_sub(pd.req_buf.len());
                     let n = room.min(part.len());
@@ -916,14 +996,24 @@ impl State {
             tx.end_ts = e.max(tx.ts);
         }
         tx.notes = pd.notes;
+        // The fingerprint is kept in summary mode too (`latency --by fingerprint`); the last
+        // one is reused while the SQL repeats (fetches and re-executes of one cursor).
+        if !tx.query.is_empty()
+            && pd.kind != Kind::Connect
+            && !tx.command.is_empty()
+            && tx.command != "AUTH"
+        {
+            let fp = match &self.last_fingerprint {
+                Some((q, f)) if *q == tx.query => f.clone(),
+                _ => {
+                    let f = wiresift_core::fingerprint(&tx.query);
+                    self.last_fingerprint = Some((tx.query.clone(), f.clone()));
+                    f
+                }
+            };
+            tx.fingerprint = Some(fp);
+        }
         if detail == Detail::Full {
-            if !tx.query.is_empty()
-                && pd.kind != Kind::Connect
-                && !tx.command.is_empty()
-                && tx.command != "AUTH"
-            {
-                tx.fingerprint = Some(wiresift_core::fingerprint(&tx.query));
-            }
             if pd.kind != Kind::Orphan {
                 tx.detail.request = Some(std::mem::take(&mut pd.req));
             }
@@ -1209,13 +1299,19 @@ pub fn ano_encryption_on(d: &[u8]) -> bool {
     false
 }
 
-impl ProtocolSession for TnsSession {
-    fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
-        let dir = chunk.dir;
-        let ts = chunk.ts;
+impl TnsSession {
+    fn feed(&mut self, dir: Direction, data: &[u8], ts: Timestamp, out: &mut dyn EventSink) {
         let st = &mut self.st;
         let buf = &mut self.bufs[dir.index()];
-        if let Err(e) = buf.feed(chunk.data, |d| st.consume(dir, d, ts, out)) {
+        st.carried_left[dir.index()] = buf.len();
+        let res = buf.feed(data, |d| st.consume(dir, d, ts, out));
+        st.carried_left[dir.index()] = 0;
+        if !buf.is_empty() && buf.len() > data.len() {
+            // Still holding bytes from before this chunk: keep their (older) time.
+        } else if !buf.is_empty() {
+            st.carry_ts[dir.index()] = ts;
+        }
+        if let Err(e) = res {
             st.anomaly(dir, ts, format!("{e}: bytes skipped, resynchronising"), out);
             st.skip(dir, e.have, ts);
             st.half[dir.index()].synced = false;
@@ -1225,6 +1321,23 @@ impl ProtocolSession for TnsSession {
             st.encrypted_after = false;
             st.encrypted = true;
         }
+    }
+}
+
+impl ProtocolSession for TnsSession {
+    fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
+        let width_before = self.st.width;
+        self.feed(chunk.dir, chunk.data, chunk.ts, out);
+        if width_before.is_none() && self.st.width.is_some() {
+            // This direction decided the width: bytes the other direction held while it was
+            // unknown can be framed now.
+            let other = chunk.dir.reverse();
+            if !self.bufs[other.index()].is_empty() {
+                // At the time those bytes arrived, not now.
+                let held_ts = self.st.carry_ts[other.index()];
+                self.feed(other, &[], held_ts, out);
+            }
+        }
         Flow::Continue
     }
 
@@ -1233,6 +1346,10 @@ impl ProtocolSession for TnsSession {
         let dropped = self.bufs[i].clear() as u64;
         let st = &mut self.st;
         st.skip(gap.dir, dropped as usize, gap.ts);
+        if let Mode::Body { h, remaining } = st.half[i].mode {
+            // The packet the gap cut: the bytes of it already consumed are counted as skipped.
+            st.counters.skipped_bytes[i] += u64::from(h.len).saturating_sub(remaining);
+        }
         let hf = &mut st.half[i];
         hf.offset += gap.len.unwrap_or(0);
         hf.mode = Mode::Header;
@@ -1270,9 +1387,11 @@ impl ProtocolSession for TnsSession {
             if left > 0 {
                 self.st.skip(d, left, ts);
             }
-            if let Mode::Body { h, .. } = self.st.half[i].mode {
-                // A packet cut by the end of the capture: dispatch what was kept.
+            if let Mode::Body { h, remaining } = self.st.half[i].mode {
+                // A packet cut by the end of the capture: its bytes are counted as skipped.
                 self.st.half[i].mode = Mode::Header;
+                let seen = u64::from(h.len).saturating_sub(remaining);
+                self.st.counters.skipped_bytes[i] += seen;
                 if h.ptype == ptype::DATA {
                     if let Some(pd) = self.st.pending.as_mut() {
                         pd.partial = true;
@@ -1284,5 +1403,162 @@ impl ProtocolSession for TnsSession {
             }
         }
         self.st.close(ts, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ANO reply as laid out by the clients' parsers: header (magic, length, version,
+    /// service count, flags), then supervisor, authentication, encryption and data integrity
+    /// services; `alg` is the encryption algorithm the server chose (0: none).
+    fn ano_reply(alg: u8) -> Vec<u8> {
+        let mut v = vec![0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 4, 0];
+        let version = [0u8, 4, 0, 5, 0x0b, 0x20, 1, 0];
+        // supervisor: version, status, raw array
+        v.extend_from_slice(&[0, 4, 0, 3, 0, 0, 0, 0]);
+        v.extend_from_slice(&version);
+        v.extend_from_slice(&[0, 2, 0, 6, 0, 0x1f]);
+        v.extend_from_slice(&[0, 2, 0, 1, 0, 0]);
+        // authentication: version, status
+        v.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 0]);
+        v.extend_from_slice(&version);
+        v.extend_from_slice(&[0, 2, 0, 6, 0xfb, 0xff]);
+        // encryption: version, chosen algorithm (UB1)
+        v.extend_from_slice(&[0, 2, 0, 2, 0, 0, 0, 0]);
+        v.extend_from_slice(&version);
+        v.extend_from_slice(&[0, 1, 0, 2, alg]);
+        // data integrity: version, chosen algorithm
+        v.extend_from_slice(&[0, 3, 0, 2, 0, 0, 0, 0]);
+        v.extend_from_slice(&version);
+        v.extend_from_slice(&[0, 1, 0, 2, 0]);
+        let n = v.len() as u16;
+        v[4..6].copy_from_slice(&n.to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn data_descriptor_data_is_skipped_by_its_length() {
+        let conn = ConnectionInfo {
+            id: wiresift_core::ConnectionId(1),
+            client: wiresift_core::Endpoint::new([10, 0, 0, 1].into(), 40000),
+            server: wiresift_core::Endpoint::new([10, 0, 0, 2].into(), 1521),
+            start: Timestamp(0),
+            midstream: false,
+        };
+        let mut s = TnsSession::new(&conn, TnsConfig::default());
+        let mut out: Vec<wiresift_core::SessionEvent> = Vec::new();
+        // CONNECT/ACCEPT at 314, then a DATA DESCRIPTOR (16-byte packet announcing 100 bytes
+        // that follow uncounted), then a COMMIT call and its STATUS reply.
+        let mut c = vec![0u8; 58];
+        c[4] = ptype::CONNECT;
+        c[8..10].copy_from_slice(&314u16.to_be_bytes());
+        c[0..2].copy_from_slice(&58u16.to_be_bytes());
+        let mut a = vec![0u8; 32];
+        a[4] = ptype::ACCEPT;
+        a[8..10].copy_from_slice(&314u16.to_be_bytes());
+        a[0..2].copy_from_slice(&32u16.to_be_bytes());
+        let mut dd = pkt(ptype::DATA_DESCRIPTOR, &[0, 0, 0, 0, 0, 0, 0, 100]);
+        dd.extend_from_slice(&[0xab; 100]);
+        let commit = pkt(ptype::DATA, &[0, 0, 3, 14, 1]);
+        let status = pkt(ptype::DATA, &[0, 0, 9, 0, 0, 0, 0, 1, 0]);
+        for (dir, d) in [
+            (C2S, &c),
+            (S2C, &a),
+            (C2S, &dd),
+            (C2S, &commit),
+            (S2C, &status),
+        ] {
+            s.on_data(
+                &StreamChunk {
+                    dir,
+                    ts: Timestamp(1),
+                    data: d,
+                    held: Default::default(),
+                },
+                &mut out as &mut dyn EventSink,
+            );
+        }
+        s.on_close(
+            Timestamp(2),
+            CloseReason::Fin,
+            &mut out as &mut dyn EventSink,
+        );
+        assert_eq!(s.counters().skipped_bytes, [0, 0]);
+        assert_eq!(s.counters().packets["DATA_DESCRIPTOR"], [1, 0]);
+        let cmds: Vec<String> = out
+            .iter()
+            .filter_map(|e| match e {
+                wiresift_core::SessionEvent::Transaction(t) => Some(t.command.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(cmds, vec!["CONNECT", "COMMIT"]);
+    }
+
+    #[test]
+    fn ano_encryption_detected() {
+        assert!(!ano_encryption_on(&ano_reply(0)));
+        assert!(ano_encryption_on(&ano_reply(17)));
+        assert!(!ano_encryption_on(&ano_reply(17)[..40]));
+        assert!(!ano_encryption_on(b"\xde\xad\xbe\xef"));
+    }
+
+    fn pkt(t: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = ((8 + body.len()) as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(&[0, 0, t, 0, 0, 0]);
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn encrypted_connection_is_counted_not_decoded() {
+        let conn = ConnectionInfo {
+            id: wiresift_core::ConnectionId(1),
+            client: wiresift_core::Endpoint::new([10, 0, 0, 1].into(), 40000),
+            server: wiresift_core::Endpoint::new([10, 0, 0, 2].into(), 1521),
+            start: Timestamp(0),
+            midstream: true,
+        };
+        let mut s = TnsSession::new(&conn, TnsConfig::default());
+        let mut out: Vec<wiresift_core::SessionEvent> = Vec::new();
+        let mut feed = |s: &mut TnsSession, dir, d: &[u8], t| {
+            s.on_data(
+                &StreamChunk {
+                    dir,
+                    ts: Timestamp(t),
+                    data: d,
+                    held: Default::default(),
+                },
+                &mut out as &mut dyn EventSink,
+            );
+        };
+        let mut q = vec![0, 0];
+        q.extend_from_slice(&ano_reply(0));
+        let mut r = vec![0, 0];
+        r.extend_from_slice(&ano_reply(17));
+        feed(&mut s, C2S, &pkt(6, &q), 1);
+        feed(&mut s, S2C, &pkt(6, &r), 2);
+        let secret = [0x5au8; 300];
+        feed(&mut s, C2S, &secret, 3);
+        feed(&mut s, S2C, &secret, 4);
+        s.on_close(
+            Timestamp(5),
+            CloseReason::Fin,
+            &mut out as &mut dyn EventSink,
+        );
+        assert_eq!(s.counters().encrypted_bytes, 600);
+        assert!(s.counters().ano);
+        let txs: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                wiresift_core::SessionEvent::Transaction(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(txs.len(), 1);
+        assert_eq!(txs[0].command, "ANO");
+        assert!(txs[0].notes.contains(&Note::Encrypted));
     }
 }

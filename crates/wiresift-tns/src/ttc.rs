@@ -14,8 +14,10 @@
 //!
 //! # What is decoded, and what is never guessed
 //! - The call's message type, function code and sequence number; piggybacked calls before it
-//!   (close cursors with their cursor ids; others by function code), found by their sequence
-//!   number (the main call's is the piggyback's plus one).
+//!   (close cursors with their cursor ids; end-to-end attributes with module, action, client
+//!   identifier, client info; others by function code), found by their sequence number (the
+//!   main call's is the piggyback's plus one).
+//! - EXECUTE: options, cursor id and the bind count (layout checked by its `al8i4` length).
 //! - SQL text: an OALL/OALL7/OALL8 call carries the statement as a length-prefixed string
 //!   (one length byte, or `0xFE` then chunks and a zero terminator). The statement is taken
 //!   only when a string whose length prefix matches exactly is valid UTF-8 text without control
@@ -314,6 +316,73 @@ pub struct Piggyback {
     /// Cursors closed (close cursors only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cursors: Vec<u32>,
+    /// End-to-end attributes set (SET_END_TO_END_ATTR, compressed representation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end: Option<EndToEnd>,
+}
+
+/// The end-to-end attributes of a SET_END_TO_END_ATTR piggyback (bounded to 256 bytes each).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EndToEnd {
+    /// `CLIENT_IDENTIFIER`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_identifier: Option<String>,
+    /// `MODULE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// `ACTION`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// `CLIENT_INFO`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_info: Option<String>,
+    /// `DBOP`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dbop: Option<String>,
+}
+
+/// Decode a SET_END_TO_END_ATTR piggyback body (after its header), laid out as the thin
+/// drivers write it: two pointers, flags, then (pointer, length) for client identifier,
+/// module, action, two unused fields and a count, client info, two unused, dbop; then the
+/// values present, each with a length prefix that must equal the announced length.
+pub fn end_to_end(r: &mut Reader<'_>) -> Option<EndToEnd> {
+    r.ub1()?;
+    r.ub1()?;
+    r.ub4()?; // flags
+    let pl = |r: &mut Reader<'_>| -> Option<(u8, u64)> { Some((r.ub1()?, r.ub4()?)) };
+    let cid = pl(r)?;
+    let module = pl(r)?;
+    let action = pl(r)?;
+    pl(r)?; // cideci
+    r.ub1()?; // cidcct
+    r.ub4()?; // cidecs
+    let info = pl(r)?;
+    pl(r)?; // cidkstk
+    pl(r)?; // cidktgt
+    let dbop = pl(r)?;
+    let val = |r: &mut Reader<'_>, (ptr, len): (u8, u64)| -> Option<Option<String>> {
+        if ptr > 1 {
+            return None;
+        }
+        if ptr == 0 || len == 0 {
+            return Some(None);
+        }
+        let (b, end) = prefixed(r.d, r.pos, true, 4096)?;
+        if b.len() as u64 != len {
+            return None;
+        }
+        r.pos = end;
+        Some(Some(
+            String::from_utf8_lossy(&b[..b.len().min(256)]).into_owned(),
+        ))
+    };
+    Some(EndToEnd {
+        client_identifier: val(r, cid)?,
+        module: val(r, module)?,
+        action: val(r, action)?,
+        client_info: val(r, info)?,
+        dbop: val(r, dbop)?,
+    })
 }
 
 /// What a client call says.
@@ -636,7 +705,12 @@ fn parse_call_tok(
             function_code: f,
             function: func_name(f),
             cursors: Vec::new(),
+            end_to_end: None,
         };
+        if f == func::SET_END_TO_END_ATTR && rep == Some(IntRep::Compressed) {
+            let mut rd = Reader::new(d, at + first(&d[at..]), IntRep::Compressed);
+            pb.end_to_end = end_to_end(&mut rd);
+        }
         if f == func::CLOSE_CURSORS {
             if let Some(r) = rep {
                 let mut rd = Reader::new(d, at + first(&d[at..]), r);

@@ -16,6 +16,8 @@ Scenarios:
             131072 bytes (32-bit lengths 0x00010000 / 0x00020000)
   slow S    one session running a SELECT, a FETCH and an UPDATE every 50 ms for S seconds
             (for the mid-stream capture); prints "connected" once logged in
+  longdsn   a connect descriptor over 230 bytes (sent in a DATA packet after the CONNECT), with
+            SERVER and INSTANCE_NAME
   loop N    N sessions (load for the large capture)
 """
 
@@ -58,6 +60,10 @@ def session(host, port):
     print("insert rowcount:", cur.rowcount)
     cur.executemany("insert into t_items (id, name) values (:1, :2)", [(i, f"n{i}") for i in range(2, 12)])
     print("executemany rowcount:", cur.rowcount)
+    # end-to-end attributes: sent as a piggyback on the next call
+    c.module = "wiresift-mod"
+    c.action = "update-items"
+    c.client_identifier = "cid-42"
     cur.execute("update t_items set name = :1 where id = :2", ["uno", 1])
     cur.execute("begin null; end;")
     c.commit()
@@ -125,6 +131,13 @@ def main():
                 cur.fetchmany(25)
                 cur.execute("update t_items set name = :1 where id = :2", ["tick", 1])
                 time.sleep(0.05)
+            c.close()
+        elif s == "longdsn":
+            d = (f"(DESCRIPTION=(ADDRESS=(PROTOCOL=TCP)(HOST={host})(PORT={port}))"
+                 "(CONNECT_DATA=(SERVICE_NAME=svc)(SERVER=DEDICATED)(INSTANCE_NAME=wiresift1)"
+                 "(COLOCATION_TAG=a-rather-long-colocation-tag-to-pass-230-bytes)))")
+            c = oracledb.connect(user="scott", password=PW, dsn=d)
+            c.cursor().execute("select 1 from dual")
             c.close()
         elif s == "loop":
             n = int(args.pop(0))

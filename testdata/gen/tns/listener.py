@@ -316,6 +316,20 @@ class Conn:
                     cid = r.un()
                     self.cursors.pop(cid, None)
                 continue
+            if t == MSG_PIGGYBACK and f == 135:  # set end-to-end attributes
+                r.u1(); r.u1(); r.un()
+                lens = []
+                for i in range(10):
+                    if i in (4,):  # cidcct (ub1) and cidecs (ub4) after cideci
+                        r.u1(); r.un()
+                    ptr = r.u1(); n = r.un()
+                    lens.append((ptr, n))
+                    if len(lens) == 8:
+                        break
+                for ptr, n in (lens[0], lens[1], lens[2], lens[4], lens[7]):
+                    if ptr and n:
+                        r.blen()
+                continue
             if t == MSG_PIGGYBACK:
                 raise ValueError(f"piggyback {f} not supported")
             return t, f, r
