@@ -174,8 +174,12 @@ pub struct MessageDetail {
     pub mail_from: String,
     /// Reply code to MAIL.
     pub mail_code: Option<u16>,
-    /// Envelope recipients in order, each with its reply code.
+    /// Envelope recipients in order, each with its reply code (at most
+    /// [`crate::SmtpConfig::max_recipients`]).
     pub recipients: Vec<Recipient>,
+    /// Recipients beyond those kept.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub recipients_dropped: u64,
     /// The body, if one was sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<BodyDetail>,

@@ -50,6 +50,10 @@ pub struct SmtpConfig {
     pub header_area: usize,
     /// Characters kept per header value.
     pub max_header_value: usize,
+    /// Recipients kept per mail message (the rest are counted in `recipients_dropped`, and the
+    /// message gets a `truncated` note with the full count): a peer sending 300 000 RCPT does
+    /// not make the message grow.
+    pub max_recipients: usize,
 }
 
 impl Default for SmtpConfig {
@@ -61,6 +65,7 @@ impl Default for SmtpConfig {
             max_pending: 256,
             header_area: 16 * 1024,
             max_header_value: 998,
+            max_recipients: 100,
         }
     }
 }

@@ -1121,3 +1121,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn recipients_of_a_message_are_bounded_and_counted() {
+    // A peer sending a thousand RCPT (each answered) must not make the MESSAGE grow: the first
+    // `max_recipients` are kept, the rest counted, and the message says so.
+    let mut h = H::new();
+    greet(&mut h);
+    h.c(b"MAIL FROM:<a@x>\r\n");
+    h.s(b"250 2.1.0 Ok\r\n");
+    for i in 0..1000 {
+        h.c(format!("RCPT TO:<r{i}@y>\r\n").as_bytes());
+        h.s(b"250 2.1.5 Ok\r\n");
+    }
+    h.c(b"DATA\r\n");
+    h.s(b"354 go\r\n");
+    h.c(b"Subject: many\r\n\r\nbody\r\n.\r\n");
+    h.s(b"250 2.0.0 queued\r\n");
+    h.close();
+    let m = h.tx("MESSAGE");
+    let req = m.request_value();
+    let kept = req["recipients"].as_array().unwrap();
+    assert_eq!(kept.len(), SmtpConfig::default().max_recipients);
+    assert_eq!(kept[0]["address"], "r0@y");
+    assert_eq!(req["recipients_dropped"], 900);
+    assert!(
+        m.notes.iter().any(|n| matches!(
+            n,
+            wiresift_core::Note::Truncated {
+                field: "recipients",
+                len: 1000
+            }
+        )),
+        "{:?}",
+        m.notes
+    );
+    assert!(m.query.len() < 1024, "query is bounded: {}", m.query.len());
+}

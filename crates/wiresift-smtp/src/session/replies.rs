@@ -359,6 +359,7 @@ impl State {
                         mail_from: req.address.unwrap_or_default(),
                         mail_code: code.map(|c| c.0),
                         recipients: Vec::new(),
+                        recipients_dropped: 0,
                         body: None,
                         abandoned_by: None,
                     },
@@ -366,10 +367,14 @@ impl State {
             }
             Kind::Rcpt => {
                 if let Some(m) = self.current.as_mut() {
-                    m.detail.recipients.push(Recipient {
-                        address: req.address.unwrap_or_default(),
-                        code: code.map(|c| c.0),
-                    });
+                    if m.detail.recipients.len() < self.cfg.max_recipients {
+                        m.detail.recipients.push(Recipient {
+                            address: req.address.unwrap_or_default(),
+                            code: code.map(|c| c.0),
+                        });
+                    } else {
+                        m.detail.recipients_dropped += 1;
+                    }
                 }
             }
             Kind::Data => {
@@ -468,6 +473,12 @@ impl State {
             q.push_str(&format!(" TO:<{}>", r.address));
         }
         m.tx.query = q;
+        if m.detail.recipients_dropped > 0 {
+            m.tx.notes.push(Note::Truncated {
+                field: "recipients",
+                len: m.detail.recipients.len() as u64 + m.detail.recipients_dropped,
+            });
+        }
         m.tx.detail.request = Some(SmtpRequest::Message(Box::new(m.detail)));
         out.transaction(&mut m.tx);
     }
