@@ -279,6 +279,11 @@ impl RespSession {
             core,
         }
     }
+
+    /// Entries waiting for a reply: requests, and markers standing for requests lost in gaps.
+    pub fn pending_entries(&self) -> usize {
+        self.core.pending.len()
+    }
 }
 
 impl ProtocolSession for RespSession {
@@ -1301,7 +1306,10 @@ impl Core {
             if gap.is_some() || !was_desync {
                 match self.pending.back_mut() {
                     Some(Slot::Gap(b)) => *b = b.zip(gap).map(|(x, y)| x + y),
-                    _ => self.pending.push_back(Slot::Gap(gap)),
+                    _ => {
+                        self.make_room(out);
+                        self.pending.push_back(Slot::Gap(gap));
+                    }
                 }
             }
         } else {
@@ -1444,20 +1452,7 @@ impl Core {
         }
         let queued = self.in_multi && cmd.special != Special::Multi;
         let _ = closing;
-        if self.pending.len() >= self.cfg.max_pending {
-            if let Some(Slot::Req(mut old)) = self.pending.pop_front() {
-                if !matches!(old.expect, Expect::NoReply(_)) {
-                    self.evicted_awaiting += 1;
-                }
-                old.tx.notes.push(Note::Text {
-                    text: format!(
-                        "more than {} requests pending: reported before its reply",
-                        self.cfg.max_pending
-                    ),
-                });
-                out.transaction(&mut old.tx);
-            }
-        }
+        self.make_room(out);
         // Built in its queue slot: a transaction is large, moving it around costs memcpys.
         self.pending.push_back(Slot::Req(Pending {
             tx: Transaction::new(PROTOCOL, &self.conn, m.start, RespDetail::default()),
@@ -1484,6 +1479,30 @@ impl Core {
             }
         }
         self.drain_noreply(out);
+    }
+
+    /// Keep the queue below `max_pending` entries (requests and lost-request markers alike):
+    /// the oldest request is reported before its reply, with a note; the oldest marker is
+    /// dropped (a reply it would have explained is then reported without that note).
+    fn make_room(&mut self, out: &mut dyn EventSink) {
+        while self.pending.len() >= self.cfg.max_pending.max(1) {
+            match self.pending.pop_front() {
+                Some(Slot::Req(mut old)) => {
+                    if !matches!(old.expect, Expect::NoReply(_)) {
+                        self.evicted_awaiting += 1;
+                    }
+                    old.tx.notes.push(Note::Text {
+                        text: format!(
+                            "more than {} requests pending: reported before its reply",
+                            self.cfg.max_pending
+                        ),
+                    });
+                    out.transaction(&mut old.tx);
+                }
+                Some(Slot::Gap(_)) => {}
+                None => break,
+            }
+        }
     }
 
     /// Emit requests at the front of the queue that will get no reply.

@@ -1049,3 +1049,31 @@ fn server_only_confirmations_and_fullresync_are_replies_then_replication() {
     // The RDB payload and the propagated PING are replication messages, not replies.
     assert_eq!(h.msgs().len(), 2, "{:?}", h.out);
 }
+
+#[test]
+fn framing_errors_do_not_pile_up_pending_entries() {
+    // Requests interleaved with framing errors and never answered: what waits for replies
+    // stays bounded by max_pending, markers included.
+    let mut s = RespSession::new(&conn(false), Config::default());
+    let mut out: Vec<SessionEvent> = Vec::new();
+    let mut t = 1_000_000_000u64;
+    for _ in 0..30_000 {
+        for data in [&b"*1\r\n$4\r\nPING\r\n"[..], &b"*1\r\n$x\r\n"[..]] {
+            t += 1_000;
+            let c = StreamChunk {
+                dir: Direction::ClientToServer,
+                ts: Timestamp(t),
+                data,
+                held: Duration(0),
+            };
+            s.on_data(&c, &mut out);
+        }
+        out.clear();
+    }
+    let max = Config::default().max_pending;
+    assert!(
+        s.pending_entries() <= max,
+        "{} entries pending (max_pending {max})",
+        s.pending_entries()
+    );
+}
