@@ -111,6 +111,8 @@ struct Half {
     inner_lost: bool,
     /// Bytes that could not be dissected (skipped while hunting, dropped at a gap, …).
     skipped: u64,
+    /// v5: bytes of segment payloads (after lz4 decompression) that could not be dissected.
+    inner_skipped: u64,
     /// What the last search for a boundary learnt about the bytes still held.
     memo: HuntMemo,
     /// Byte accounting (see [`Accounting`]).
@@ -132,8 +134,13 @@ pub struct Accounting {
     pub discarded: u64,
     /// Bytes carried over, waiting for more.
     pub held: u64,
-    /// Bytes not dissected: skipped while out of sync, dropped, or in bad segments.
+    /// Wire bytes not dissected: skipped while out of sync, dropped, or in bad segments (a part
+    /// of `consumed + discarded`, so never more than `delivered`).
     pub skipped: u64,
+    /// v5: bytes inside segment payloads, counted after lz4 decompression, that could not be
+    /// dissected (a frame header that is not plausible, a frame cut by a self-contained
+    /// segment's end). Not wire bytes: the segments carrying them are in `consumed`.
+    pub inner_skipped: u64,
 }
 
 /// Offsets the boundary search has already judged, so that bytes held while a candidate waits
@@ -244,6 +251,7 @@ impl CqlSession {
             inner_skip: None,
             inner_lost: false,
             skipped: 0,
+            inner_skipped: 0,
             memo: HuntMemo::default(),
             delivered: 0,
             consumed: 0,
@@ -291,6 +299,7 @@ impl CqlSession {
                 discarded: h.discarded,
                 held: self.bufs[d].len() as u64,
                 skipped: h.skipped,
+                inner_skipped: h.inner_skipped,
             }
         })
     }
@@ -402,6 +411,15 @@ impl Half {
     /// requests then pending say so if they end without one.
     fn count_skipped(&mut self, n: u64, core: &mut Core) {
         self.skipped += n;
+        if self.dir == Direction::ServerToClient && n > 0 {
+            core.reply_skipped(n);
+        }
+    }
+
+    /// Bytes inside a segment payload (decompressed) that could not be dissected; see
+    /// [`Accounting::inner_skipped`].
+    fn count_inner_skipped(&mut self, n: u64, core: &mut Core) {
+        self.inner_skipped += n;
         if self.dir == Direction::ServerToClient && n > 0 {
             core.reply_skipped(n);
         }
@@ -730,7 +748,7 @@ impl Half {
             let starts =
                 Header::parse(p).is_some_and(|h| h.plausible(self.dir, core.cfg.max_frame_claim));
             if !self_contained && !starts {
-                self.count_skipped(p.len() as u64, core);
+                self.count_inner_skipped(p.len() as u64, core);
                 return;
             }
             self.inner_lost = false;
@@ -745,7 +763,7 @@ impl Half {
                 ),
                 out,
             );
-            self.count_skipped(self.inner.len() as u64, core);
+            self.count_inner_skipped(self.inner.len() as u64, core);
             self.inner.clear();
         }
         let mut owned = std::mem::take(&mut self.inner);
@@ -770,7 +788,7 @@ impl Half {
                     ),
                     out,
                 );
-                self.count_skipped(rest.len() as u64, core);
+                self.count_inner_skipped(rest.len() as u64, core);
                 at = data.len();
                 self.inner_lost = true;
                 break;
@@ -825,7 +843,7 @@ impl Half {
                     ),
                     out,
                 );
-                self.count_skipped(rest.len() as u64, core);
+                self.count_inner_skipped(rest.len() as u64, core);
                 owned.clear();
             } else {
                 let v = rest.to_vec();
