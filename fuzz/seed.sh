@@ -28,8 +28,12 @@ if command -v tshark >/dev/null 2>&1; then
     [ -f "../testdata/cql/$f.pcap" ] || continue
     for s in 1 3 5; do
       hex=$(tshark -r "../testdata/cql/$f.pcap" -q -z "follow,tcp,raw,$s" 2>/dev/null | grep -E '^\s*[0-9a-f]+$' || true)
-      c2s=$(printf '%s\n' "$hex" | grep -v '^\s' | tr -d '\n' | head -c 8192)
-      s2c=$(printf '%s\n' "$hex" | grep '^\s' | tr -d ' \t\n' | head -c 8192)
+      # Cut with bash, not `| head`: head closing the pipe early kills tr with SIGPIPE, which
+      # `set -o pipefail` turns into a failure of this script (seen in CI, depending on timing).
+      c2s=$(printf '%s\n' "$hex" | grep -v '^\s' | tr -d '\n' || true)
+      s2c=$(printf '%s\n' "$hex" | grep '^\s' | tr -d ' \t\n' || true)
+      c2s=${c2s:0:8192}
+      s2c=${s2c:0:8192}
       [ -n "$c2s" ] || continue
       sel=$([ "${f#v5}" != "$f" ] && echo 00 || echo 01)
       printf '%s%04x%s%s' "$sel" $(( ${#c2s} / 2 )) "$c2s" "$s2c" | xxd -r -p > "corpus/cql/$f-$s"
