@@ -36,6 +36,35 @@ pub struct EngineConfig {
     /// Retransmission stalls remembered per connection for attribution to transactions
     /// (default 32; older stalls are forgotten, never attributed late).
     pub stall_memory: usize,
+    /// Session-state budgets (bytes of pending requests, kept values, maps and notes that
+    /// protocol sessions hold; see [`ProtocolSession::state_bytes`]).
+    pub session_budget: SessionBudget,
+    /// Request timeout in capture time: a request still waiting for its reply after this long
+    /// is reported as `no_response` with a `request_timeout` note (see
+    /// [`ProtocolSession::on_timer`]). Default 30 s; `None`: only at close.
+    pub request_timeout: Option<Duration>,
+}
+
+/// Bytes of protocol-session state the engine allows (see [`EngineConfig::session_budget`]).
+/// When a session goes over either cap, the engine asks it to shed
+/// ([`ProtocolSession::shed`]): its oldest pending requests are reported early as
+/// `no_response` with a `shed` note, kept detail is dropped, and both are counted in the
+/// summary. With several threads the global cap is divided between the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionBudget {
+    /// Cap per connection (default 1 MiB).
+    pub per_connection: usize,
+    /// Cap for the whole run (default 32 MiB).
+    pub global: usize,
+}
+
+impl Default for SessionBudget {
+    fn default() -> Self {
+        SessionBudget {
+            per_connection: 1 << 20,
+            global: 32 << 20,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -45,6 +74,8 @@ impl Default for EngineConfig {
             reassembly: ReassemblyConfig::default(),
             probe_budget: 2048,
             stall_memory: 32,
+            session_budget: SessionBudget::default(),
+            request_timeout: Some(Duration::from_secs(30)),
         }
     }
 }

@@ -72,7 +72,7 @@ pub mod summary;
 pub mod synth;
 pub mod tunnel;
 
-pub use engine::{DissectStats, Engine, EngineConfig, RunSummary, TunnelNote};
+pub use engine::{DissectStats, Engine, EngineConfig, RunSummary, SessionBudget, TunnelNote};
 pub use output::{
     ConnectionSummary, Discard, FlowRecord, NdjsonWriter, Output, ParallelOutput, ShardOutput,
 };

@@ -28,8 +28,9 @@ pub use plugin::{
     TcpProtocolPlugin,
 };
 pub use registry::Registry;
+pub use transaction::push_note;
 pub use transaction::{
     Detail, EventSink, Message, MsgDetail, MsgPayload, Note, OwnedMessage, OwnedTransaction,
-    ParseAnomaly, ReqResp, SessionEvent, Status, Transaction, TxDetail,
+    ParseAnomaly, ReqResp, SessionEvent, Status, Transaction, TxDetail, MAX_NOTES,
 };
 pub use types::{CloseReason, ConnectionId, Direction, Duration, Endpoint, Timestamp};

@@ -175,4 +175,48 @@ pub trait ProtocolSession: Send {
     fn handover(&mut self) -> Option<Handover> {
         None
     }
+
+    /// Bytes of protocol state this session holds now: pending requests and what they keep,
+    /// kept values, recipient lists, prepared-statement and cursor maps, notes. An estimate
+    /// (`size_of` of the items plus their heap bytes), but it must grow with every item kept and
+    /// shrink when items go, and it must be cheap: the engine asks after every callback and
+    /// charges it against the per-connection and global session budgets
+    /// (`EngineConfig::session_budget`). Default: 0 (a session that keeps nothing).
+    fn state_bytes(&self) -> usize {
+        0
+    }
+
+    /// The session is over its budget: bring [`ProtocolSession::state_bytes`] down to at most
+    /// `limit` (may be 0). Emit the oldest pending requests early as
+    /// [`crate::Status::NoResponse`] with a [`crate::Note::Shed`] note, drop kept detail or map
+    /// entries and count them; keep only what is needed to pair later replies correctly (a
+    /// lost-request marker costs a few bytes). Returns the number of items shed (emitted early or
+    /// dropped). `ts` is the current capture time. Default: nothing to shed.
+    fn shed(&mut self, _limit: usize, _ts: Timestamp, _out: &mut dyn EventSink) -> u64 {
+        0
+    }
+
+    /// The capture time at which [`ProtocolSession::on_timer`] should next run, given the
+    /// request timeout: usually the start of the oldest request still waiting for its reply
+    /// plus `request_timeout`. A request that legitimately waits (a blocking command with its
+    /// own timeout, a subscription) may push its deadline later or have none. `None`: no timer.
+    /// The engine asks after every callback; it must be cheap. Default: `None`.
+    fn timer_deadline(&self, _request_timeout: Duration) -> Option<Timestamp> {
+        None
+    }
+
+    /// Capture time reached `now` (at or after [`ProtocolSession::timer_deadline`]): report
+    /// every request that has waited longer than `request_timeout` as
+    /// [`crate::Status::NoResponse`] with a [`crate::Note::RequestTimeout`] note, now, instead
+    /// of at close. Keep a marker for each, so that a reply arriving later is not paired with
+    /// the next request (count it, or report it as a late reply). Returns the number of
+    /// requests reported. Driven by capture time only, never the wall clock. Default: nothing.
+    fn on_timer(
+        &mut self,
+        _now: Timestamp,
+        _request_timeout: Duration,
+        _out: &mut dyn EventSink,
+    ) -> u64 {
+        0
+    }
 }

@@ -56,6 +56,31 @@ pub enum Note {
     },
     /// The connection switched to TLS (or another encryption) here.
     Encrypted,
+    /// The bytes at this point did not parse as the protocol (a framing error, not capture
+    /// loss: nothing was missing at the TCP level). `skipped_bytes` were skipped to resume.
+    ParseError {
+        /// Direction of the bytes that did not parse.
+        direction: Direction,
+        /// Bytes skipped before parsing resumed (0: it resumed right there).
+        skipped_bytes: u64,
+    },
+    /// Reported early because a session-state budget was hit (the request may still have been
+    /// answered later; its reply is then counted, not paired with another request).
+    Shed {
+        /// Which budget: `"connection"` (per-connection cap) or `"global"` (whole run).
+        budget: &'static str,
+    },
+    /// Reported as `no_response` because no reply came within the request timeout (capture
+    /// time).
+    RequestTimeout {
+        /// How long it had waited, in microseconds, when it was reported.
+        waited_us: u64,
+    },
+    /// More notes than a transaction keeps (`MAX_NOTES`): this many were dropped.
+    NotesDropped {
+        /// Number of notes not kept.
+        count: u64,
+    },
     /// Anything else, as text.
     Text {
         /// The note.
@@ -274,7 +299,60 @@ impl<D: TxDetail> Transaction<D> {
     }
 }
 
+/// Notes one transaction keeps at most (see [`Transaction::add_note`]); the rest are counted in
+/// one [`Note::NotesDropped`] at the end.
+pub const MAX_NOTES: usize = 16;
+
+/// Add `note` to `notes`, keeping at most [`MAX_NOTES`] notes plus one trailing
+/// [`Note::NotesDropped`] counting the rest, so that a stream of garbage cannot make one
+/// transaction (or its JSON line) grow without bound. Consecutive equal [`Note::ParseError`] /
+/// [`Note::Resync`] notes of one direction are merged (their byte counts summed).
+pub fn push_note(notes: &mut Vec<Note>, note: Note) {
+    if let Some(last) = notes.last_mut() {
+        match (last, &note) {
+            (
+                Note::ParseError {
+                    direction: d,
+                    skipped_bytes: b,
+                },
+                Note::ParseError {
+                    direction: d2,
+                    skipped_bytes: b2,
+                },
+            )
+            | (
+                Note::Resync {
+                    direction: d,
+                    skipped_bytes: b,
+                },
+                Note::Resync {
+                    direction: d2,
+                    skipped_bytes: b2,
+                },
+            ) if *d == *d2 => {
+                *b = b.saturating_add(*b2);
+                return;
+            }
+            (Note::NotesDropped { count }, _) => {
+                *count += 1;
+                return;
+            }
+            _ => {}
+        }
+    }
+    if notes.len() >= MAX_NOTES {
+        notes.push(Note::NotesDropped { count: 1 });
+    } else {
+        notes.push(note);
+    }
+}
+
 impl<D: ?Sized + TxDetail> Transaction<D> {
+    /// Add a note, bounded: see [`push_note`] (at most [`MAX_NOTES`] kept, the rest counted).
+    pub fn add_note(&mut self, note: Note) {
+        push_note(&mut self.notes, note);
+    }
+
     /// Record the reply's completion time: sets `end_ts` and `latency_us` (never negative).
     pub fn complete_at(&mut self, end: Timestamp) {
         self.end_ts = end.max(self.ts);
@@ -640,6 +718,43 @@ impl Clone for Box<dyn MsgDetail> {
 mod tests {
     use super::*;
     use crate::types::{ConnectionId, Endpoint};
+
+    #[test]
+    fn notes_are_bounded_and_parse_errors_merge() {
+        let mut notes = Vec::new();
+        for _ in 0..1000 {
+            push_note(
+                &mut notes,
+                Note::ParseError {
+                    direction: Direction::ClientToServer,
+                    skipped_bytes: 3,
+                },
+            );
+        }
+        assert_eq!(
+            notes,
+            vec![Note::ParseError {
+                direction: Direction::ClientToServer,
+                skipped_bytes: 3000
+            }]
+        );
+        for i in 0..100_000u64 {
+            push_note(
+                &mut notes,
+                Note::Truncated {
+                    field: "arg",
+                    len: i,
+                },
+            );
+        }
+        assert_eq!(notes.len(), MAX_NOTES + 1);
+        assert_eq!(
+            notes[MAX_NOTES],
+            Note::NotesDropped {
+                count: 100_000 - (MAX_NOTES as u64 - 1)
+            }
+        );
+    }
 
     #[derive(Debug, Clone, Serialize, PartialEq)]
     struct Req {
