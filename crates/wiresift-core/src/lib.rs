@@ -24,8 +24,8 @@ pub use buffer::{BufferOverflow, StreamBuf};
 pub use erased_serde;
 pub use fingerprint::fingerprint;
 pub use plugin::{
-    ConnectionInfo, Flow, GapInfo, Handover, ProbeResult, ProtocolSession, StreamChunk,
-    TcpProtocolPlugin,
+    ByteAccounting, ConnectionInfo, Flow, GapInfo, Handover, ProbeResult, ProtocolSession,
+    StreamChunk, TcpProtocolPlugin,
 };
 pub use registry::Registry;
 pub use transaction::push_note;

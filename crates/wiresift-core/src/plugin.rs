@@ -137,6 +137,37 @@ pub enum Flow {
     Handover,
 }
 
+/// Where the bytes delivered to a session went: the accounting invariant every session keeps is
+/// `delivered == parsed + skipped + undissected + held` (see [`ByteAccounting::balanced`]), so
+/// that no byte is lost silently. All counts are wire bytes of this session, both directions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ByteAccounting {
+    /// Bytes handed to [`ProtocolSession::on_data`].
+    pub delivered: u64,
+    /// Bytes that were part of a message the session decoded (including bodies skipped by
+    /// length on purpose, such as a large value not kept).
+    pub parsed: u64,
+    /// Bytes skipped while out of sync (after a gap, a framing error) or dropped from the
+    /// carry-over (a partial message cut by a gap or an overflow), counted, never parsed.
+    pub skipped: u64,
+    /// Bytes received after the session detached or stopped parsing (TLS, not this protocol),
+    /// or still unparsed at close.
+    pub undissected: u64,
+    /// Bytes held in the carry-over now, waiting for the rest of a message (0 after close).
+    pub held: u64,
+}
+
+impl ByteAccounting {
+    /// `delivered == parsed + skipped + undissected + held`.
+    pub fn balanced(&self) -> bool {
+        self.parsed
+            .checked_add(self.skipped)
+            .and_then(|v| v.checked_add(self.undissected))
+            .and_then(|v| v.checked_add(self.held))
+            == Some(self.delivered)
+    }
+}
+
 /// A protocol: names itself, recognises its traffic, and creates per-connection sessions.
 pub trait TcpProtocolPlugin: Send + Sync {
     /// Short lowercase name used in output and in `--port NAME=PORT` (`"resp"`, `"smtp"`).
@@ -173,6 +204,13 @@ pub trait ProtocolSession: Send {
     /// After returning [`Flow::Handover`]: what follows. `None` is treated as
     /// [`Flow::Detach`]. Default: `None`.
     fn handover(&mut self) -> Option<Handover> {
+        None
+    }
+
+    /// Where the delivered bytes went (see [`ByteAccounting`]); `None` when the session does not
+    /// keep accounts. Tests and fuzz targets assert [`ByteAccounting::balanced`] after every
+    /// call and after close. Default: `None`.
+    fn accounting(&self) -> Option<ByteAccounting> {
         None
     }
 
