@@ -32,13 +32,15 @@ use crate::shapes::{
 use crate::summary::{item_line, AsmError, Assembler, Item, Keep, Step, StrKind};
 use crate::Config;
 use nom::Needed;
-use std::collections::VecDeque;
 use wiresift_core::resync::{find_line_boundary, Start};
 use wiresift_core::{
-    BufferOverflow, CloseReason, ConnectionInfo, Detail, Direction, EventSink, Flow, GapInfo,
-    Message, Note, ParseAnomaly, ProtocolSession, Status, StreamBuf, StreamChunk, Timestamp,
-    Transaction,
+    push_note, BufferOverflow, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction,
+    Duration, EventSink, Flow, GapInfo, Message, Note, ParseAnomaly, ProtocolSession, Status,
+    StreamBuf, StreamChunk, Timestamp, Transaction,
 };
+
+mod budget;
+use budget::{Queue, Wait};
 
 /// A TLS ClientHello record header (`rediss://`).
 fn is_tls_hello(d: &[u8]) -> bool {
@@ -68,8 +70,13 @@ enum Mode {
         tail: Vec<u8>,
         len: u64,
     },
-    /// Lost the message boundary; looking for the next plausible one.
-    Desync { include_start: bool, skipped: u64 },
+    /// Lost the message boundary; looking for the next plausible one. `framing`: lost on a
+    /// framing error (the resumption is noted as `parse_error`), not in a gap (`resync`).
+    Desync {
+        include_start: bool,
+        skipped: u64,
+        framing: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -99,6 +106,7 @@ impl Reader {
                 Mode::Desync {
                     include_start: true,
                     skipped: 0,
+                    framing: false,
                 }
             } else {
                 Mode::Normal
@@ -122,6 +130,17 @@ impl Reader {
     fn in_message(&self) -> bool {
         !self.asm.is_idle() || matches!(self.mode, Mode::Skip { .. })
     }
+}
+
+/// Why a direction lost its message boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loss {
+    /// Bytes missing from the capture (how many, when known).
+    Gap(Option<u64>),
+    /// The bytes did not parse.
+    Framing,
+    /// A message needed more than the carry-over limit: these bytes were dropped.
+    Overflow(u64),
 }
 
 /// A finished message of one direction.
@@ -157,6 +176,10 @@ struct Pending {
     /// Confirmations received so far (subscribe family).
     confirms: Vec<Item>,
     partial: bool,
+    /// How long it may wait for its reply (blocking commands wait longer).
+    wait: Wait,
+    /// Heap bytes it keeps, as last charged to the queue (see [`budget::Queue`]).
+    cost: usize,
 }
 
 #[derive(Debug)]
@@ -190,7 +213,7 @@ struct Core {
     keep: Keep,
     render: Render,
     rd: [Reader; 2],
-    pending: VecDeque<Slot>,
+    pending: Queue,
     ts: Timestamp,
     /// Arrival time of the oldest byte of the chunk being parsed (`ts` minus the time it was
     /// held behind a lost segment): the start of a message that begins in it.
@@ -207,8 +230,16 @@ struct Core {
     /// Past the PSYNC/SYNC handshake (or saw REPLCONF ACK): both directions carry replication
     /// traffic, nothing is paired.
     replicating: bool,
-    /// Replies still owed to requests evicted from a full queue.
+    /// Replies still owed to requests reported before their reply (evicted from a full queue,
+    /// shed over a budget, timed out): the next replies are theirs, counted, not paired.
     evicted_awaiting: u64,
+    /// Replies that arrived for requests already reported (see `evicted_awaiting`).
+    late_replies: u64,
+    /// Byte accounting (see [`ByteAccounting`]); `held` is read from the carry-over buffers.
+    acct: ByteAccounting,
+    /// Bytes consumed by the desync scan (counted in `acct.parsed` by the feed wrapper, moved
+    /// to `skipped` by [`ProtocolSession::accounting`]).
+    desync_skipped: u64,
     /// Gap note for the next transaction paired after a request-side gap marker.
     marker_note: Option<Note>,
     /// Gap note for replies left without a request after a reply-side gap, until pairing
@@ -254,7 +285,7 @@ impl RespSession {
                 Reader::new(C2S, keep, conn.midstream),
                 Reader::new(S2C, reply_keep, conn.midstream),
             ],
-            pending: VecDeque::new(),
+            pending: Queue::default(),
             ts: conn.start,
             arrival: conn.start,
             full: true,
@@ -265,6 +296,9 @@ impl RespSession {
             monitoring: false,
             replicating: false,
             evicted_awaiting: 0,
+            late_replies: 0,
+            desync_skipped: 0,
+            acct: ByteAccounting::default(),
             marker_note: None,
             reply_gap_note: None,
             client_seen: false,
@@ -290,6 +324,7 @@ impl ProtocolSession for RespSession {
     fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
         let d = chunk.dir;
         let core = &mut self.core;
+        core.acct.delivered += chunk.data.len() as u64;
         core.ts = chunk.ts;
         core.arrival = chunk.arrival();
         core.full = out.detail() == Detail::Full;
@@ -308,10 +343,17 @@ impl ProtocolSession for RespSession {
         }
         if core.rd[d.index()].offset == 0 && d == C2S && is_tls_hello(chunk.data) {
             core.anomaly(d, 0, "TLS handshake (rediss): not dissected".into(), out);
+            core.acct.undissected += chunk.data.len() as u64;
             return Flow::Detach;
         }
-        let r = self.bufs[d.index()].feed(chunk.data, |b| core.step(d, b, out));
+        let r = self.bufs[d.index()].feed(chunk.data, |b| {
+            // `StreamBuf` never takes more than it offered.
+            let n = core.step(d, b, out).min(b.len());
+            core.acct.parsed += n as u64;
+            n
+        });
         if let Err(BufferOverflow { limit, have }) = r {
+            core.acct.skipped += have as u64;
             let rd = &core.rd[d.index()];
             core.anomaly(
                 d,
@@ -319,7 +361,7 @@ impl ProtocolSession for RespSession {
                 format!("message needs more than {limit} buffered bytes ({have} lost)"),
                 out,
             );
-            core.lose_sync(d, Some(have as u64), false, true, out);
+            core.lose_sync(d, Loss::Overflow(have as u64), false, true, out);
         }
         Flow::Continue
     }
@@ -349,7 +391,7 @@ impl ProtocolSession for RespSession {
                     r.bytes += g;
                     r.gap = true;
                     r.asm.skip_gap();
-                    r.notes.push(note);
+                    push_note(&mut r.notes, note);
                     return Flow::Continue;
                 }
                 Mode::RdbLen { left, .. } if g < *left => {
@@ -365,7 +407,10 @@ impl ProtocolSession for RespSession {
                 Mode::Normal => {
                     if let Some((ty, len, need)) = r.carry_blob {
                         if g < need {
+                            // The carried blob header and body prefix are part of the message:
+                            // parsed, as the rest of the body up to the gap.
                             let dropped = self.bufs[i].clear() as u64;
+                            core.acct.parsed += dropped;
                             let kind = match ty {
                                 b'!' => BlobKind::Error,
                                 b'=' => BlobKind::Verbatim,
@@ -384,7 +429,7 @@ impl ProtocolSession for RespSession {
                                 r.bytes += dropped + g;
                                 r.gap = true;
                                 r.asm.skip_gap();
-                                r.notes.push(note);
+                                push_note(&mut r.notes, note);
                                 r.set_mode(Mode::Skip { left: need - g }, "gap inside a blob");
                                 return Flow::Continue;
                             }
@@ -395,8 +440,9 @@ impl ProtocolSession for RespSession {
                 _ => {}
             }
         }
-        let carried = self.bufs[i].clear() > 0;
-        core.lose_sync(d, gap.len, true, carried, out);
+        let dropped = self.bufs[i].clear();
+        core.acct.skipped += dropped as u64;
+        core.lose_sync(d, Loss::Gap(gap.len), true, dropped > 0, out);
         Flow::Continue
     }
 
@@ -413,9 +459,12 @@ impl ProtocolSession for RespSession {
                 let msg = core.take_msg(d, item);
                 if let Some(mut m) = msg {
                     m.gap = true;
-                    m.notes.push(Note::Text {
-                        text: "connection closed inside the message".into(),
-                    });
+                    push_note(
+                        &mut m.notes,
+                        Note::Text {
+                            text: "connection closed inside the message".into(),
+                        },
+                    );
                     if d == C2S {
                         core.on_request(m, true, out);
                     } else {
@@ -425,6 +474,120 @@ impl ProtocolSession for RespSession {
             }
         }
         core.flush_pending(None, out);
+        for b in &mut self.bufs {
+            core.acct.undissected += b.clear() as u64;
+        }
+    }
+
+    fn accounting(&self) -> Option<ByteAccounting> {
+        let mut a = self.core.acct;
+        // Bytes the desync scan consumed were skipped, not parsed.
+        let desync = self.core.desync_skipped;
+        a.parsed -= desync;
+        a.skipped += desync;
+        a.held = (self.bufs[0].len() + self.bufs[1].len()) as u64;
+        Some(a)
+    }
+
+    fn state_bytes(&self) -> usize {
+        let c = &self.core;
+        c.pending.bytes()
+            + c.rd
+                .iter()
+                .map(|r| budget::notes_bytes(&r.notes))
+                .sum::<usize>()
+            + c.marker_note
+                .as_ref()
+                .map_or(0, |_| std::mem::size_of::<Note>())
+            + c.reply_gap_note
+                .as_ref()
+                .map_or(0, |_| std::mem::size_of::<Note>())
+    }
+
+    fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        let core = &mut self.core;
+        core.ts = core.ts.max(ts);
+        let mut n = 0;
+        while self.state_bytes_core() > limit {
+            let core = &mut self.core;
+            match core.pending.pop_front() {
+                Some(Slot::Req(p)) => {
+                    core.report_early(
+                        p,
+                        Note::Shed {
+                            budget: "connection",
+                        },
+                        out,
+                    );
+                    n += 1;
+                }
+                Some(Slot::Gap(_)) => n += 1,
+                None => break,
+            }
+            core.pending.shrink();
+        }
+        let core = &mut self.core;
+        core.pending.shrink();
+        if self.state_bytes_core() > limit {
+            for r in &mut self.core.rd {
+                n += r.notes.len() as u64;
+                r.notes = Vec::new();
+            }
+        }
+        n
+    }
+
+    fn timer_deadline(&self, request_timeout: Duration) -> Option<Timestamp> {
+        let p = self.core.first_waiting()?;
+        p.wait.deadline(p.tx.ts, request_timeout)
+    }
+
+    fn on_timer(
+        &mut self,
+        now: Timestamp,
+        request_timeout: Duration,
+        out: &mut dyn EventSink,
+    ) -> u64 {
+        let core = &mut self.core;
+        let mut n = 0;
+        loop {
+            let due = core
+                .first_waiting()
+                .and_then(|p| p.wait.deadline(p.tx.ts, request_timeout))
+                .is_some_and(|d| d <= now);
+            if !due {
+                return n;
+            }
+            // Everything before it is a marker or a request that gets no reply.
+            while let Some(s) = core.pending.pop_front() {
+                match s {
+                    Slot::Gap(_) => {}
+                    Slot::Req(p) if !s_expects(&p) => core.report_noreply(p, out),
+                    Slot::Req(p) => {
+                        let waited = now.saturating_since(p.tx.ts).as_micros();
+                        core.report_early(p, Note::RequestTimeout { waited_us: waited }, out);
+                        n += 1;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn s_expects(p: &Pending) -> bool {
+    !matches!(p.expect, Expect::NoReply(_))
+}
+
+impl RespSession {
+    fn state_bytes_core(&self) -> usize {
+        ProtocolSession::state_bytes(self)
+    }
+
+    /// Replies that arrived for requests already reported before their reply (shed, timed out
+    /// or evicted): counted, never paired with a later request.
+    pub fn late_replies(&self) -> u64 {
+        self.core.late_replies
     }
 }
 
@@ -553,11 +716,54 @@ impl Core {
         })
     }
 
+    /// The request the next reply belongs to, if one waits for it: the first queued request
+    /// that expects a reply, looked for past markers and requests that get none. `None` when
+    /// none waits, or the one waiting legitimately waits on (subscriptions being confirmed).
+    fn first_waiting(&self) -> Option<&Pending> {
+        let p = self.pending.iter().find_map(|s| match s {
+            Slot::Req(p) if !matches!(p.expect, Expect::NoReply(_)) => Some(p),
+            _ => None,
+        })?;
+        // A subscription being confirmed (UNSUBSCRIBE until the count drops to 0) waits on.
+        (p.confirms.is_empty()).then_some(p)
+    }
+
+    /// Report a request before its reply (shed over a budget, timed out), with `note`; its
+    /// reply, if it comes, is counted (see `evicted_awaiting`), not paired with a later request.
+    fn report_early(&mut self, mut p: Pending, note: Note, out: &mut dyn EventSink) {
+        if !p.confirms.is_empty() {
+            p.tx.add_note(note);
+            self.complete_confirms(p, out);
+            return;
+        }
+        if let Expect::NoReply(why) = p.expect {
+            p.tx.add_note(Note::Text { text: why.into() });
+        } else {
+            self.evicted_awaiting += 1;
+        }
+        p.tx.add_note(note);
+        if p.partial {
+            p.tx.status = Status::Partial;
+        }
+        out.transaction(&mut p.tx);
+    }
+
+    /// Report a request that gets no reply (`CLIENT REPLY OFF`).
+    fn report_noreply(&mut self, mut p: Pending, out: &mut dyn EventSink) {
+        if let Expect::NoReply(why) = p.expect {
+            p.tx.add_note(Note::Text { text: why.into() });
+        }
+        if p.partial {
+            p.tx.status = Status::Partial;
+        }
+        out.transaction(&mut p.tx);
+    }
+
     /// A parse failure: report it and look for the next boundary.
     fn framing_error(&mut self, d: Direction, e: String, out: &mut dyn EventSink) {
         let off = self.rd[d.index()].offset;
         self.anomaly(d, off, e, out);
-        self.lose_sync(d, Some(0), false, false, out);
+        self.lose_sync(d, Loss::Framing, false, false, out);
     }
 
     /// Parse what `data` allows; returns the bytes consumed (0: need more).
@@ -676,6 +882,7 @@ impl Core {
                 Mode::Desync {
                     include_start,
                     skipped,
+                    framing,
                 } => {
                     let start = if *include_start {
                         Start::IncludeStart
@@ -699,11 +906,24 @@ impl Core {
                         Some(k) if undecided.is_none_or(|u| k < u) => {
                             let total = *skipped + k as u64;
                             r.offset += k as u64;
-                            if total > 0 {
-                                r.notes.push(Note::Resync {
-                                    direction: d,
-                                    skipped_bytes: total,
-                                });
+                            self.desync_skipped += k as u64;
+                            if *framing {
+                                // A framing error, not capture loss: say so, with what it cost.
+                                push_note(
+                                    &mut r.notes,
+                                    Note::ParseError {
+                                        direction: d,
+                                        skipped_bytes: total,
+                                    },
+                                );
+                            } else if total > 0 {
+                                push_note(
+                                    &mut r.notes,
+                                    Note::Resync {
+                                        direction: d,
+                                        skipped_bytes: total,
+                                    },
+                                );
                             }
                             r.set_mode(Mode::Normal, "resynchronised");
                             if k > 0 {
@@ -727,8 +947,10 @@ impl Core {
                                 *include_start = false;
                                 *skipped += data.len() as u64;
                                 r.offset += data.len() as u64;
+                                self.desync_skipped += data.len() as u64;
                                 return data.len();
                             }
+                            self.desync_skipped += keep_from as u64;
                             return keep_from;
                         }
                     }
@@ -926,6 +1148,7 @@ impl Core {
         } else {
             &big[..]
         };
+        let wait = budget::wait_of(args.iter().map(|a| a.data), count);
         let cmd = analyse_args(args, count, &self.render);
         let r = &mut self.rd[C2S.index()];
         r.carry_blob = None;
@@ -941,7 +1164,7 @@ impl Core {
             truncated: std::mem::take(&mut r.asm.truncated),
             gap: std::mem::take(&mut r.gap),
         };
-        self.on_command(cmd, msg, false, out);
+        self.on_command(cmd, msg, wait, false, out);
         Some(at)
     }
 
@@ -1137,9 +1360,12 @@ impl Core {
                     ),
                 };
                 if bad_quotes {
-                    r.notes.push(Note::Text {
-                        text: "inline command with unbalanced quotes".into(),
-                    });
+                    push_note(
+                        &mut r.notes,
+                        Note::Text {
+                            text: "inline command with unbalanced quotes".into(),
+                        },
+                    );
                 }
                 let keep = self.cfg.max_arg_bytes;
                 let count = args.len() as u64;
@@ -1184,7 +1410,55 @@ impl Core {
                 0
             }
             Err(e) => {
-                r.start = None;
+                if let (RespError::LineTooLong { limit, .. }, true) =
+                    (&e, d == C2S && !self.replicating)
+                {
+                    // An oversize inline request is still a request: the server answers it
+                    // (with an error), so it takes a place in the queue, keeping its prefix;
+                    // the rest of its line is then skipped as a framing error.
+                    let limit = *limit;
+                    let prefix = &data[..data.len().min(limit)];
+                    let keep = self.cfg.max_arg_bytes;
+                    let words: Vec<&[u8]> = prefix
+                        .split(|b| b.is_ascii_whitespace())
+                        .filter(|w| !w.is_empty())
+                        .collect();
+                    let items: Vec<Item> = words
+                        .iter()
+                        .take(self.cfg.max_args)
+                        .map(|a| Item::Str {
+                            kind: StrKind::Bulk,
+                            len: a.len() as u64,
+                            data: a[..a.len().min(keep)].to_vec(),
+                            gap: false,
+                        })
+                        .collect();
+                    let mut notes = std::mem::take(&mut r.notes);
+                    push_note(
+                        &mut notes,
+                        Note::Truncated {
+                            field: "inline",
+                            len: prefix.len() as u64,
+                        },
+                    );
+                    let msg = Msg {
+                        item: Item::Agg {
+                            kind: AggKind::Array,
+                            count: words.len() as u64,
+                            items,
+                        },
+                        attrs: None,
+                        start: r.start.take().unwrap_or(self.arrival),
+                        end: ts,
+                        bytes: prefix.len() as u64,
+                        notes,
+                        truncated: Vec::new(),
+                        gap: true,
+                    };
+                    self.dispatch(d, msg, out);
+                } else {
+                    r.start = None;
+                }
                 self.framing_error(d, e.to_string(), out);
                 // Consumed nothing; the desync scan takes it from here.
                 self.step(d, data, out)
@@ -1241,7 +1515,7 @@ impl Core {
     fn lose_sync(
         &mut self,
         d: Direction,
-        gap: Option<u64>,
+        loss: Loss,
         include_start: bool,
         carried: bool,
         out: &mut dyn EventSink,
@@ -1280,6 +1554,7 @@ impl Core {
             Mode::Desync {
                 include_start,
                 skipped: 0,
+                framing: !matches!(loss, Loss::Gap(_)),
             },
             "lost the message boundary",
         );
@@ -1287,14 +1562,32 @@ impl Core {
             // The rest of the payload and the command stream follow.
             self.replicating = true;
         }
-        let note = Note::Gap {
-            direction: d,
-            bytes: gap,
+        let note = match loss {
+            Loss::Gap(bytes) => Note::Gap {
+                direction: d,
+                bytes,
+            },
+            Loss::Framing => Note::ParseError {
+                direction: d,
+                skipped_bytes: 0,
+            },
+            Loss::Overflow(n) => Note::ParseError {
+                direction: d,
+                skipped_bytes: n,
+            },
+        };
+        let gap = match loss {
+            Loss::Gap(g) => g,
+            Loss::Overflow(n) => Some(n),
+            // A framing error loses no request: the bytes that did not parse are either the
+            // request just reported (partial) or skipped and noted; no marker is queued for it
+            // (a marker per error grew the queue with every error).
+            Loss::Framing => None,
         };
         let mut msg = self.take_msg(d, partial);
         if let Some(m) = &mut msg {
             m.gap = true;
-            m.notes.push(note.clone());
+            push_note(&mut m.notes, note.clone());
         }
         if self.replicating {
             return;
@@ -1303,7 +1596,7 @@ impl Core {
             if let Some(m) = msg {
                 self.on_request(m, false, out);
             }
-            if gap.is_some() || !was_desync {
+            if loss != Loss::Framing && (gap.is_some() || !was_desync) {
                 match self.pending.back_mut() {
                     Some(Slot::Gap(b)) => *b = b.zip(gap).map(|(x, y)| x + y),
                     _ => {
@@ -1317,6 +1610,8 @@ impl Core {
                 self.partial_reply(m, out);
             }
             self.flush_pending(Some(note.clone()), out);
+            // Which replies were lost is unknown: those owed to requests reported early too.
+            self.evicted_awaiting = 0;
             self.reply_gap_note = Some(note);
         }
     }
@@ -1340,9 +1635,9 @@ impl Core {
                     continue;
                 }
                 if let Expect::NoReply(why) = p.expect {
-                    p.tx.notes.push(Note::Text { text: why.into() });
+                    push_note(&mut p.tx.notes, Note::Text { text: why.into() });
                 } else if let Some(n) = &note {
-                    p.tx.notes.push(n.clone());
+                    push_note(&mut p.tx.notes, n.clone());
                 }
                 if p.partial {
                     p.tx.status = Status::Partial;
@@ -1390,12 +1685,20 @@ impl Core {
 
     fn on_request(&mut self, mut m: Msg, closing: bool, out: &mut dyn EventSink) {
         let item = std::mem::replace(&mut m.item, Item::Null);
+        let wait = budget::wait_of_item(&item);
         let cmd: Command = analyse(item, &self.render);
-        self.on_command(cmd, m, closing, out);
+        self.on_command(cmd, m, wait, closing, out);
     }
 
     /// A request, analysed (`m.item` is not used).
-    fn on_command(&mut self, cmd: Command, m: Msg, closing: bool, out: &mut dyn EventSink) {
+    fn on_command(
+        &mut self,
+        cmd: Command,
+        m: Msg,
+        wait: Wait,
+        closing: bool,
+        out: &mut dyn EventSink,
+    ) {
         if self.replicating || cmd.special == Special::ReplconfAck {
             self.replicating = true;
             let detail = ReplicationCommand {
@@ -1460,6 +1763,8 @@ impl Core {
             expect,
             confirms: Vec::new(),
             partial,
+            wait,
+            cost: 0,
         }));
         if let Some(Slot::Req(p)) = self.pending.back_mut() {
             let tx = &mut p.tx;
@@ -1470,14 +1775,18 @@ impl Core {
             tx.end_ts = m.end.max(m.start);
             tx.notes = m.notes;
             for &len in &cmd.truncated {
-                tx.notes.push(Note::Truncated { field: "arg", len });
+                push_note(&mut tx.notes, Note::Truncated { field: "arg", len });
             }
             if queued {
-                tx.notes.push(Note::Text {
-                    text: "queued in MULTI".into(),
-                });
+                push_note(
+                    &mut tx.notes,
+                    Note::Text {
+                        text: "queued in MULTI".into(),
+                    },
+                );
             }
         }
+        self.pending.recost_back();
         self.drain_noreply(out);
     }
 
@@ -1491,12 +1800,15 @@ impl Core {
                     if !matches!(old.expect, Expect::NoReply(_)) {
                         self.evicted_awaiting += 1;
                     }
-                    old.tx.notes.push(Note::Text {
-                        text: format!(
-                            "more than {} requests pending: reported before its reply",
-                            self.cfg.max_pending
-                        ),
-                    });
+                    push_note(
+                        &mut old.tx.notes,
+                        Note::Text {
+                            text: format!(
+                                "more than {} requests pending: reported before its reply",
+                                self.cfg.max_pending
+                            ),
+                        },
+                    );
                     out.transaction(&mut old.tx);
                 }
                 Some(Slot::Gap(_)) => {}
@@ -1512,7 +1824,7 @@ impl Core {
                 return;
             };
             if let Some(Slot::Req(mut p)) = self.pending.pop_front() {
-                p.tx.notes.push(Note::Text { text: why.into() });
+                push_note(&mut p.tx.notes, Note::Text { text: why.into() });
                 if p.partial {
                     p.tx.status = Status::Partial;
                 }
@@ -1602,7 +1914,9 @@ impl Core {
             return;
         }
         if self.evicted_awaiting > 0 {
+            // The reply to a request reported before it came.
             self.evicted_awaiting -= 1;
+            self.late_replies += 1;
             return;
         }
         self.pair(m, out);
@@ -1655,6 +1969,7 @@ impl Core {
                                 let left = left.map(|l| l.saturating_sub(1));
                                 p.expect = Expect::Confirm { kind, left };
                                 let done = left == Some(0) || (left.is_none() && n == 0);
+                                self.pending.recost_front();
                                 if done {
                                     if let Some(Slot::Req(p)) = self.pending.pop_front() {
                                         self.complete_confirms(p, out);
@@ -1694,8 +2009,9 @@ impl Core {
         }
         tx.end_ts = m.end.max(m.start);
         tx.notes = m.notes;
-        tx.notes
-            .extend(note.or_else(|| self.reply_gap_note.clone()));
+        if let Some(n) = note.or_else(|| self.reply_gap_note.clone()) {
+            push_note(&mut tx.notes, n);
+        }
         out.transaction(&mut tx);
     }
 
@@ -1739,14 +2055,21 @@ impl Core {
         }
         tx.response_bytes += m.bytes;
         tx.complete_at(m.end);
-        tx.notes.append(&mut m.notes);
-        for &len in &m.truncated {
-            tx.notes.push(Note::Truncated {
-                field: "value",
-                len,
-            });
+        for n in m.notes.drain(..) {
+            push_note(&mut tx.notes, n);
         }
-        tx.notes.extend(self.marker_note.take());
+        for &len in &m.truncated {
+            push_note(
+                &mut tx.notes,
+                Note::Truncated {
+                    field: "value",
+                    len,
+                },
+            );
+        }
+        if let Some(n) = self.marker_note.take() {
+            push_note(&mut tx.notes, n);
+        }
         self.reply_gap_note = None;
         if is_error {
             tx.status = Status::Error;
