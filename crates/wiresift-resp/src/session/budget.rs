@@ -216,6 +216,11 @@ impl Queue {
             p.cost = pending_heap(p);
         }
         self.heap += slot_heap(&s);
+        if self.q.capacity() == 0 {
+            // One slot for the usual one request in flight (the default first allocation is four
+            // slots, ~2.5 KB, per connection).
+            self.q.reserve_exact(1);
+        }
         self.q.push_back(s);
     }
 
@@ -231,7 +236,9 @@ impl Queue {
 
     /// After a burst was shed: give back most of the room it left.
     pub(super) fn shrink(&mut self) {
-        if self.q.capacity() > 2 * self.q.len() + 16 {
+        if self.q.is_empty() {
+            self.q = VecDeque::new();
+        } else if self.q.capacity() > 2 * self.q.len() + 16 {
             self.q.shrink_to(self.q.len() + 8);
         }
     }

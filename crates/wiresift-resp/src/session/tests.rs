@@ -41,7 +41,14 @@ impl H {
             held: Duration(0),
         };
         self.s.on_data(&chunk, &mut self.out);
+        self.check();
         self
+    }
+    /// The accounting balances, the state charged matches the queue.
+    fn check(&self) {
+        let a = self.s.accounting().unwrap();
+        assert!(a.balanced(), "{a:?}");
+        assert!(self.s.state_bytes() >= self.s.pending_entries());
     }
     fn c(&mut self, data: &[u8]) -> &mut Self {
         self.feed(C2S, data)
@@ -57,12 +64,15 @@ impl H {
             len,
         };
         self.s.on_gap(&g, &mut self.out);
+        self.check();
         self
     }
     fn close(&mut self) -> &mut Self {
         self.t += 1_000_000;
         self.s
             .on_close(Timestamp(self.t), CloseReason::Fin, &mut self.out);
+        self.check();
+        assert_eq!(self.s.accounting().unwrap().held, 0);
         self
     }
     fn txs(&self) -> Vec<&OwnedTransaction> {
@@ -1076,4 +1086,237 @@ fn framing_errors_do_not_pile_up_pending_entries() {
         "{} entries pending (max_pending {max})",
         s.pending_entries()
     );
+}
+
+// ---- budgets, timers, accounting, framing notes (issue #7) ----
+
+fn notes_of(t: &OwnedTransaction) -> Vec<Json> {
+    t.notes
+        .iter()
+        .map(|n| serde_json::to_value(n).unwrap())
+        .collect()
+}
+
+#[test]
+fn framing_errors_leave_no_queue_entry_and_say_parse_error() {
+    let mut h = H::new();
+    for i in 0..3000 {
+        // A request, then garbage that is not RESP at a segment boundary.
+        h.c(&cmd(&["GET", &format!("k{i}")]));
+        h.c(b"*2\r\n:5\r\n");
+    }
+    // Requests only, no marker per error: the queue holds the requests and nothing else.
+    assert!(h.s.pending_entries() <= 6000, "{}", h.s.pending_entries());
+    let before = h.s.pending_entries();
+    h.c(b"*x\r\n");
+    assert!(h.s.pending_entries() <= before + 1);
+    h.close();
+    let gap0 = h
+        .txs()
+        .iter()
+        .flat_map(|t| notes_of(t))
+        .filter(|n| n["kind"] == "gap")
+        .count();
+    assert_eq!(gap0, 0, "framing errors are not capture gaps");
+    assert!(h
+        .txs()
+        .iter()
+        .flat_map(|t| notes_of(t))
+        .any(|n| n["kind"] == "parse_error"));
+}
+
+#[test]
+fn framing_error_keeps_pairing_and_queue_flat() {
+    // Requests each followed by a framing error, answered: every reply pairs with its request
+    // and the queue does not grow.
+    let mut h = H::new();
+    for i in 0..2000 {
+        h.c(&cmd(&["GET", &format!("k{i}")]));
+        h.c(b"*x\r\n");
+        h.s(&bulk(&format!("v{i}")));
+        assert!(h.s.pending_entries() <= 2, "{}", h.s.pending_entries());
+    }
+    h.close();
+    let t = h.txs();
+    let ok: Vec<_> = t.iter().filter(|t| t.command == "GET").collect();
+    assert_eq!(ok.len(), 2000);
+    for (i, t) in ok.iter().enumerate() {
+        assert_eq!(t.response_value()["value"], json!(format!("v{i}")));
+    }
+}
+
+#[test]
+fn garbage_stream_bounded_notes_and_counted_bytes() {
+    // 2 MB of garbage that never resynchronises, then close: every byte is skipped and
+    // counted, and no transaction carries more than MAX_NOTES + 1 notes.
+    let mut h = H::new();
+    h.c(&cmd(&["PING"]));
+    let junk: Vec<u8> = (0..64 * 1024).map(|i| b"*$:\r\x01"[i % 5]).collect();
+    for _ in 0..32 {
+        h.c(&junk);
+    }
+    h.c(&cmd(&["PING"]));
+    h.s(b"+PONG\r\n+PONG\r\n");
+    h.close();
+    let a = h.s.accounting().unwrap();
+    assert!(a.balanced());
+    assert!(a.skipped >= 32 * 64 * 1024 - 64 * 1024, "{a:?}");
+    for t in h.txs() {
+        assert!(
+            t.notes.len() <= wiresift_core::MAX_NOTES + 1,
+            "{:?}",
+            t.notes
+        );
+        assert!(serde_json::to_string(&notes_of(t)).unwrap().len() < 4096);
+    }
+}
+
+#[test]
+fn desync_skipped_before_close_is_counted() {
+    let mut h = H::new();
+    h.c(&cmd(&["GET", "a"]));
+    h.gap(C2S, Some(10));
+    h.c(b"garbage without any line end at all");
+    h.c(b" more of it\r\nstill garbage");
+    h.close();
+    let a = h.s.accounting().unwrap();
+    assert!(a.balanced(), "{a:?}");
+    assert_eq!(a.held, 0);
+    assert!(a.skipped + a.undissected >= 40, "{a:?}");
+}
+
+#[test]
+fn oversize_inline_request_keeps_pairing() {
+    let mut h = H::new();
+    h.c(&cmd(&["GET", "a"]));
+    let mut big = b"SET k ".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 70_000));
+    big.extend(b"\r\n");
+    h.c(&big);
+    h.c(&cmd(&["GET", "b"]));
+    h.s(&bulk("A"));
+    h.s(b"-ERR Protocol error: too big inline request\r\n");
+    h.s(&bulk("B"));
+    h.close();
+    let p = h.pairs();
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert_eq!(p[0], ("GET".into(), Status::Ok, json!("A")));
+    assert_eq!(p[1].0, "SET");
+    assert_eq!(p[1].1, Status::Error);
+    assert_eq!(p[2], ("GET".into(), Status::Ok, json!("B")));
+    assert!(notes_of(h.txs()[1])
+        .iter()
+        .any(|n| n["kind"] == "truncated"));
+}
+
+#[test]
+fn shed_reports_oldest_early_and_keeps_pairing() {
+    let mut h = H::new();
+    for i in 0..1000 {
+        h.c(&cmd(&["GET", &format!("k{i}")]));
+    }
+    let full = h.s.state_bytes();
+    assert!(full > 1000 * 100, "{full}");
+    let n = h.s.shed(full / 4, Timestamp(h.t), &mut h.out);
+    assert!(n >= 700, "{n}");
+    assert!(h.s.state_bytes() <= full / 4);
+    let shed = h.txs().len();
+    assert_eq!(shed as u64, n);
+    for t in h.txs() {
+        assert_eq!(t.status, Status::NoResponse);
+        assert!(t.notes.contains(&Note::Shed {
+            budget: "connection"
+        }));
+    }
+    // Replies to all 1000 arrive: the first `shed` are counted, the rest pair with their
+    // own requests.
+    for i in 0..1000 {
+        h.s(&bulk(&format!("v{i}")));
+    }
+    assert_eq!(h.s.late_replies(), shed as u64);
+    h.close();
+    let t = h.txs();
+    assert_eq!(t.len(), 1000);
+    for (i, t) in t.iter().enumerate().skip(shed) {
+        assert_eq!(t.query, format!("GET k{i}"));
+        assert_eq!(t.response_value()["value"], json!(format!("v{i}")));
+    }
+    // shed(0) empties the queue.
+    let mut h = H::new();
+    h.c(&cmd(&["GET", "x"]));
+    h.s.shed(0, Timestamp(h.t), &mut h.out);
+    assert_eq!(h.s.pending_entries(), 0);
+    assert!(h.s.state_bytes() < 512, "{}", h.s.state_bytes());
+    eprintln!("slot size: {} bytes", std::mem::size_of::<Slot>());
+}
+
+#[test]
+fn state_bytes_grow_and_shrink() {
+    let mut h = H::new();
+    let empty = h.s.state_bytes();
+    for i in 0..500 {
+        h.c(&cmd(&["SET", &format!("k{i}"), &"v".repeat(200)]));
+    }
+    let full = h.s.state_bytes();
+    assert!(full >= empty + 500 * 200, "{empty} {full}");
+    for _ in 0..500 {
+        h.s(b"+OK\r\n");
+    }
+    assert!(h.s.state_bytes() <= empty + 1024, "{}", h.s.state_bytes());
+}
+
+#[test]
+fn timeout_reports_no_response_and_counts_late_reply() {
+    let tmo = Duration::from_secs(30);
+    let mut h = H::new();
+    h.c(&cmd(&["GET", "a"]));
+    let t0 = h.t;
+    let d = h.s.timer_deadline(tmo).unwrap();
+    assert_eq!(d, Timestamp(t0 + tmo.0));
+    assert_eq!(h.s.on_timer(Timestamp(d.0 - 1), tmo, &mut h.out), 0);
+    assert_eq!(h.s.on_timer(d, tmo, &mut h.out), 1);
+    let t = h.txs();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].status, Status::NoResponse);
+    assert_eq!(
+        t[0].notes,
+        vec![Note::RequestTimeout {
+            waited_us: 30_000_000
+        }]
+    );
+    assert_eq!(h.s.timer_deadline(tmo), None);
+    // The late reply is counted, the next request gets its own reply.
+    h.t = d.0;
+    h.c(&cmd(&["GET", "b"]));
+    h.s(&bulk("A")).s(&bulk("B")).close();
+    assert_eq!(h.s.late_replies(), 1);
+    let p = h.pairs();
+    assert_eq!(p.len(), 2);
+    assert_eq!(p[1], ("GET".into(), Status::Ok, json!("B")));
+}
+
+#[test]
+fn blocking_commands_wait_longer_or_forever() {
+    let tmo = Duration::from_secs(30);
+    let mut h = H::new();
+    h.c(&cmd(&["BLPOP", "q", "0"]));
+    assert_eq!(h.s.timer_deadline(tmo), None);
+    let mut h = H::new();
+    h.c(&cmd(&["BLPOP", "q", "10"]));
+    let t0 = h.t;
+    assert_eq!(
+        h.s.timer_deadline(tmo),
+        Some(Timestamp(t0 + tmo.0 + 10_000_000_000))
+    );
+    let mut h = H::new();
+    h.c(b"XREAD BLOCK 0 STREAMS s $\r\n");
+    assert_eq!(h.s.timer_deadline(tmo), None);
+    // A normal request behind a forever-blocking one waits as long (FIFO replies).
+    h.c(&cmd(&["GET", "a"]));
+    assert_eq!(h.s.timer_deadline(tmo), None);
+    let mut h = H::new();
+    h.c(&cmd(&["SUBSCRIBE", "a", "b"]));
+    h.s(b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
+    // Subscribed: confirmations are coming, no deadline.
+    assert_eq!(h.s.timer_deadline(tmo), None);
 }
