@@ -25,10 +25,12 @@ use crate::PROTOCOL;
 use std::collections::VecDeque;
 use wiresift_core::resync::{find_line_boundary, Start};
 use wiresift_core::{
-    CloseReason, ConnectionInfo, Direction, EventSink, Flow, GapInfo, Note, ParseAnomaly,
-    ProtocolSession, SessionEvent, StreamBuf, StreamChunk, Timestamp, Transaction,
+    push_note, ByteAccounting, CloseReason, ConnectionInfo, Direction, Duration, EventSink, Flow,
+    GapInfo, Note, ParseAnomaly, ProtocolSession, SessionEvent, StreamBuf, StreamChunk, Timestamp,
+    Transaction,
 };
 
+mod budget;
 mod replies;
 
 const C2S: Direction = Direction::ClientToServer;
@@ -137,6 +139,9 @@ struct Pending {
     /// Kept across a server-side gap that may have held its reply (see `on_gap`): it takes a
     /// reply only when it is the final reply to a body the client finished after the gap.
     reply_lost: bool,
+    /// Since when it waits for the server (`None`: the client is sending: a body, a chunk, a
+    /// SASL response): the request timeout runs from here.
+    waiting_since: Option<Timestamp>,
 }
 
 impl Pending {
@@ -238,6 +243,15 @@ struct State {
     server_seen: bool,
     /// The server direction went into a gap and nothing of it came since.
     server_lost: bool,
+    /// Byte counters (see [`budget::Acct`]).
+    acct: budget::Acct,
+    /// Replies still owed to commands reported before their reply (shed, timed out): the next
+    /// replies are theirs, counted in `late_replies`, not paired with a later command.
+    late_owed: u64,
+    /// Replies that came for commands already reported.
+    late_replies: u64,
+    /// Capture time of the callback being handled.
+    now: Timestamp,
 }
 
 /// One SMTP connection. Create through [`crate::SmtpPlugin`] or [`SmtpSession::new`].
@@ -270,6 +284,10 @@ impl SmtpSession {
             detached: false,
             server_seen: false,
             server_lost: false,
+            acct: Default::default(),
+            late_owed: 0,
+            late_replies: 0,
+            now: conn.start,
         };
         if midstream {
             // Picked up mid-connection: no greeting to expect, and either side may be in the
@@ -312,6 +330,7 @@ impl SmtpSession {
     }
 
     fn feed(&mut self, dir: Direction, ts: Timestamp, data: &[u8], out: &mut dyn EventSink) {
+        self.st.now = ts;
         let d = dir.index();
         let was_empty = self.bufs[d].is_empty();
         let mut clock = Clock {
@@ -328,14 +347,16 @@ impl SmtpSession {
         let [client_buf, server_buf] = &mut self.bufs;
         let res = if dir == C2S {
             client_buf.feed(data, |b| {
-                let n = st.step(dir, b, &mut clock, out);
+                let n = st.step(dir, b, &mut clock, out).min(b.len());
+                st.acct.consumed += n as u64;
                 st.half[d].offset += n as u64;
                 progressed |= n > 0;
                 n
             })
         } else {
             server_buf.feed(data, |b| {
-                let n = st.step(dir, b, &mut clock, out);
+                let n = st.step(dir, b, &mut clock, out).min(b.len());
+                st.acct.consumed += n as u64;
                 st.half[d].offset += n as u64;
                 progressed |= n > 0;
                 if st.client_waiting && !st.client_paused() {
@@ -350,7 +371,8 @@ impl SmtpSession {
                     };
                     // Feeding no new bytes cannot overflow.
                     let _ = client_buf.feed(&[], |cb| {
-                        let n = st.step(C2S, cb, &mut cc, out);
+                        let n = st.step(C2S, cb, &mut cc, out).min(cb.len());
+                        st.acct.consumed += n as u64;
                         st.half[0].offset += n as u64;
                         n
                     });
@@ -359,6 +381,7 @@ impl SmtpSession {
             })
         };
         if let Err(e) = res {
+            st.acct.dropped += e.have as u64;
             let off = st.half[d].offset;
             st.half[d].offset += e.have as u64;
             st.anomaly(
@@ -383,7 +406,9 @@ impl SmtpSession {
 
 impl ProtocolSession for SmtpSession {
     fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
+        self.st.acct.delivered += chunk.data.len() as u64;
         if self.st.detached {
+            self.st.acct.undissected += chunk.data.len() as u64;
             return Flow::Detach;
         }
         if self.st.tls_held.is_some() {
@@ -393,6 +418,7 @@ impl ProtocolSession for SmtpSession {
             self.st
                 .tls_check(chunk.dir, Some(chunk.data), chunk.ts, out);
             if self.st.detached {
+                self.st.acct.undissected += chunk.data.len() as u64;
                 return Flow::Detach;
             }
         }
@@ -416,7 +442,9 @@ impl ProtocolSession for SmtpSession {
             self.st.tls_check(gap.dir, None, gap.ts, out);
             return Flow::Detach;
         }
+        self.st.now = gap.ts;
         let dropped = self.bufs[gap.dir.index()].clear() as u64;
+        self.st.acct.dropped += dropped;
         self.st.half[gap.dir.index()].offset += dropped + gap.len.unwrap_or(0);
         if gap.dir == S2C {
             self.st.server_lost = true;
@@ -431,6 +459,37 @@ impl ProtocolSession for SmtpSession {
     fn on_close(&mut self, ts: Timestamp, _reason: CloseReason, out: &mut dyn EventSink) {
         self.st.tls_check(Direction::ClientToServer, None, ts, out);
         self.st.close(ts, out);
+        for b in &mut self.bufs {
+            self.st.acct.undissected += b.clear() as u64;
+        }
+    }
+
+    fn accounting(&self) -> Option<ByteAccounting> {
+        let mut a = self.st.acct.accounting();
+        a.held = (self.bufs[0].len() + self.bufs[1].len()) as u64;
+        Some(a)
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.st.state_bytes()
+    }
+
+    fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        self.st.shed(limit, ts, out)
+    }
+
+    fn timer_deadline(&self, request_timeout: Duration) -> Option<Timestamp> {
+        let since = self.st.queue.front()?.waiting_since?;
+        Some(since.saturating_add(request_timeout))
+    }
+
+    fn on_timer(
+        &mut self,
+        now: Timestamp,
+        request_timeout: Duration,
+        out: &mut dyn EventSink,
+    ) -> u64 {
+        self.st.on_timer(now, request_timeout, out)
     }
 }
 
@@ -492,6 +551,7 @@ impl State {
         }
         if self.detached {
             // TLS from here on: not ours to parse.
+            self.acct.tls_consumed += data.len() as u64;
             return data.len();
         }
         let d = dir.index();
@@ -635,9 +695,12 @@ impl State {
                     // client bytes and find the next command line in what was held.
                     if let Some(p) = self.queue.back_mut() {
                         p.stage = Stage::GaveUp;
-                        p.tx.notes.push(Note::Text {
-                            text: "the client went on before the reply was seen".into(),
-                        });
+                        push_note(
+                            &mut p.tx.notes,
+                            Note::Text {
+                                text: "the client went on before the reply was seen".into(),
+                            },
+                        );
                     }
                     self.set_client(ClientMode::Resync { line_start: true }, "reply overdue");
                     return self.resync(C2S, data, true, clock, out);
@@ -690,6 +753,7 @@ impl State {
                 }
                 // DATA is followed by its body, up to the `.` line (RFC 5321 §4.1.1.4).
                 p.stage = Stage::InBody;
+                p.waiting_since = None;
                 self.progress = BodyProgress::default();
                 self.collector = Some(HeaderCollector::new(self.cfg.header_area, true));
                 self.set_client(ClientMode::Body(Box::default()), "no server: body follows");
@@ -712,17 +776,19 @@ impl State {
                 if let Kind::Auth(_) = p.kind {
                     // A SASL response line.
                     p.stage = Stage::AwaitClient;
+                    p.waiting_since = None;
                     self.set_client(ClientMode::AuthLine, "no server: SASL response follows");
                     return None;
                 }
                 // STARTTLS followed by something that is not a command: the TLS handshake.
-                p.tx.notes.push(Note::Encrypted);
+                push_note(&mut p.tx.notes, Note::Encrypted);
                 let ts = clock.ts;
                 while let Some(p) = self.queue.pop_front() {
                     self.finish(p, None, ts, out);
                 }
                 self.abandon("STARTTLS", ts, out);
                 self.detached = true;
+                self.acct.tls_consumed += data.len() as u64;
                 Some(data.len())
             }
             _ => None,
@@ -766,6 +832,7 @@ impl State {
                         self.server_step(data, clock, out)
                     };
                 }
+                self.acct.resync_skipped += k as u64;
                 return k;
             }
             None => match memchr::memrchr(b'\n', data) {
@@ -776,6 +843,7 @@ impl State {
         };
         if skipped > 0 {
             let ls = data[skipped - 1] == b'\n';
+            self.acct.resync_skipped += skipped as u64;
             self.half[d].skipped += skipped as u64;
             if dir == C2S {
                 self.client = ClientMode::Resync { line_start: ls };
@@ -790,10 +858,13 @@ impl State {
         let h = &mut self.half[dir.index()];
         let skipped = std::mem::take(&mut h.skipped) + k;
         if skipped > 0 {
-            h.notes.push(Note::Resync {
-                direction: dir,
-                skipped_bytes: skipped,
-            });
+            push_note(
+                &mut h.notes,
+                Note::Resync {
+                    direction: dir,
+                    skipped_bytes: skipped,
+                },
+            );
         }
     }
 
@@ -852,9 +923,11 @@ impl State {
         }
         let mut tx = Transaction::new(PROTOCOL, &self.conn, ts, SmtpDetail::default());
         tx.request_bytes = wire_len;
-        tx.notes.append(&mut self.half[0].notes);
+        for n in std::mem::take(&mut self.half[0].notes) {
+            push_note(&mut tx.notes, n);
+        }
         if let Some(len) = truncated {
-            tx.notes.push(Note::Truncated { field: "line", len });
+            push_note(&mut tx.notes, Note::Truncated { field: "line", len });
         }
         let mut req = RequestDetail::default();
         let mut query = lossy(line, self.cfg.max_text);
@@ -968,15 +1041,19 @@ impl State {
             login_next,
             body: None,
             reply_lost: false,
+            waiting_since: Some(ts),
         };
         if self.queue.len() >= self.cfg.max_pending {
             if let Some(mut old) = self.queue.pop_front() {
-                old.tx.notes.push(Note::Text {
-                    text: format!(
+                push_note(
+                    &mut old.tx.notes,
+                    Note::Text {
+                        text: format!(
                         "more than {} commands awaiting replies: reply pairing gave up on this one",
                         self.cfg.max_pending
                     ),
-                });
+                    },
+                );
                 self.finish(old, None, ts, out);
             }
         }
@@ -995,6 +1072,10 @@ impl State {
                 self.end_chunk(false);
                 let _ = last;
             } else {
+                if let Some(p) = self.queue.back_mut() {
+                    // The client is sending the chunk: no reply is awaited yet.
+                    p.waiting_since = None;
+                }
                 self.set_client(ClientMode::Chunk { remaining: size }, "BDAT chunk follows");
             }
         }
@@ -1007,6 +1088,7 @@ impl State {
         let Kind::Auth(mech) = p.kind else { return };
         p.tx.request_bytes += wire_len;
         p.stage = Stage::AwaitReply;
+        p.waiting_since = Some(self.now);
         let Some(a) = p.req.auth.as_mut() else { return };
         a.responses += 1;
         if line == b"*" {
@@ -1054,6 +1136,7 @@ impl State {
         };
         if let Some(p) = self.queue.back_mut() {
             if p.kind == Kind::Data && p.stage == Stage::InBody && p.body.is_none() {
+                p.waiting_since = Some(self.now);
                 p.tx.request_bytes += progress.wire;
                 p.req.body_bytes = Some(body.bytes);
                 p.body = Some(body);
@@ -1068,6 +1151,7 @@ impl State {
             return;
         };
         let Kind::Bdat { last } = p.kind else { return };
+        p.waiting_since = Some(self.now);
         let headers = match self.collector.as_mut() {
             Some(c) if c.is_done() || last || incomplete => {
                 self.bdat_headers_sent = true;
@@ -1135,6 +1219,7 @@ impl State {
                 if let Some(p) = self.queue.back_mut() {
                     if matches!(p.kind, Kind::Auth(_)) {
                         p.stage = Stage::AwaitReply;
+                        p.waiting_since = Some(self.now);
                     }
                 }
                 self.set_client(ClientMode::Resync { line_start: true }, "bytes lost");
@@ -1154,10 +1239,10 @@ impl State {
             match self.client {
                 ClientMode::Body(_) | ClientMode::Chunk { .. } => {
                     if let Some(p) = self.queue.back_mut() {
-                        p.tx.notes.push(note);
+                        push_note(&mut p.tx.notes, note);
                     }
                 }
-                _ => self.half[0].notes.push(note),
+                _ => push_note(&mut self.half[0].notes, note),
             }
             self.lose_sync(C2S, gap.len);
             return;
@@ -1182,15 +1267,15 @@ impl State {
             None
         };
         while let Some(mut p) = self.queue.pop_front() {
-            p.tx.notes.push(note.clone());
+            push_note(&mut p.tx.notes, note.clone());
             self.finish(p, None, gap.ts, out);
         }
         if let Some(mut p) = waiting_on {
-            p.tx.notes.push(note.clone());
+            push_note(&mut p.tx.notes, note.clone());
             p.reply_lost = true;
             self.queue.push_back(p);
         }
-        self.half[1].notes.push(note);
+        push_note(&mut self.half[1].notes, note);
     }
 
     fn close(&mut self, ts: Timestamp, out: &mut dyn EventSink) {

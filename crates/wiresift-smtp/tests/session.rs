@@ -50,6 +50,7 @@ impl H {
             held: Default::default(),
         };
         self.last_flow = self.s.on_data(&chunk, &mut self.out as &mut dyn EventSink);
+        self.check();
         self.last_flow
     }
     fn c(&mut self, data: &[u8]) -> Flow {
@@ -66,6 +67,12 @@ impl H {
             len,
         };
         self.s.on_gap(&g, &mut self.out as &mut dyn EventSink);
+        self.check();
+    }
+    /// Every delivered byte is accounted for, after every call.
+    fn check(&self) {
+        let a = self.s.accounting().unwrap();
+        assert!(a.balanced(), "{a:?}");
     }
     fn close(&mut self) {
         self.t += 1_000_000;
@@ -74,6 +81,8 @@ impl H {
             CloseReason::Fin,
             &mut self.out as &mut dyn EventSink,
         );
+        self.check();
+        assert_eq!(self.s.accounting().unwrap().held, 0);
     }
     fn txs(&self) -> Vec<&OwnedTransaction> {
         self.out

@@ -11,7 +11,9 @@ use crate::event::{
 };
 use crate::parser::{self, ReplyCode};
 use crate::PROTOCOL;
-use wiresift_core::{Direction, EventSink, Note, SessionEvent, Status, Timestamp, Transaction};
+use wiresift_core::{
+    push_note, Direction, EventSink, Note, SessionEvent, Status, Timestamp, Transaction,
+};
 
 impl State {
     pub(super) fn server_line(
@@ -118,16 +120,25 @@ impl State {
                 self.finish(p, None, end_ts, out);
             }
         }
+        if self.late_owed > 0 {
+            // The reply to a command reported before it came (shed, timed out).
+            self.late_owed -= 1;
+            self.late_replies += 1;
+            return;
+        }
         let Some(front) = self.queue.front_mut() else {
             self.unsolicited(b, detail, end_ts, out);
             return;
         };
         front.tx.response_bytes += b.bytes;
         if let Some(len) = b.truncated {
-            front.tx.notes.push(Note::Truncated {
-                field: "reply_line",
-                len,
-            });
+            push_note(
+                &mut front.tx.notes,
+                Note::Truncated {
+                    field: "reply_line",
+                    len,
+                },
+            );
         }
         match (front.kind, front.stage) {
             (Kind::Data, Stage::GaveUp | Stage::InBody) if code == ReplyCode::START_MAIL_INPUT => {
@@ -141,6 +152,7 @@ impl State {
             (Kind::Data, Stage::AwaitReply) if code == ReplyCode::START_MAIL_INPUT => {
                 front.intermediate = Some(detail);
                 front.stage = Stage::InBody;
+                front.waiting_since = None;
                 self.progress = BodyProgress::default();
                 self.collector = Some(HeaderCollector::new(self.cfg.header_area, true));
                 self.set_client(ClientMode::Body(Box::default()), "354: body follows");
@@ -167,6 +179,7 @@ impl State {
                         };
                 }
                 front.stage = Stage::AwaitClient;
+                front.waiting_since = None;
                 self.set_client(ClientMode::AuthLine, "334: SASL response follows");
                 return;
             }
@@ -223,14 +236,18 @@ impl State {
         for mut ev in held {
             if let SessionEvent::Transaction(tx) = &mut ev {
                 if tx.command == "STARTTLS" {
-                    tx.notes.push(if plaintext {
-                        Note::Text {
-                            text: "plaintext SMTP continued after STARTTLS (decrypted capture?)"
-                                .into(),
-                        }
-                    } else {
-                        Note::Encrypted
-                    });
+                    push_note(
+                        &mut tx.notes,
+                        if plaintext {
+                            Note::Text {
+                                text:
+                                    "plaintext SMTP continued after STARTTLS (decrypted capture?)"
+                                        .into(),
+                            }
+                        } else {
+                            Note::Encrypted
+                        },
+                    );
                 }
             }
             ev.replay(out);
@@ -256,12 +273,17 @@ impl State {
     ) {
         let mut tx = Transaction::new(PROTOCOL, &self.conn, b.ts, SmtpDetail::default());
         tx.response_bytes = b.bytes;
-        tx.notes.append(&mut self.half[1].notes);
+        for n in std::mem::take(&mut self.half[1].notes) {
+            push_note(&mut tx.notes, n);
+        }
         if let Some(len) = b.truncated {
-            tx.notes.push(Note::Truncated {
-                field: "reply_line",
-                len,
-            });
+            push_note(
+                &mut tx.notes,
+                Note::Truncated {
+                    field: "reply_line",
+                    len,
+                },
+            );
         }
         let code = ReplyCode(b.code);
         if !self.greeted {
@@ -325,9 +347,12 @@ impl State {
             }
         }
         if p.body.as_ref().is_some_and(|b| b.incomplete) {
-            p.tx.notes.push(Note::Text {
-                text: "end of body not seen".into(),
-            });
+            push_note(
+                &mut p.tx.notes,
+                Note::Text {
+                    text: "end of body not seen".into(),
+                },
+            );
         }
         if p.req != RequestDetail::default() {
             p.tx.detail.request = Some(SmtpRequest::Command(p.req.clone()));
@@ -380,14 +405,18 @@ impl State {
             Kind::Data => {
                 if let Some(m) = self.current.as_mut() {
                     m.detail.body = body;
-                    m.tx.notes.extend(data_notes);
+                    for n in data_notes {
+                        push_note(&mut m.tx.notes, n);
+                    }
                     m.tx.request_bytes += req.body_bytes.unwrap_or(0);
                 }
                 self.complete_message(final_reply, reply_bytes, end_ts, out);
             }
             Kind::Bdat { last } => {
                 if let Some(m) = self.current.as_mut() {
-                    m.tx.notes.extend(data_notes);
+                    for n in data_notes {
+                        push_note(&mut m.tx.notes, n);
+                    }
                     if let Some(chunk) = body {
                         m.tx.request_bytes += chunk.bytes;
                         match m.detail.body.as_mut() {
@@ -474,10 +503,13 @@ impl State {
         }
         m.tx.query = q;
         if m.detail.recipients_dropped > 0 {
-            m.tx.notes.push(Note::Truncated {
-                field: "recipients",
-                len: m.detail.recipients.len() as u64 + m.detail.recipients_dropped,
-            });
+            push_note(
+                &mut m.tx.notes,
+                Note::Truncated {
+                    field: "recipients",
+                    len: m.detail.recipients.len() as u64 + m.detail.recipients_dropped,
+                },
+            );
         }
         m.tx.detail.request = Some(SmtpRequest::Message(Box::new(m.detail)));
         out.transaction(&mut m.tx);
