@@ -881,6 +881,10 @@ impl State {
     ) {
         let line = parser::strip_cr(raw.strip_suffix(b"\n").unwrap_or(raw));
         if matches!(self.client, ClientMode::AuthLine) {
+            if let (Some(len), Some(p)) = (truncated, self.queue.back_mut()) {
+                // Only the prefix was looked at (for a user name).
+                push_note(&mut p.tx.notes, Note::Truncated { field: "line", len });
+            }
             self.auth_response(line, wire_len);
             self.set_client(ClientMode::Commands, "SASL response sent");
             return;
