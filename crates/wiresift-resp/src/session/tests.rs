@@ -1320,3 +1320,21 @@ fn blocking_commands_wait_longer_or_forever() {
     // Subscribed: confirmations are coming, no deadline.
     assert_eq!(h.s.timer_deadline(tmo), None);
 }
+
+#[test]
+fn sizes() {
+    use std::mem::size_of;
+    eprintln!(
+        "session {} core {} reader {} asm {} pending {} tx {} resp {} req {} config {} note {}",
+        size_of::<RespSession>(),
+        size_of::<Core>(),
+        size_of::<Reader>(),
+        size_of::<Assembler>(),
+        size_of::<Pending>(),
+        size_of::<Transaction<RespDetail>>(),
+        size_of::<ResponseDetail>(),
+        size_of::<crate::event::RequestDetail>(),
+        size_of::<Config>(),
+        size_of::<Note>()
+    );
+}
