@@ -43,6 +43,9 @@ pub struct EngineConfig {
     /// is reported as `no_response` with a `request_timeout` note (see
     /// [`ProtocolSession::on_timer`]). Default 30 s; `None`: only at close.
     pub request_timeout: Option<Duration>,
+    /// Request timeouts for some plugins (by name), overriding
+    /// [`EngineConfig::request_timeout`] for their connections (`None`: off for that plugin).
+    pub plugin_request_timeouts: Vec<(String, Option<Duration>)>,
 }
 
 /// Bytes of protocol-session state the engine allows (see [`EngineConfig::session_budget`]).
@@ -76,6 +79,7 @@ impl Default for EngineConfig {
             stall_memory: 32,
             session_budget: SessionBudget::default(),
             request_timeout: Some(Duration::from_secs(30)),
+            plugin_request_timeouts: Vec::new(),
         }
     }
 }
@@ -178,6 +182,8 @@ struct Conn {
     state: usize,
     /// The request-timer entry in [`Ctx::timers`], if any.
     scheduled: Option<Timestamp>,
+    /// The request timeout of this connection's plugin.
+    timeout: Option<Duration>,
 }
 
 /// A connection that carries a tunnel through a proxy (HTTP CONNECT, SOCKS): the connection
@@ -215,6 +221,8 @@ pub(crate) struct Ctx<O: Output> {
     stall_memory: usize,
     budget: SessionBudget,
     request_timeout: Option<Duration>,
+    /// Per-plugin overrides of `request_timeout`, by plugin index.
+    plugin_timeouts: Vec<(usize, Option<Duration>)>,
     /// Session-state bytes charged, all connections together.
     session_bytes: usize,
     /// Request timers: (deadline, connection), at most one per live connection.
@@ -293,6 +301,11 @@ fn attribute_stalls(
 
 impl<O: Output> Dispatcher<O> {
     pub(crate) fn new(registry: Registry, out: O, cfg: &EngineConfig) -> Self {
+        let plugin_timeouts = cfg
+            .plugin_request_timeouts
+            .iter()
+            .filter_map(|(n, t)| Some((registry.index_of(n)?, t.filter(|t| t.0 > 0))))
+            .collect();
         Dispatcher {
             conns: FxHashMap::default(),
             ctx: Ctx {
@@ -303,6 +316,7 @@ impl<O: Output> Dispatcher<O> {
                 stall_memory: cfg.stall_memory,
                 budget: cfg.session_budget,
                 request_timeout: cfg.request_timeout.filter(|t| t.0 > 0),
+                plugin_timeouts,
                 session_bytes: 0,
                 timers: BTreeSet::new(),
             },
@@ -357,7 +371,7 @@ impl<O: Output> Ctx<O> {
         self.session_bytes = others + bytes;
         self.stats.peak_session_bytes =
             self.stats.peak_session_bytes.max(self.session_bytes as u64);
-        if let Some(tmo) = self.request_timeout {
+        if let Some(tmo) = conn.timeout {
             match s.timer_deadline(tmo) {
                 Some(d) if from_timer && d <= now => {}
                 Some(d) if conn.scheduled.is_none_or(|t| d < t) => {
@@ -414,6 +428,11 @@ impl<O: Output> Ctx<O> {
         if let Some(t) = conn.tunnel.as_ref().and_then(|t| t.target_addr) {
             info.server = t;
         }
+        conn.timeout = self
+            .plugin_timeouts
+            .iter()
+            .find(|(i, _)| *i == idx)
+            .map_or(self.request_timeout, |(_, t)| *t);
         conn.slot = Slot::Session(plugin.new_session(&info), name);
     }
 
@@ -559,6 +578,7 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                     handovers: 0,
                     state: 0,
                     scheduled: None,
+                    timeout: None,
                 };
                 match self.ctx.registry.by_port(info.server.port()) {
                     Some(idx) => self.ctx.start_session(idx, &mut conn),
@@ -703,9 +723,6 @@ impl<O: Output> Dispatcher<O> {
         now: Timestamp,
         mut mark: impl FnMut(&mut O, Timestamp, ConnectionId),
     ) {
-        let Some(tmo) = self.ctx.request_timeout else {
-            return;
-        };
         while let Some(&(d, id)) = self.ctx.timers.first() {
             if d > now {
                 break;
@@ -715,7 +732,7 @@ impl<O: Output> Dispatcher<O> {
                 continue;
             };
             c.scheduled = None;
-            let Slot::Session(s, _) = &mut c.slot else {
+            let (Slot::Session(s, _), Some(tmo)) = (&mut c.slot, c.timeout) else {
                 continue;
             };
             match s.timer_deadline(tmo) {

@@ -287,6 +287,20 @@ fn a_request_with_no_reply_is_reported_when_the_timeout_passes_in_capture_time()
     let cmds: Vec<&str> = txs.iter().map(|t| t["command"].as_str().unwrap()).collect();
     assert_eq!(cmds, ["b1", "b2", "slow", "next"]);
     assert_eq!(summary.dissect.requests_timed_out, 0);
+    // Per plugin: off for `lines`, or shorter than the default.
+    for (t, timed_out, waited) in [
+        (None, 0, None),
+        (Some(Duration::from_secs(5)), 1, Some(10_000_000)),
+    ] {
+        let cfg = EngineConfig {
+            plugin_request_timeouts: vec![("lines".to_string(), t)],
+            ..EngineConfig::default()
+        };
+        let (txs, _, summary) = run(&p.out, &cfg, 1);
+        assert_eq!(summary.dissect.requests_timed_out, timed_out, "{t:?}");
+        let w = txs.iter().find_map(|t| t["notes"][0]["waited_us"].as_u64());
+        assert_eq!(w, waited);
+    }
 }
 
 #[test]
