@@ -333,6 +333,23 @@ impl<O: Output> Ctx<O> {
     fn settle(&mut self, conn: &mut Conn, now: Timestamp, from_timer: bool) {
         let id = conn.info.id;
         let others = self.session_bytes - conn.state;
+        if let Slot::Probing { bytes, .. } = conn.slot {
+            // Bytes kept while probing count against the global budget too.
+            if others.saturating_add(bytes) > self.budget.global {
+                self.stats.budget_hits_global += 1;
+                self.stats.undissected_bytes += bytes as u64;
+                self.stats.unidentified_connections += 1;
+                conn.slot = Slot::Idle;
+                conn.state = 0;
+                self.session_bytes = others;
+            } else {
+                conn.state = bytes;
+                self.session_bytes = others + bytes;
+                self.stats.peak_session_bytes =
+                    self.stats.peak_session_bytes.max(self.session_bytes as u64);
+            }
+            return;
+        }
         let Slot::Session(s, _) = &mut conn.slot else {
             self.session_bytes = others;
             conn.state = 0;
