@@ -240,6 +240,23 @@ struct Emitter<'a, O: Output> {
     shed_budget: Option<&'static str>,
 }
 
+impl<'a, O: Output> Emitter<'a, O> {
+    fn new(
+        out: &'a mut O,
+        stats: &'a mut DissectStats,
+        stalls: &'a VecDeque<(Timestamp, Direction, Duration)>,
+        tunnel: &Option<TunnelNote>,
+    ) -> Self {
+        Emitter {
+            out,
+            stats,
+            stalls,
+            proxy: tunnel.as_ref().and_then(TunnelNote::proxy_field),
+            shed_budget: None,
+        }
+    }
+}
+
 impl<O: Output> EventSink for Emitter<'_, O> {
     fn detail(&self) -> Detail {
         self.out.detail()
@@ -514,13 +531,8 @@ impl<O: Output> Ctx<O> {
     fn data_for(&mut self, conn: &mut Conn, chunk: &StreamChunk<'_>) {
         match &mut conn.slot {
             Slot::Session(session, _) => {
-                let mut em = Emitter {
-                    out: &mut self.out,
-                    stats: &mut self.stats,
-                    stalls: &conn.stalls,
-                    proxy: conn.tunnel.as_ref().and_then(TunnelNote::proxy_field),
-                    shed_budget: None,
-                };
+                let mut em =
+                    Emitter::new(&mut self.out, &mut self.stats, &conn.stalls, &conn.tunnel);
                 match session.on_data(chunk, &mut em) {
                     Flow::Continue => {}
                     Flow::Detach => conn.slot = Slot::Idle,
@@ -652,13 +664,12 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                 self.ctx.release(&mut c);
                 let protocol = match &mut c.slot {
                     Slot::Session(s, name) => {
-                        let mut em = Emitter {
-                            out: &mut self.ctx.out,
-                            stats: &mut self.ctx.stats,
-                            stalls: &c.stalls,
-                            proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
-                            shed_budget: None,
-                        };
+                        let mut em = Emitter::new(
+                            &mut self.ctx.out,
+                            &mut self.ctx.stats,
+                            &c.stalls,
+                            &c.tunnel,
+                        );
                         s.on_close(ts, reason, &mut em);
                         Some(*name)
                     }
@@ -720,13 +731,7 @@ impl<O: Output> Dispatcher<O> {
             return;
         };
         if let Slot::Session(s, _) = &mut c.slot {
-            let mut em = Emitter {
-                out: &mut self.ctx.out,
-                stats: &mut self.ctx.stats,
-                stalls: &c.stalls,
-                proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
-                shed_budget: None,
-            };
+            let mut em = Emitter::new(&mut self.ctx.out, &mut self.ctx.stats, &c.stalls, &c.tunnel);
             f(s.as_mut(), &mut em);
             self.ctx.settle(c, now, false);
         }
@@ -762,13 +767,7 @@ impl<O: Output> Dispatcher<O> {
                 None => continue,
             }
             mark(&mut self.ctx.out, d, id);
-            let mut em = Emitter {
-                out: &mut self.ctx.out,
-                stats: &mut self.ctx.stats,
-                stalls: &c.stalls,
-                proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
-                shed_budget: None,
-            };
+            let mut em = Emitter::new(&mut self.ctx.out, &mut self.ctx.stats, &c.stalls, &c.tunnel);
             let n = s.on_timer(now, tmo, &mut em);
             self.ctx.stats.requests_timed_out += n;
             self.ctx.settle(c, now, true);
@@ -781,13 +780,8 @@ impl<O: Output> Dispatcher<O> {
         };
         match &mut c.slot {
             Slot::Session(s, _) => {
-                let mut em = Emitter {
-                    out: &mut self.ctx.out,
-                    stats: &mut self.ctx.stats,
-                    stalls: &c.stalls,
-                    proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
-                    shed_budget: None,
-                };
+                let mut em =
+                    Emitter::new(&mut self.ctx.out, &mut self.ctx.stats, &c.stalls, &c.tunnel);
                 match s.on_gap(gap, &mut em) {
                     Flow::Continue => {}
                     Flow::Detach => c.slot = Slot::Idle,
