@@ -131,7 +131,11 @@ pub fn events(case: Case, scale: Scale, f: &mut dyn FnMut(Ev<'_>)) {
     let mut buf = Vec::new();
     match case {
         Case::RespHoleFraming => {
-            let (n, value) = if full { (100_000u64, 1000) } else { (10_000, 100) };
+            let (n, value) = if full {
+                (100_000u64, 1000)
+            } else {
+                (10_000, 100)
+            };
             f(Ev::Open { flow: 0 });
             // The first request is lost: everything after it waits behind the hole.
             set(&mut buf, 0, value);
@@ -342,7 +346,13 @@ struct Pcap<'a, W: Write> {
 }
 
 impl<W: Write> Pcap<'_, W> {
-    fn packet(&mut self, fl: &mut Flow, from_server: bool, flags: u8, payload: &[u8]) -> io::Result<()> {
+    fn packet(
+        &mut self,
+        fl: &mut Flow,
+        from_server: bool,
+        flags: u8,
+        payload: &[u8],
+    ) -> io::Result<()> {
         let sip = [10, 0, 0, 1];
         let (src, dst, sport, dport) = if from_server {
             (sip, fl.cip, self.port, fl.cport)
