@@ -524,7 +524,6 @@ impl ProtocolSession for RespSession {
                 Some(Slot::Gap(_)) => n += 1,
                 None => break,
             }
-            core.pending.shrink();
         }
         let core = &mut self.core;
         core.pending.shrink();

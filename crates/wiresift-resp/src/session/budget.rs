@@ -234,12 +234,14 @@ impl Queue {
         Some(s)
     }
 
-    /// After a burst was shed: give back most of the room it left.
+    /// After a burst was shed: give back most of the room it left. Only when the queue uses a
+    /// quarter of its room or less: a queue shed to a budget over and over would otherwise be
+    /// shrunk and grown (a memmove of every slot) each time.
     pub(super) fn shrink(&mut self) {
         if self.q.is_empty() {
             self.q = VecDeque::new();
-        } else if self.q.capacity() > 2 * self.q.len() + 16 {
-            self.q.shrink_to(self.q.len() + 8);
+        } else if self.q.capacity() > 4 * self.q.len() + 64 {
+            self.q.shrink_to(2 * self.q.len());
         }
     }
 
