@@ -18,6 +18,28 @@
 //!   gap note) and pairing restarts with the requests sent after the gap; replies that arrive
 //!   with nothing queued are `no_request`. No reply is ever paired across a gap by guesswork,
 //!   so a gap cannot start a cascade of mispaired transactions.
+//!
+//! Framing errors (bytes that are not RESP) are not gaps: the message they cut is reported with
+//! a `parse_error` note (not `gap`), the next one with `parse_error { skipped_bytes }`, and no
+//! lost-request marker is queued for them (one per error grew the queue without bound). An
+//! inline request longer than the line limit is still queued (its prefix, a `truncated` note),
+//! so that the server's error reply pairs with it and not with the next request.
+//!
+//! Budgets and timers (see [`wiresift_core::ProtocolSession`]): `state_bytes` is the pending
+//! queue's cost, kept up to date on every push and pop (`budget::Queue`: the deque's slots,
+//! ~640 bytes each, plus what each request keeps), and the readers' notes. `shed` reports the
+//! oldest requests early (`no_response`, `shed` note) and drops markers; `on_timer` reports a
+//! request whose reply is overdue (`request_timeout` note). Blocking commands (BLPOP, BRPOP,
+//! BRPOPLPUSH, BLMOVE, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD/XREADGROUP BLOCK, WAIT,
+//! WAITAOF) wait their own timeout longer, or forever for 0; a subscription being confirmed has
+//! no deadline. A request reported early leaves a count of replies still owed: the next reply is
+//! counted ([`RespSession::late_replies`]), not paired with a later request. Not charged: the
+//! carry-over buffers (bounded by [`crate::Limits`]) and the fixed part of a session (~1.2 KB).
+//!
+//! Accounting ([`ByteAccounting`]): bytes the parser consumes are `parsed`, except those the
+//! desync scan passes over (`skipped`, counted even when it never resynchronises before close);
+//! carry-over bytes dropped by a gap or an overflow are `skipped`; a TLS handshake and what is
+//! left in the carry-over at close are `undissected`.
 
 use crate::command::{analyse, analyse_args, Arg, Command, Render, ReplyArg, Special};
 #[allow(unused_imports)] // `ResponseDetail` is named in the docs.

@@ -42,6 +42,20 @@
 //!   replies with the wrong commands, except the command the client waits on (DATA, AUTH,
 //!   STARTTLS): it stays, so that the client's next bytes are read as the client behaves (a
 //!   body, SASL lines), and takes a reply only as the final reply to a body sent after the gap.
+//! - Budgets and timers ([`wiresift_core::ProtocolSession`]): `state_bytes` adds up the pending
+//!   commands, the message in progress (at most [`SmtpConfig::max_recipients`] recipients kept;
+//!   the rest counted, a `truncated` note with the full count), the header area, the reply being
+//!   assembled, overlong-line prefixes and notes. `shed` reports the oldest commands early
+//!   (`no_response`, `shed` note), then the message in progress, then drops the header area.
+//!   The request timer runs from when the client stopped sending and waits for the server: not
+//!   while a DATA body or BDAT chunk is flowing, nor while AUTH waits for the client's SASL
+//!   line. A command reported early (shed, timed out) leaves a reply owed: it is counted, not
+//!   paired with a later command. Notes are capped per transaction
+//!   ([`wiresift_core::MAX_NOTES`]).
+//! - Accounting ([`wiresift_core::ByteAccounting`]): consumed bytes are `parsed`, except what
+//!   resynchronisation passes over (`skipped`) and what follows STARTTLS (`undissected`);
+//!   carry-over dropped by a gap or an overflow is `skipped`, what is left at close
+//!   `undissected`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -1337,4 +1337,14 @@ fn sizes() {
         size_of::<Config>(),
         size_of::<Note>()
     );
+    eprintln!(
+        "mode {} item {} keep {} conn {} acct {} queue {} streambuf {}",
+        size_of::<Mode>(),
+        size_of::<Item>(),
+        size_of::<Keep>(),
+        size_of::<ConnectionInfo>(),
+        size_of::<ByteAccounting>(),
+        size_of::<Queue>(),
+        size_of::<StreamBuf>()
+    );
 }
