@@ -29,7 +29,10 @@ struct CheckedSession {
 
 impl CheckedSession {
     fn check(&self, after: &str) -> ByteAccounting {
-        let a = self.inner.accounting().expect("RESP and SMTP keep accounts");
+        let a = self
+            .inner
+            .accounting()
+            .expect("RESP and SMTP keep accounts");
         assert!(a.balanced(), "{}: after {after}: {a:?}", self.what);
         CHECKS.fetch_add(1, Relaxed);
         a
@@ -123,10 +126,7 @@ fn committed_captures_balance() {
         let mut paths: Vec<_> = std::fs::read_dir(root.join(dir))
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|x| x == "pcap" || x == "pcapng")
-            })
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
             .collect();
         paths.sort();
         for p in paths {
