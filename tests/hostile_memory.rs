@@ -156,6 +156,10 @@ fn direct(case: Case) -> (Direct, Count) {
                 r.sessions = r.sessions.max(sessions.len());
                 return;
             }
+            Ev::Wait { us } => {
+                ts += us * 1000;
+                return;
+            }
             Ev::Close { flow } => {
                 if let Some((mut s, charged)) = sessions.remove(&flow) {
                     s.on_close(now, CloseReason::Fin, &mut out);

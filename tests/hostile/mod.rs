@@ -92,6 +92,8 @@ pub enum Ev<'a> {
     },
     /// The connection ends (FIN both ways).
     Close { flow: u32 },
+    /// Capture time passes (microseconds).
+    Wait { us: u64 },
 }
 
 const MSS: usize = 1448;
@@ -394,6 +396,22 @@ impl<W: Write> Pcap<'_, W> {
 
 /// Write `case` at `scale` as a classic pcap; returns the bytes written.
 pub fn write_pcap<W: Write>(case: Case, scale: Scale, out: &mut W) -> io::Result<u64> {
+    write_events(
+        case.port(),
+        case == Case::PingFlows,
+        &mut |f| events(case, scale, f),
+        out,
+    )
+}
+
+/// Write the events `gen` produces as a classic pcap to a server on `port`; `forget`: keep no
+/// flow state between opens (for 10⁶ flows that are never closed).
+pub fn write_events<W: Write>(
+    port: u16,
+    forget: bool,
+    gen: &mut dyn FnMut(&mut dyn FnMut(Ev<'_>)),
+    out: &mut W,
+) -> io::Result<u64> {
     let mut hdr = Vec::with_capacity(24);
     hdr.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     hdr.extend_from_slice(&2u16.to_le_bytes());
@@ -404,7 +422,7 @@ pub fn write_pcap<W: Write>(case: Case, scale: Scale, out: &mut W) -> io::Result
     out.write_all(&hdr)?;
     let mut p = Pcap {
         out,
-        port: case.port(),
+        port,
         ts_us: 1_700_000_000_000_000,
         buf: Vec::with_capacity(2048),
         written: 24,
@@ -424,12 +442,10 @@ pub fn write_pcap<W: Write>(case: Case, scale: Scale, out: &mut W) -> io::Result
                     .packet(&mut fl, false, 0x02, &[])
                     .and_then(|_| p.packet(&mut fl, true, 0x12, &[]))
                     .and_then(|_| p.packet(&mut fl, false, 0x10, &[]));
-                if case != Case::PingFlows {
-                    flows.insert(flow, fl);
-                } else {
+                if forget {
                     flows.clear();
-                    flows.insert(flow, fl);
                 }
+                flows.insert(flow, fl);
                 r
             }
             Ev::Data {
@@ -457,12 +473,16 @@ pub fn write_pcap<W: Write>(case: Case, scale: Scale, out: &mut W) -> io::Result
                     .and_then(|_| p.packet(&mut fl, false, 0x10, &[])),
                 None => Ok(()),
             },
+            Ev::Wait { us } => {
+                p.ts_us += us;
+                Ok(())
+            }
         };
         if r.is_err() {
             err = r;
         }
     };
-    events(case, scale, &mut step);
+    gen(&mut step);
     err?;
     Ok(p.written)
 }

@@ -1263,6 +1263,8 @@ impl State {
             );
         }
         self.lose_sync(S2C, gap.len);
+        // Which replies the gap held is unknown: those owed to commands reported early too.
+        self.late_owed = 0;
         // A command the client waits on (DATA, AUTH, STARTTLS) stays: with the server's side
         // gone, the client's next bytes say how it went on (see `assume_client_went_on`).
         let waiting_on = if self.client_paused() {
