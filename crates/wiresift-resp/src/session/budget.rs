@@ -193,6 +193,13 @@ impl Queue {
         self.q.len()
     }
 
+    /// Drop every entry (and the room they took).
+    #[allow(dead_code)] // Used by the memcached branch's `detach_not_resp` once merged.
+    pub(super) fn clear(&mut self) {
+        self.q = VecDeque::new();
+        self.heap = 0;
+    }
+
     pub(super) fn iter(&self) -> std::collections::vec_deque::Iter<'_, Slot> {
         self.q.iter()
     }
