@@ -12,6 +12,8 @@ use crate::output::{ConnectionSummary, Output, ParallelOutput};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use wiresift_core::registry::{ProbeOutcome, Registry};
 use wiresift_core::{
     ConnectionId, ConnectionInfo, Detail, Direction, Duration, Endpoint, EventSink, Flow, GapInfo,
@@ -187,6 +189,9 @@ pub(crate) struct Ctx<O: Output> {
     pub(crate) stats: DissectStats,
     probe_budget: usize,
     stall_memory: usize,
+    /// Set when the run was interrupted ([`Engine::set_stop`]) before the end-of-capture
+    /// flush: requests flushed then get [`Note::Interrupted`].
+    pub(crate) interrupted: bool,
 }
 
 /// Wraps the output to count events and annotate transactions with retransmission delay.
@@ -196,6 +201,8 @@ struct Emitter<'a, O: Output> {
     stalls: &'a VecDeque<(Timestamp, Direction, Duration)>,
     /// The proxy, for transactions inside a tunnel.
     proxy: Option<Endpoint>,
+    /// [`Ctx::interrupted`].
+    interrupted: bool,
 }
 
 impl<O: Output> EventSink for Emitter<'_, O> {
@@ -209,6 +216,9 @@ impl<O: Output> EventSink for Emitter<'_, O> {
         }
         if self.proxy.is_some() {
             tx.proxy = self.proxy;
+        }
+        if self.interrupted && tx.status == wiresift_core::Status::NoResponse {
+            tx.add_note(Note::Interrupted);
         }
         self.out.transaction(tx);
     }
@@ -260,6 +270,7 @@ impl<O: Output> Dispatcher<O> {
                 stats: DissectStats::default(),
                 probe_budget: cfg.probe_budget,
                 stall_memory: cfg.stall_memory,
+                interrupted: false,
             },
         }
     }
@@ -344,6 +355,7 @@ impl<O: Output> Ctx<O> {
                     stats: &mut self.stats,
                     stalls: &conn.stalls,
                     proxy: conn.tunnel.as_ref().and_then(TunnelNote::proxy_field),
+                    interrupted: self.interrupted,
                 };
                 match session.on_data(chunk, &mut em) {
                     Flow::Continue => {}
@@ -476,6 +488,7 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                             stats: &mut self.ctx.stats,
                             stalls: &c.stalls,
                             proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
+                            interrupted: self.ctx.interrupted,
                         };
                         s.on_close(ts, reason, &mut em);
                         Some(*name)
@@ -538,6 +551,7 @@ impl<O: Output> Dispatcher<O> {
                 stats: &mut self.ctx.stats,
                 stalls: &c.stalls,
                 proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
+                interrupted: self.ctx.interrupted,
             };
             f(s.as_mut(), &mut em);
         }
@@ -554,6 +568,7 @@ impl<O: Output> Dispatcher<O> {
                     stats: &mut self.ctx.stats,
                     stalls: &c.stalls,
                     proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
+                    interrupted: self.ctx.interrupted,
                 };
                 match s.on_gap(gap, &mut em) {
                     Flow::Continue => {}
@@ -594,6 +609,8 @@ pub struct Engine<O: Output> {
     /// Packets read so far: the 1-based index of the current packet (Wireshark's frame
     /// number), which becomes the id of a connection it opens.
     frame: u64,
+    /// [`Engine::set_stop`].
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl<O: Output> Engine<O> {
@@ -612,8 +629,25 @@ impl<O: Output> Engine<O> {
             capture_bytes: 0,
             capture_error: None,
             frame: 0,
+            stop: None,
             cfg,
         }
+    }
+
+    /// Stop reading when `stop` becomes true (set it from a signal handler: Ctrl-C). The
+    /// engine checks it where it checks [`Output::is_closed`] (every 4096 packets, and per
+    /// batch with threads), then runs the normal end-of-capture flush; requests still waiting
+    /// for a reply are then reported as `no_response` with [`Note::Interrupted`]. A reader that
+    /// blocks (a pipe) must itself return end-of-input once `stop` is set.
+    pub fn set_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = Some(stop);
+    }
+
+    /// Whether the stop flag of [`Engine::set_stop`] is set.
+    pub fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
     /// Process one captured packet.
@@ -644,8 +678,9 @@ impl<O: Output> Engine<O> {
                     }
                     n = n.wrapping_add(1);
                     if n % 4096 == 0 {
-                        if self.dispatcher.ctx.out.is_closed() {
-                            // Nobody reads the output any more (`| head`): stop reading.
+                        if self.dispatcher.ctx.out.is_closed() || self.stopped() {
+                            // Nobody reads the output any more (`| head`), or Ctrl-C: stop
+                            // reading.
                             break Ok(());
                         }
                         if n % 65_536 == 0 {
@@ -662,6 +697,7 @@ impl<O: Output> Engine<O> {
         };
         self.capture_bytes = reader.bytes_read();
         progress(self.capture_bytes);
+        self.dispatcher.ctx.interrupted = self.stopped();
         self.finish();
         self.capture_error = damage_report(self.capture_error.take(), reader.errors());
         result
@@ -734,6 +770,7 @@ impl<O: ParallelOutput> Engine<O> {
             threads,
             reader,
             &mut progress,
+            self.stop.as_deref(),
         );
         self.threaded = Some(summary);
         result
