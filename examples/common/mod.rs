@@ -294,7 +294,15 @@ pub fn run<O: ParallelOutput>(
         b.finish_and_clear();
     }
     let summary = engine.summary();
-    if engine.dissects() {
+    let d = &summary.decode;
+    // Nothing usable at all (not a capture; no packet of a link type we decode): the one line
+    // below says it, a summary of zeros would not help.
+    let nothing = (summary.capture_error.is_some() && summary.capture_bytes == 0 && d.packets == 0)
+        || (summary.capture_error.is_none()
+            && d.packets > 0
+            && d.unsupported_link_type == d.packets);
+    if nothing && !signals.stopped() {
+    } else if engine.dissects() {
         eprint!("{}", wiresift::summary::render(&summary));
     } else {
         eprint!(
@@ -306,7 +314,6 @@ pub fn run<O: ParallelOutput>(
         [one] => one.display().to_string(),
         _ => format!("{} inputs", paths.len()),
     };
-    let d = &summary.decode;
     if signals.stopped() {
         // The input was cut short on purpose: whatever the reader says about its end is moot.
         eprintln!("wiresift: interrupted: stopped reading {name}; the report covers what was read");
