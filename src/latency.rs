@@ -321,7 +321,9 @@ impl LatencyReport {
                 SortBy::Name => (0, 0),
             }
         };
-        let mut groups: Vec<((Endpoint, &'static str), Row, Vec<(String, Row)>)> = self
+        /// A server's key, its total row and its command rows.
+        type Group = ((Endpoint, &'static str), Row, Vec<(String, Row)>);
+        let mut groups: Vec<Group> = self
             .keys
             .iter()
             .map(|(&(server, protocol), cmds)| {
@@ -453,7 +455,9 @@ impl LatencyReport {
         use plotters::prelude::*;
         // Panels: (server, protocol) in row order, each with its (label, histogram) series.
         let rows = self.rows();
-        let mut panels: Vec<(String, Vec<(String, Histogram<u64>)>, usize)> = Vec::new();
+        /// Title, curves (label, histogram), commands not drawn.
+        type Panel = (String, Vec<(String, Histogram<u64>)>, usize);
+        let mut panels: Vec<Panel> = Vec::new();
         for r in &rows {
             if r.total {
                 panels.push((format!("{} ({})", r.server, r.protocol), Vec::new(), 0));
