@@ -508,3 +508,31 @@ fn ctrl_c_on_a_file_stops_early() {
     assert!(capture_bytes(&err) < size, "{err}");
     assert!(out.contains("(total)"), "{out}");
 }
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let Some(mut c) = example("dissect") else {
+        return;
+    };
+    // Nobody reads stdout: the pipe fills and the program blocks writing. The first signal
+    // stops the reading, but the output cannot be written; the second one ends it.
+    let big = big_capture(24);
+    c.args(["--threads", "1"])
+        .arg(&big)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let err = drain(child.stderr.take().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    kill(&child, "-INT");
+    std::thread::sleep(Duration::from_millis(300));
+    if let Some(s) = child.try_wait().unwrap() {
+        panic!("exited after one signal while its output was blocked: {s:?}");
+    }
+    kill(&child, "-INT");
+    let status = wait_timeout(&mut child, Duration::from_secs(5));
+    drop(stdout);
+    let _ = err.join();
+    assert_eq!(status.code(), Some(130));
+}
