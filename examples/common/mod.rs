@@ -301,14 +301,16 @@ pub fn run<O: ParallelOutput>(
         || (summary.capture_error.is_none()
             && d.packets > 0
             && d.unsupported_link_type == d.packets);
-    if nothing && !signals.stopped() {
-    } else if engine.dissects() {
-        eprint!("{}", wiresift::summary::render(&summary));
-    } else {
-        eprint!(
-            "{}",
-            wiresift::summary::render_sections(&summary, &["decode", "reassembly"])
-        );
+    if !nothing || signals.stopped() {
+        if engine.dissects() {
+            eprint!("{}", wiresift::summary::render(&summary));
+        } else {
+            // `flows` runs no plugin: nothing to say about dissection.
+            eprint!(
+                "{}",
+                wiresift::summary::render_sections(&summary, &["decode", "reassembly"])
+            );
+        }
     }
     let name = match paths {
         [one] => one.display().to_string(),
