@@ -51,7 +51,7 @@ use crate::parser::{
 use crate::shapes::{
     blob_header, confirmation, find_sub, is_delivery, plausible_reply, plausible_request, Plaus,
 };
-use crate::summary::{item_line, AsmError, Assembler, Item, Keep, Step, StrKind};
+use crate::summary::{item_line, AsmError, Item, Keep, Step, StrKind};
 use crate::Config;
 use nom::Needed;
 use wiresift_core::resync::{find_line_boundary, Start};
@@ -62,7 +62,9 @@ use wiresift_core::{
 };
 
 mod budget;
+mod lazy;
 use budget::{Queue, Wait};
+use lazy::LazyAsm;
 
 /// A TLS ClientHello record header (`rediss://`).
 fn is_tls_hello(d: &[u8]) -> bool {
@@ -105,7 +107,7 @@ enum Mode {
 struct Reader {
     dir: Direction,
     mode: Mode,
-    asm: Assembler,
+    asm: LazyAsm,
     /// Capture time of the current message's first byte.
     start: Option<Timestamp>,
     /// Wire bytes of the current message so far.
@@ -133,7 +135,7 @@ impl Reader {
             } else {
                 Mode::Normal
             },
-            asm: Assembler::new(keep),
+            asm: LazyAsm::new(keep),
             start: None,
             bytes: 0,
             notes: Vec::new(),
@@ -1182,7 +1184,7 @@ impl Core {
             end: self.ts,
             bytes,
             notes: std::mem::take(&mut r.notes),
-            truncated: std::mem::take(&mut r.asm.truncated),
+            truncated: r.asm.take_truncated(),
             gap: std::mem::take(&mut r.gap),
         };
         self.on_command(cmd, msg, wait, false, out);
@@ -1343,7 +1345,7 @@ impl Core {
         let r = &mut self.rd[S2C.index()];
         r.carry_blob = None;
         r.offset += at as u64;
-        r.asm.truncated.extend_from_slice(&truncated);
+        r.asm.add_truncated(&truncated);
         let msg = Msg {
             item,
             attrs: None,
@@ -1351,7 +1353,7 @@ impl Core {
             end: self.ts,
             bytes: std::mem::take(&mut r.bytes) + at as u64,
             notes: std::mem::take(&mut r.notes),
-            truncated: std::mem::take(&mut r.asm.truncated),
+            truncated: r.asm.take_truncated(),
             gap: std::mem::take(&mut r.gap),
         };
         self.on_reply(msg, out);
@@ -1499,7 +1501,7 @@ impl Core {
             end: ts,
             bytes: std::mem::take(&mut r.bytes),
             notes: std::mem::take(&mut r.notes),
-            truncated: std::mem::take(&mut r.asm.truncated),
+            truncated: r.asm.take_truncated(),
             gap: std::mem::take(&mut r.gap),
         })
     }
@@ -1509,7 +1511,7 @@ impl Core {
         let Some((item, attrs)) = r.asm.take() else {
             return;
         };
-        let truncated = std::mem::take(&mut r.asm.truncated);
+        let truncated = r.asm.take_truncated();
         let msg = Msg {
             item,
             attrs,

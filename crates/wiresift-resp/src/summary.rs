@@ -360,7 +360,12 @@ impl Assembler {
     /// Keep only what pairing needs (the first elements of the top level, nothing nested),
     /// or everything the limits allow.
     pub(crate) fn set_light(&mut self, light: bool, full: Keep) {
-        self.keep = if light {
+        self.keep = Self::light_keep(light, full);
+    }
+
+    /// What [`Assembler::set_light`] keeps.
+    pub(crate) fn light_keep(light: bool, full: Keep) -> Keep {
+        if light {
             Keep {
                 top_items: full.top_items.min(4),
                 nested_items: 0,
@@ -368,7 +373,7 @@ impl Assembler {
             }
         } else {
             full
-        };
+        }
     }
 
     pub(crate) fn new(keep: Keep) -> Self {
@@ -381,11 +386,6 @@ impl Assembler {
             attrs: None,
             truncated: Vec::new(),
         }
-    }
-
-    /// What is kept now (see [`Assembler::set_light`]).
-    pub(crate) fn keep(&self) -> Keep {
-        self.keep
     }
 
     /// Nothing of a message has been seen.

@@ -1326,11 +1326,12 @@ fn blocking_commands_wait_longer_or_forever() {
 fn sizes() {
     use std::mem::size_of;
     eprintln!(
-        "session {} core {} reader {} asm {} pending {} tx {} resp {} req {} config {} note {}",
+        "session {} core {} reader {} asm {} lazy {} pending {} tx {} resp {} req {} config {} note {}",
         size_of::<RespSession>(),
         size_of::<Core>(),
         size_of::<Reader>(),
-        size_of::<Assembler>(),
+        size_of::<crate::summary::Assembler>(),
+        size_of::<LazyAsm>(),
         size_of::<Pending>(),
         size_of::<Transaction<RespDetail>>(),
         size_of::<ResponseDetail>(),
