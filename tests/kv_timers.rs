@@ -6,13 +6,16 @@
 #[path = "hostile/mod.rs"]
 mod hostile;
 
-use hostile::{write_events, Ev};
+use hostile::{write_events, Ev, Events};
 use wiresift::core::{Note, Status, Transaction};
 use wiresift::net::CaptureReader;
 use wiresift::{Engine, EngineConfig, Output};
 
+/// (command, status, notes) of each transaction.
+type Txs = Vec<(String, Status, Vec<Note>)>;
+
 #[derive(Default)]
-struct Keep(Vec<(String, Status, Vec<Note>)>);
+struct Keep(Txs);
 
 impl Output for Keep {
     fn transaction(&mut self, tx: &Transaction) {
@@ -21,7 +24,7 @@ impl Output for Keep {
     }
 }
 
-fn run(port: u16, gen: &mut dyn FnMut(&mut dyn FnMut(Ev<'_>))) -> Vec<(String, Status, Vec<Note>)> {
+fn run(port: u16, gen: &mut dyn FnMut(&mut Events<'_>)) -> Txs {
     let mut pcap = Vec::new();
     write_events(port, false, gen, &mut pcap).unwrap();
     let mut reader = CaptureReader::from_read(Box::new(std::io::Cursor::new(pcap))).unwrap();

@@ -404,12 +404,15 @@ pub fn write_pcap<W: Write>(case: Case, scale: Scale, out: &mut W) -> io::Result
     )
 }
 
+/// What receives a case's events.
+pub type Events<'s> = dyn FnMut(Ev<'_>) + 's;
+
 /// Write the events `gen` produces as a classic pcap to a server on `port`; `forget`: keep no
 /// flow state between opens (for 10⁶ flows that are never closed).
 pub fn write_events<W: Write>(
     port: u16,
     forget: bool,
-    gen: &mut dyn FnMut(&mut dyn FnMut(Ev<'_>)),
+    gen: &mut dyn FnMut(&mut Events<'_>),
     out: &mut W,
 ) -> io::Result<u64> {
     let mut hdr = Vec::with_capacity(24);
