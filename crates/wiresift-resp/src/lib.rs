@@ -153,8 +153,20 @@ fn digits_crlf(d: &[u8]) -> ProbeResult {
     }
 }
 
-/// Does `data`, the first bytes sent in `dir`, look like RESP? Requests: `*<n>\r\n$…` or a
-/// known inline command; replies: a RESP header (`+OK`, `-ERR …`, `:1`, `$3`, `*2`, `%7`, …).
+/// Does `data`, the first bytes sent in `dir`, look like RESP?
+///
+/// The probe commits ([`ProbeResult::Match`]) only on evidence that no other text protocol
+/// gives:
+/// - requests: a multibulk `*<n>\r\n$…` (what every client library sends);
+/// - replies: a RESP header (`+OK`, `-ERR …`, `:1`, `$3`, `*2`, `%7`, …).
+///
+/// An inline command (`PING`, `GET k`, `SET k v` typed into `nc`) is not evidence: memcached's
+/// `get k` and `set k 0 0 5` have the same shape. For one the probe answers
+/// [`ProbeResult::NeedMore`], so the engine keeps the connection's first bytes and decides on
+/// the reply (`+PONG` is RESP; memcached's `STORED` or `VALUE k 0 5` is not, and the
+/// connection is then not dissected as RESP). A capture with only the client side of an
+/// inline-only connection on a port other than 6379 is therefore not dissected (give
+/// `--port resp=PORT` for it).
 pub fn probe(dir: Direction, data: &[u8]) -> ProbeResult {
     let Some(&t) = data.first() else {
         return ProbeResult::NeedMore;
@@ -188,7 +200,8 @@ pub fn probe(dir: Direction, data: &[u8]) -> ProbeResult {
             let line_end = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
             let http = data[..line_end].windows(5).any(|w| w == b"HTTP/");
             if INLINE_COMMANDS.iter().any(|c| c.eq_ignore_ascii_case(word)) && !http {
-                ProbeResult::Match
+                // Plausible, not evidence: the reply decides (see above).
+                ProbeResult::NeedMore
             } else {
                 ProbeResult::NoMatch
             }
@@ -268,7 +281,15 @@ mod tests {
         assert_eq!(probe(C, b"*3\r\n$3\r\nSET\r\n"), ProbeResult::Match);
         assert_eq!(probe(C, b"*3\r\n"), ProbeResult::NeedMore);
         assert_eq!(probe(C, b"*"), ProbeResult::NeedMore);
-        assert_eq!(probe(C, b"PING\r\n"), ProbeResult::Match);
+        // Inline commands wait for the reply: memcached's text protocol looks the same.
+        assert_eq!(probe(C, b"PING\r\n"), ProbeResult::NeedMore);
+        assert_eq!(probe(C, b"set k 0 0 5\r\nhello\r\n"), ProbeResult::NeedMore);
+        assert_eq!(probe(C, b"get k\r\n"), ProbeResult::NeedMore);
+        assert_eq!(probe(S, b"STORED\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe(S, b"VALUE k 0 5\r\nhello\r\nEND\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe(S, b"END\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe(S, b"ERROR\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe(S, b"+PONG\r\n"), ProbeResult::Match);
         assert_eq!(probe(C, b"ping"), ProbeResult::NeedMore);
         assert_eq!(probe(C, b"GET / HTTP/1.1\r\n"), ProbeResult::NoMatch);
         assert_eq!(probe(C, b"EHLO example.com\r\n"), ProbeResult::NoMatch);

@@ -87,6 +87,17 @@ impl Item {
             }
         )
     }
+    /// The type byte of the first value of unknown type in this item (kept part only).
+    pub(crate) fn unknown_type(&self) -> Option<u8> {
+        match self {
+            Item::Str {
+                kind: StrKind::Unknown(t),
+                ..
+            } => Some(*t),
+            Item::Agg { items, .. } => items.iter().find_map(Item::unknown_type),
+            _ => None,
+        }
+    }
     /// Name of the type in output.
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
