@@ -47,8 +47,9 @@
 //!    the direction resynchronises through [`wiresift::core::resync::find_line_boundary`] on the
 //!    next line that starts like a command (client) or a reply (server); the skipped bytes are
 //!    noted. Client side: the request cut by the gap is queued as `partial`, followed by a marker
-//!    for requests lost entirely; a reply that meets the marker with a later request queued
-//!    goes to that request (with a gap note), one with nothing after it is `no_request`. Server
+//!    for requests lost entirely; a reply that meets the marker goes to the next request queued
+//!    (with a gap note) when it fits that request's command (`VALUE`/`END` for a `get`,
+//!    `STORED`… for a `set`, …), otherwise it is `no_request` (a reply to a lost request). Server
 //!    side: which replies were lost cannot be known, so every pending request is reported now
 //!    (`no_response` with a gap note) and pairing starts again with the next requests.
 //! 6. Not memcached after all: a first server reply that is no memcached reply line detaches
@@ -662,6 +663,17 @@ impl ProtocolSession for McSession {
         core.acct.skipped += dropped;
         half.set_mode(Mode::Desync { at_line: true }, "gap");
         half.skipped = 0;
+        half.arrival = None;
+        if dropped > 0 && gap.dir == S2C && core.reply.is_none() {
+            // The reply whose first line was cut belongs to the oldest request.
+            if let Some(Slot::Req(p)) = core
+                .queue
+                .iter_mut()
+                .find(|s| !matches!(s, Slot::Req(p) if p.no_reply))
+            {
+                p.partial = true;
+            }
+        }
         core.lose_sync(gap.dir, gap.len, true, out);
         Flow::Continue
     }
@@ -832,8 +844,14 @@ impl Core {
                         self.resync_note(h.dir, skipped);
                     }
                     h.set_mode(Mode::Line, "resynchronised");
+                    if skip == 0 {
+                        // A message starts right here: parse it now (0 would mean "need more").
+                        return self.step(h, data, out);
+                    }
                 } else if skip == data.len() {
-                    h.set_mode(Mode::Desync { at_line: false }, "still looking");
+                    // Skipped to the end: a line starts next if these bytes ended one.
+                    let at_line = data.last() == Some(&b'\n');
+                    h.set_mode(Mode::Desync { at_line }, "still looking");
                 } else {
                     h.set_mode(Mode::Desync { at_line: true }, "a line may start here");
                 }
@@ -1162,11 +1180,12 @@ impl Core {
         self.replies += 1;
         self.drain_no_reply(out);
         loop {
-            let after_marker = self
-                .queue
-                .iter()
-                .skip(1)
-                .any(|s| matches!(s, Slot::Req(p) if !p.no_reply));
+            // The request a reply meeting a lost-request marker would go to, if the reply fits
+            // it (memcached replies are typed: `STORED` never answers a `get`).
+            let after_marker = self.queue.iter().skip(1).find_map(|s| match s {
+                Slot::Req(p) if !p.no_reply => Some(fits(&p.tx.command, &r.resp.status)),
+                _ => None,
+            }) == Some(true);
             match self.queue.front_mut() {
                 None => return self.orphan(r, None, out),
                 Some(Slot::Reported(k)) => {
@@ -1380,6 +1399,26 @@ impl Core {
         }
         self.state = 0;
         self.marker_note = None;
+    }
+}
+
+/// Can a reply of this status answer this command?
+fn fits(command: &str, status: &str) -> bool {
+    match status {
+        "ERROR" | "CLIENT_ERROR" | "SERVER_ERROR" | "UNKNOWN" => true,
+        _ => match command {
+            "get" | "gets" | "gat" | "gats" => matches!(status, "VALUE" | "END"),
+            "set" | "add" | "replace" | "append" | "prepend" | "cas" => {
+                matches!(status, "STORED" | "NOT_STORED" | "EXISTS" | "NOT_FOUND")
+            }
+            "delete" => matches!(status, "DELETED" | "NOT_FOUND"),
+            "incr" | "decr" => matches!(status, "NUMBER" | "NOT_FOUND"),
+            "touch" => matches!(status, "TOUCHED" | "NOT_FOUND"),
+            "stats" => matches!(status, "STAT" | "END"),
+            "version" => status == "VERSION",
+            "flush_all" | "verbosity" => status == "OK",
+            _ => true,
+        },
     }
 }
 

@@ -123,3 +123,12 @@ cap() {
 cap text.pcap text 11211
 cap on-6379.pcap on6379 6379
 ls -l "$OUT"
+
+# tshark's memcache dissector over text.pcap, for tests/memcached.rs (tshark 4.x; one row per
+# memcache PDU: tcp.stream, source port, command, keys, response, version).
+if command -v tshark >/dev/null; then
+    mkdir -p testdata/golden/memcached-tshark
+    tshark -r "$OUT/text.pcap" -Y memcache -T fields -E separator=/t \
+        -e tcp.stream -e tcp.srcport -e memcache.command -e memcache.key -e memcache.response \
+        -e memcache.version 2>/dev/null >testdata/golden/memcached-tshark/text.tsv
+fi
