@@ -470,6 +470,22 @@ impl Feeder {
             })
             .collect()
     }
+    /// Everything but the times.
+    fn detail(&self) -> Vec<(String, Status, serde_json::Value, serde_json::Value, u64, u64)> {
+        self.txs()
+            .iter()
+            .map(|t| {
+                (
+                    t.query.clone(),
+                    t.status,
+                    t.request_value(),
+                    t.response_value(),
+                    t.request_bytes,
+                    t.response_bytes,
+                )
+            })
+            .collect()
+    }
     fn summary(&self) -> Vec<(String, Status)> {
         self.txs()
             .iter()
@@ -517,6 +533,7 @@ fn any_segmentation_gives_the_same_transactions() {
         replay_in_turns(&mut f, &streams, &sizes, step);
         f.close();
         assert_eq!(f.summary(), want, "pieces of {step} bytes");
+        assert_eq!(f.detail(), whole.detail(), "pieces of {step} bytes");
     }
 }
 

@@ -84,6 +84,7 @@
 use serde::Serialize;
 use std::collections::VecDeque;
 use wiresift::core::resync::{find_line_boundary, Start};
+use wiresift::core::text;
 use wiresift::core::{
     ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction, Duration, EventSink, Flow,
     GapInfo, Note, ParseAnomaly, ProbeResult, ProtocolSession, ReqResp, Status, StreamBuf,
@@ -294,6 +295,28 @@ pub struct McValue {
     /// Part of the value was lost in a capture gap.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub gap: bool,
+    /// The kept bytes while the value is read (rendered into `prefix` at its end, so that a
+    /// character cut between two chunks is not rendered as two bytes).
+    #[serde(skip)]
+    raw: Vec<u8>,
+}
+
+impl McValue {
+    fn new(len: u64) -> Self {
+        McValue {
+            len,
+            prefix: String::new(),
+            gap: false,
+            raw: Vec::new(),
+        }
+    }
+    /// Render the kept bytes into `prefix` (idempotent).
+    fn render(&mut self) {
+        if !self.raw.is_empty() {
+            self.prefix = escaped(&self.raw);
+            self.raw = Vec::new();
+        }
+    }
 }
 
 /// The request detail (`"request"` in the JSON).
@@ -367,45 +390,10 @@ pub struct McResponse {
 /// The detail of a memcached transaction.
 pub type McDetail = ReqResp<McRequest, McResponse>;
 
-/// Render bytes with the escaping rule shared by every wiresift plugin: valid UTF-8 as is, a
-/// literal backslash as `\\`, each byte that is not part of valid UTF-8 as `\xNN`. So the
-/// byte 0xbc (`\xbc`) and the text `\xbc` (`\\xbc`) never look the same, and the bytes can be
-/// recovered exactly.
-pub fn escape_into(out: &mut String, mut b: &[u8]) {
-    loop {
-        let (good, bad) = match std::str::from_utf8(b) {
-            Ok(s) => (s, &b[b.len()..]),
-            Err(e) => {
-                let (g, rest) = b.split_at(e.valid_up_to());
-                let n = e.error_len().unwrap_or(rest.len());
-                (std::str::from_utf8(g).unwrap_or_default(), &rest[..n])
-            }
-        };
-        // JSON escapes control characters itself (`\u0000`): only the backslash is doubled.
-        for part in good.split_inclusive('\\') {
-            match part.strip_suffix('\\') {
-                Some(p) => {
-                    out.push_str(p);
-                    out.push_str("\\\\");
-                }
-                None => out.push_str(part),
-            }
-        }
-        for &x in bad {
-            out.push_str(&format!("\\x{x:02x}"));
-        }
-        let used = good.len() + bad.len();
-        if used >= b.len() {
-            return;
-        }
-        b = &b[used..];
-    }
-}
-
+/// Bytes as text with wiresift's one escaping rule ([`wiresift::core::text`]: valid UTF-8 as
+/// is, a backslash as `\\`, any other byte as `\xNN`), owned.
 fn escaped(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len());
-    escape_into(&mut s, b);
-    s
+    text::escaped(b).into_owned()
 }
 
 fn num<T: std::str::FromStr>(b: Option<&&[u8]>) -> Option<T> {
@@ -938,7 +926,7 @@ impl Core {
         }
         if self.full {
             let mut q = String::new();
-            escape_into(&mut q, &l[..l.len().min(self.cfg.max_query)]);
+            text::push_escaped(&mut q, &l[..l.len().min(self.cfg.max_query)]);
             if l.len() > self.cfg.max_query {
                 q.push('…');
             }
@@ -959,11 +947,7 @@ impl Core {
                     .as_mut()
                     .and_then(|p| p.tx.detail.request.as_mut())
                 {
-                    r.value = Some(McValue {
-                        len,
-                        prefix: String::new(),
-                        gap: false,
-                    });
+                    r.value = Some(McValue::new(len));
                 }
                 Some(len)
             }
@@ -1007,7 +991,10 @@ impl Core {
         let kept_raw = seen_before.min(v.len) as usize;
         if kept_raw < max && self.full {
             let take = (max - kept_raw).min(body_end);
-            escape_into(&mut v.prefix, &b[..take]);
+            v.raw.extend_from_slice(&b[..take]);
+        }
+        if left == 0 {
+            v.render();
         }
     }
 
@@ -1096,11 +1083,7 @@ impl Core {
                         key: w.first().map(|k| escaped(k)).unwrap_or_default(),
                         flags: num(w.get(1)).unwrap_or(0),
                         cas: num(w.get(3)),
-                        value: McValue {
-                            len,
-                            prefix: String::new(),
-                            gap: false,
-                        },
+                        value: McValue::new(len),
                     });
                 }
                 self.reply = Some(r);
@@ -1176,8 +1159,11 @@ impl Core {
     }
 
     /// A complete reply: pair it with the oldest request expecting one.
-    fn on_reply(&mut self, r: Reply, out: &mut dyn EventSink) {
+    fn on_reply(&mut self, mut r: Reply, out: &mut dyn EventSink) {
         self.replies += 1;
+        for v in &mut r.resp.values {
+            v.value.render();
+        }
         self.drain_no_reply(out);
         loop {
             // The request a reply meeting a lost-request marker would go to, if the reply fits
@@ -1283,6 +1269,9 @@ impl Core {
 
     /// Queue a complete request (or report it now, when no reply will come).
     fn enqueue(&mut self, mut p: Pending, out: &mut dyn EventSink) {
+        if let Some(v) = p.tx.detail.request.as_mut().and_then(|r| r.value.as_mut()) {
+            v.render();
+        }
         if let Some(n) = self.marker_note.take() {
             p.tx.add_note(n);
         }

@@ -10,6 +10,14 @@
 //! Output fields are described in [`event`]; budgets (all finite) in [`Config`]; how gaps are
 //! handled, and why they cannot start a cascade of mispaired transactions, in [`session`].
 //!
+//! Escaping: `request.args`, string values and `error` carry bytes with wiresift's one rule
+//! ([`wiresift_core::text`]): valid UTF-8 as is, a backslash as `\\`, any other byte as
+//! `\xNN` — so the byte 0xbc (`"\\xbc"` in the JSON text) and the four characters `\xbc`
+//! (`"\\\\xbc"`) never look the same. `query` is written the way `redis-cli` quotes arguments:
+//! an argument that is not plain text is double-quoted, with `\\`, `\"`, `\n`, `\r`, `\t` and
+//! `\xNN` escapes inside the quotes (a non-UTF-8 argument is all `\xNN` but printable ASCII);
+//! there too a backslash always starts an escape.
+//!
 //! One-sided captures: with only the client side, every request is reported with its detail
 //! and status `no_response` (when the connection ends, or early when [`Config::max_pending`]
 //! is reached); with only the server side, every reply is a `no_request` transaction with its
@@ -22,8 +30,6 @@
 //!   to the lost requests cannot be known: up to the rest of that burst may be paired off by
 //!   the number of lost requests (the first such pairing carries the gap note); pairing is exact
 //!   again once the burst is answered. Non-pipelined traffic is paired exactly.
-//! - `request.args` renders non-UTF-8 bytes as `\xNN`, so such an argument cannot be told from
-//!   UTF-8 text containing a literal `\xNN` (compare `arg_lengths` when it matters).
 //! - an error nested inside an aggregate (e.g. one command failing inside EXEC) does not make
 //!   the transaction an error: only an error reply does.
 //!
