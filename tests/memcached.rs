@@ -471,7 +471,16 @@ impl Feeder {
             .collect()
     }
     /// Everything but the times.
-    fn detail(&self) -> Vec<(String, Status, serde_json::Value, serde_json::Value, u64, u64)> {
+    fn detail(
+        &self,
+    ) -> Vec<(
+        String,
+        Status,
+        serde_json::Value,
+        serde_json::Value,
+        u64,
+        u64,
+    )> {
         self.txs()
             .iter()
             .map(|t| {

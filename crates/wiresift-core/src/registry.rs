@@ -401,18 +401,27 @@ mod tests {
         let a = r.register(Arc::new(Fake("a", &[1, 2], b'x')));
         let b = r.register(Arc::new(Fake("b", &[2], b'x')));
         // Equal priorities: registration order.
-        assert_eq!(r.probe(Direction::ClientToServer, b"x"), ProbeOutcome::Match(a));
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"x"),
+            ProbeOutcome::Match(a)
+        );
         assert_eq!(r.by_port(2), Some(a));
         // An embedder's plugin registered first wins the probe and the shared port.
         let e = r.register_first(Arc::new(Picky("e", b'x')));
         assert_eq!(r.priority(e), 1);
         assert_eq!(r.probe_order(), &[e, a, b]);
-        assert_eq!(r.probe(Direction::ClientToServer, b"x"), ProbeOutcome::Match(e));
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"x"),
+            ProbeOutcome::Match(e)
+        );
         assert_eq!(r.by_port(2), Some(e));
         assert_eq!(r.by_port(1), Some(a));
         // While it needs more bytes, lower priorities' matches wait.
         let q = r.register_with_priority(Arc::new(Fake("q", &[], b'?')), 0);
-        assert_eq!(r.probe(Direction::ClientToServer, b"?"), ProbeOutcome::NeedMore);
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"?"),
+            ProbeOutcome::NeedMore
+        );
         assert_eq!(r.probe_order(), &[e, a, b, q]);
         // A second register_first goes before the first one; negative priorities go last.
         let f = r.register_first(Arc::new(Fake("f", &[], b'f')));
@@ -425,8 +434,14 @@ mod tests {
         let mut r = Registry::new();
         let p = r.register(Arc::new(Picky("p", b'x')));
         let m = r.register(Arc::new(Fake("m", &[], b'?')));
-        assert_eq!(r.probe(Direction::ClientToServer, b"?"), ProbeOutcome::Match(m));
-        assert_eq!(r.probe(Direction::ClientToServer, b"x"), ProbeOutcome::Match(p));
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"?"),
+            ProbeOutcome::Match(m)
+        );
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"x"),
+            ProbeOutcome::Match(p)
+        );
     }
 
     #[test]

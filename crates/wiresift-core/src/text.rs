@@ -75,7 +75,9 @@ pub fn unescape(s: &str) -> Vec<u8> {
                 continue;
             }
             if b.get(i + 1) == Some(&b'x') {
-                let hex = b.get(i + 2..i + 4).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = b
+                    .get(i + 2..i + 4)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     out.push(v);
                     i += 4;
@@ -98,7 +100,11 @@ mod tests {
     fn byte_and_text_never_collide() {
         assert_ne!(escaped(b"\xbc"), escaped(br"\xbc"));
         assert_eq!(escaped(b"a\\"), "a\\\\");
-        assert_eq!(escaped(b"\xe2\x82"), r"\xe2\x82", "a cut UTF-8 sequence is bytes");
+        assert_eq!(
+            escaped(b"\xe2\x82"),
+            r"\xe2\x82",
+            "a cut UTF-8 sequence is bytes"
+        );
         assert!(matches!(escaped(b"ok"), Cow::Borrowed(_)));
     }
 

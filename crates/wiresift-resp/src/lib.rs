@@ -292,7 +292,10 @@ mod tests {
         assert_eq!(probe(C, b"set k 0 0 5\r\nhello\r\n"), ProbeResult::NeedMore);
         assert_eq!(probe(C, b"get k\r\n"), ProbeResult::NeedMore);
         assert_eq!(probe(S, b"STORED\r\n"), ProbeResult::NoMatch);
-        assert_eq!(probe(S, b"VALUE k 0 5\r\nhello\r\nEND\r\n"), ProbeResult::NoMatch);
+        assert_eq!(
+            probe(S, b"VALUE k 0 5\r\nhello\r\nEND\r\n"),
+            ProbeResult::NoMatch
+        );
         assert_eq!(probe(S, b"END\r\n"), ProbeResult::NoMatch);
         assert_eq!(probe(S, b"ERROR\r\n"), ProbeResult::NoMatch);
         assert_eq!(probe(S, b"+PONG\r\n"), ProbeResult::Match);

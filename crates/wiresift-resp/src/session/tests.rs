@@ -1023,8 +1023,15 @@ fn a_server_line_that_is_not_resp_keeps_its_first_byte_and_is_never_ok() {
     let r = t[1].response_value();
     assert_eq!(r["type"], "unknown");
     assert_eq!(r["value"], "not RESP");
-    assert_eq!(t[1].status, Status::Partial, "an unknown reply type is never ok");
-    assert!(t[1].notes.iter().any(|n| matches!(n, Note::ParseError { .. })));
+    assert_eq!(
+        t[1].status,
+        Status::Partial,
+        "an unknown reply type is never ok"
+    );
+    assert!(t[1]
+        .notes
+        .iter()
+        .any(|n| matches!(n, Note::ParseError { .. })));
 }
 
 #[test]
@@ -1051,7 +1058,10 @@ fn a_server_that_is_not_resp_detaches_the_session() {
         })
         .collect();
     assert_eq!(why.len(), 1);
-    assert!(why[0].contains("not RESP") && why[0].contains("STORED"), "{why:?}");
+    assert!(
+        why[0].contains("not RESP") && why[0].contains("STORED"),
+        "{why:?}"
+    );
     assert!(why[0].contains("2 request(s)"), "{why:?}");
 }
 
