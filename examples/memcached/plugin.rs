@@ -428,6 +428,9 @@ struct Pending {
 
 /// An entry of the request queue.
 #[derive(Debug)]
+// Requests are stored inline: one queue slot and no allocation per request (boxing would cost a
+// malloc/free per transaction); the small markers are rare.
+#[allow(clippy::large_enum_variant)]
 enum Slot {
     Req(Pending),
     /// Requests lost in a client-side gap (how many is unknown).
