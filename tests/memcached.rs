@@ -793,3 +793,60 @@ fn budgets_timers_and_bounded_lines() {
 fn _sink_is_object_safe(s: &mut Vec<SessionEvent>) -> &mut dyn EventSink {
     s
 }
+
+/// The first connection's streams and the whole-feed result, computed once.
+fn reference() -> &'static ([Vec<u8>; 2], Vec<(u64, u64)>, Vec<Row2>) {
+    static R: std::sync::OnceLock<([Vec<u8>; 2], Vec<(u64, u64)>, Vec<Row2>)> =
+        std::sync::OnceLock::new();
+    R.get_or_init(|| {
+        let streams = first_connection();
+        let mut whole = Feeder::new();
+        whole.feed(C2S, &streams[0]).feed(S2C, &streams[1]).close();
+        let sizes = whole
+            .txs()
+            .iter()
+            .map(|t| (t.request_bytes, t.response_bytes))
+            .collect();
+        let d = whole.detail();
+        (streams, sizes, d)
+    })
+}
+
+type Row2 = (
+    String,
+    Status,
+    serde_json::Value,
+    serde_json::Value,
+    u64,
+    u64,
+);
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Random cut points inside every request and reply give the same transactions.
+    #[test]
+    fn random_segmentation_gives_the_same_transactions(
+        cuts in proptest::collection::vec(0usize..4096, 0..40),
+    ) {
+        let (streams, sizes, want) = reference();
+        let mut f = Feeder::new();
+        let (mut at, mut k) = ([0usize; 2], 0usize);
+        for &(q, r) in sizes {
+            for (dir, len) in [(C2S, q as usize), (S2C, r as usize)] {
+                let i = dir.index();
+                let msg = &streams[i][at[i]..at[i] + len];
+                let mut pos = 0;
+                while pos < msg.len() {
+                    let step = 1 + cuts.get(k % cuts.len().max(1)).copied().unwrap_or(4096) % msg.len();
+                    k += 1;
+                    let end = (pos + step).min(msg.len());
+                    f.feed(dir, &msg[pos..end]);
+                    pos = end;
+                }
+                at[i] += len;
+            }
+        }
+        f.close();
+        proptest::prop_assert_eq!(&f.detail(), want);
+    }
+}
