@@ -795,9 +795,11 @@ fn _sink_is_object_safe(s: &mut Vec<SessionEvent>) -> &mut dyn EventSink {
 }
 
 /// The first connection's streams and the whole-feed result, computed once.
-fn reference() -> &'static ([Vec<u8>; 2], Vec<(u64, u64)>, Vec<Row2>) {
-    static R: std::sync::OnceLock<([Vec<u8>; 2], Vec<(u64, u64)>, Vec<Row2>)> =
-        std::sync::OnceLock::new();
+/// Streams, (request, reply) sizes of each exchange, and the transactions.
+type Reference = ([Vec<u8>; 2], Vec<(u64, u64)>, Vec<Row2>);
+
+fn reference() -> &'static Reference {
+    static R: std::sync::OnceLock<Reference> = std::sync::OnceLock::new();
     R.get_or_init(|| {
         let streams = first_connection();
         let mut whole = Feeder::new();
