@@ -852,3 +852,39 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&f.detail(), want);
     }
 }
+
+/// Through the engine: a client-only copy of text.pcap with a 1 ms request timeout reports the
+/// requests as capture time passes their deadline, with the note, instead of at close (those
+/// sent less than 1 ms before their connection's last packet are still reported at close).
+#[test]
+fn engine_drives_the_request_timer() {
+    use wiresift::net::{Decoder, DecoderConfig};
+    let cfg = EngineConfig {
+        request_timeout: Some(Duration::from_millis(1)),
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(cfg, with_plugin(&[11211]), Collect::default());
+    let mut reader = CaptureReader::open(&capture("text.pcap")).unwrap();
+    let mut dec = Decoder::new(DecoderConfig::default());
+    while let Ok(Some(pkt)) = reader.next_packet() {
+        if dec.decode(&pkt).is_some_and(|s| s.dst.port() == 11211) {
+            engine.process_packet(&pkt);
+        }
+    }
+    engine.finish();
+    let s = engine.summary();
+    let out = engine.into_output();
+    assert_eq!(out.txs.len(), 36);
+    assert!(out.txs.iter().all(|t| t.status == Status::NoResponse));
+    let timed_out = out
+        .txs
+        .iter()
+        .filter(|t| {
+            t.notes
+                .iter()
+                .any(|n| matches!(n, Note::RequestTimeout { .. }))
+        })
+        .count() as u64;
+    assert!(timed_out >= 20, "{timed_out}");
+    assert_eq!(s.dissect.requests_timed_out, timed_out);
+}
