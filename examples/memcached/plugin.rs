@@ -78,7 +78,11 @@
 //! - The binary protocol and the meta commands (`mg`, `ms`, …; their `VA` replies carry data)
 //!   are not dissected: a meta command is an unknown command whose reply line is kept as is.
 //! - After a request-side gap in a pipelined burst, replies are paired off by the marker rule
-//!   above (as in RESP): exact again once the burst is answered.
+//!   above (as in RESP, with the reply type as an extra check): exact again once the burst is
+//!   answered.
+//! - Registered first, the probe's `NeedMore` on an unfinished first line that could still be
+//!   a memcached command (`get …` without its newline) holds back the built-in plugins' matches
+//!   until the line ends or the engine's probe budget (2 KiB) runs out.
 #![allow(dead_code)] // Included by tests as a module too; not every item is used by each.
 
 use serde::Serialize;

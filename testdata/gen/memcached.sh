@@ -22,6 +22,9 @@
 #                  (ERROR), `gat`, `stats slabs`, a two-key get, and `quit`.
 #   on-6379.pcap   port 6379 (memcached listening there): set/get/delete/version/quit over one
 #                  pymemcache connection.
+# Also writes testdata/golden/memcached-tshark/text.tsv (tshark's view of text.pcap, at the end).
+# A new run changes times, client ports and frame numbers (the connection ids in
+# tests/memcached.rs's expected list): update that list with the new captures.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-testdata/memcached}
