@@ -32,7 +32,7 @@ pub use plugin::{
     StreamChunk, TcpProtocolPlugin,
 };
 pub use registry::Registry;
-pub use transaction::push_note;
+pub use transaction::{push_note, IsoTime};
 pub use transaction::{
     Detail, EventSink, Message, MsgDetail, MsgPayload, Note, OwnedMessage, OwnedTransaction,
     ParseAnomaly, ReqResp, SessionEvent, Status, Transaction, TxDetail, MAX_NOTES,

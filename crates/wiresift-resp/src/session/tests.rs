@@ -833,6 +833,7 @@ fn normalised(out: &[SessionEvent]) -> Vec<String> {
             let mut v = serde_json::to_value(e).unwrap();
             if let Some(o) = v.as_object_mut() {
                 o.remove("ts");
+                o.remove("time");
                 o.remove("latency_us");
             }
             v.to_string()
