@@ -30,6 +30,9 @@
 //!   to the lost requests cannot be known: up to the rest of that burst may be paired off by
 //!   the number of lost requests (the first such pairing carries the gap note); pairing is exact
 //!   again once the burst is answered. Non-pipelined traffic is paired exactly.
+//! - a client-only capture of another line protocol on port 6379 (memcached's `get k`) is read
+//!   as inline commands: without the server's replies nothing says it is not RESP (on other
+//!   ports the probe does not take it; two-sided, the first non-RESP reply detaches the session).
 //! - an error nested inside an aggregate (e.g. one command failing inside EXEC) does not make
 //!   the transaction an error: only an error reply does.
 //!
