@@ -762,6 +762,23 @@ fn budgets_timers_and_bounded_lines() {
     );
     assert!(f.out.iter().any(|e| matches!(e, SessionEvent::Anomaly(_))));
 
+    // A multi-get hit with more values than are kept: the kept ones keep their own bytes.
+    let cfg = plugin::Config {
+        max_entries: 2,
+        ..Default::default()
+    };
+    let mut f = Feeder::with(cfg, false);
+    f.feed(C2S, b"get a b c\r\n");
+    f.feed(
+        S2C,
+        b"VALUE a 0 1\r\nA\r\nVALUE b 0 1\r\nB\r\nVALUE c 0 1\r\nC\r\nEND\r\n",
+    );
+    f.close();
+    let r = f.txs()[0].response_value();
+    assert_eq!(r["entries"], 3);
+    assert_eq!(r["values"][1]["value"]["prefix"], "B");
+    assert!(r["values"].get(2).is_none());
+
     // A large value is skipped by length: nothing near its size is held.
     let mut f = Feeder::new();
     f.feed(C2S, b"set big 0 0 1000000\r\n");

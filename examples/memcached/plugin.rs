@@ -455,6 +455,9 @@ struct Reply {
     /// A gap touched it.
     gap: bool,
     notes: Vec<Note>,
+    /// The `VALUE` whose data block is being read is the last one in `resp.values` (false when
+    /// it is beyond `max_entries`: its bytes are counted, not kept).
+    value_kept: bool,
 }
 
 /// One direction.
@@ -988,6 +991,7 @@ impl Core {
         } else {
             self.reply
                 .as_mut()
+                .filter(|r| r.value_kept)
                 .and_then(|r| r.resp.values.last_mut())
                 .map(|v| &mut v.value)
         };
@@ -1034,7 +1038,7 @@ impl Core {
             r.gap = true;
             r.bytes += len;
             r.notes.push(note);
-            if let Some(v) = r.resp.values.last_mut() {
+            if let Some(v) = r.resp.values.last_mut().filter(|_| r.value_kept) {
                 v.value.gap = true;
             }
         }
@@ -1085,7 +1089,8 @@ impl Core {
                     self.finish_reply(r, out);
                     return None;
                 };
-                if r.resp.values.len() < self.cfg.max_entries {
+                r.value_kept = r.resp.values.len() < self.cfg.max_entries;
+                if r.value_kept {
                     r.resp.values.push(McItem {
                         key: w.first().map(|k| escaped(k)).unwrap_or_default(),
                         flags: num(w.get(1)).unwrap_or(0),
