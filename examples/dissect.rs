@@ -48,6 +48,11 @@ struct Args {
     /// the output of a capture full of customer data can be shared.
     #[arg(long)]
     redact: bool,
+    /// Report a request still waiting for its reply after SECS of capture time as
+    /// `no_response` (note `request_timeout`), without waiting for the connection to close:
+    /// `SECS` for every protocol, `PROTO=SECS` for one (repeatable; 0: off). Default 30.
+    #[arg(long = "request-timeout", value_name = "[PROTO=]SECS", value_parser = common::parse_timeout)]
+    request_timeouts: Vec<common::TimeoutSpec>,
     /// Do not probe connections on unknown ports.
     #[arg(long)]
     no_probe: bool,
@@ -72,6 +77,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let cfg = match common::engine_config(&args.request_timeouts, &registry) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wiresift: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Text
     } else {
@@ -88,7 +100,7 @@ fn main() -> ExitCode {
                 flush_lines,
             };
             let out = NdjsonOutput::new(std::io::stdout(), opts);
-            let (code, out) = go(out, registry, &args, &mut input, &signals);
+            let (code, out) = go(out, cfg, registry, &args, &mut input, &signals);
             (code, out.finish().map(drop))
         }
         Format::Text => {
@@ -99,7 +111,7 @@ fn main() -> ExitCode {
                 local_time: args.local_time,
             };
             let out = TextOutput::new(std::io::stdout(), opts);
-            let (code, out) = go(out, registry, &args, &mut input, &signals);
+            let (code, out) = go(out, cfg, registry, &args, &mut input, &signals);
             (code, out.finish().map(drop))
         }
     };
@@ -115,6 +127,7 @@ fn main() -> ExitCode {
 /// Run the engine into `out` (through [`Redact`] with `--redact`) and give `out` back.
 fn go<O: ParallelOutput>(
     out: O,
+    cfg: EngineConfig,
     registry: Registry,
     args: &Args,
     input: &mut common::Input,
@@ -124,11 +137,11 @@ fn go<O: ParallelOutput>(
         .threads
         .unwrap_or_else(|| common::default_threads(&args.inputs));
     if args.redact {
-        let mut engine = Engine::new(EngineConfig::default(), registry, Redact(out));
+        let mut engine = Engine::new(cfg, registry, Redact(out));
         let code = common::run(&mut engine, input, &args.inputs, threads, signals);
         (code, engine.into_output().0)
     } else {
-        let mut engine = Engine::new(EngineConfig::default(), registry, out);
+        let mut engine = Engine::new(cfg, registry, out);
         let code = common::run(&mut engine, input, &args.inputs, threads, signals);
         (code, engine.into_output())
     }

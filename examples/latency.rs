@@ -12,7 +12,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wiresift::latency::{LatencyReport, SortBy};
-use wiresift::{Engine, EngineConfig};
+use wiresift::Engine;
 
 #[derive(Parser)]
 #[command(about = "Latency report per server and command")]
@@ -35,6 +35,11 @@ struct Args {
     /// Route ports to a protocol, e.g. `--port resp=7101` (repeatable).
     #[arg(long = "port", value_name = "PROTO=PORT[,PORT…]")]
     ports: Vec<String>,
+    /// Report a request still waiting for its reply after SECS of capture time as
+    /// `no_response` (note `request_timeout`), without waiting for the connection to close:
+    /// `SECS` for every protocol, `PROTO=SECS` for one (repeatable; 0: off). Default 30.
+    #[arg(long = "request-timeout", value_name = "[PROTO=]SECS", value_parser = common::parse_timeout)]
+    request_timeouts: Vec<common::TimeoutSpec>,
     /// Worker threads (default: the number of available cores; 1 for `-`). The report is the same for
     /// every value.
     #[arg(long, value_name = "N")]
@@ -55,6 +60,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let cfg = match common::engine_config(&args.request_timeouts, &registry) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wiresift: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut input = common::open_or_exit(&args.inputs, &signals);
     let report = match args.by.as_str() {
         "command" => LatencyReport::default(),
@@ -65,7 +77,7 @@ fn main() -> ExitCode {
         }
     };
     let report = report.with_sort(args.sort);
-    let mut engine = Engine::new(EngineConfig::default(), registry, report);
+    let mut engine = Engine::new(cfg, registry, report);
     let threads = args
         .threads
         .unwrap_or_else(|| common::default_threads(&args.inputs));

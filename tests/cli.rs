@@ -257,6 +257,9 @@ fn arguments_are_checked() {
         &["--threshold-ms", "-1"][..],
         &["--threshold-ms=-1"],
         &["--threshold-ms", "nan"],
+        &["--request-timeout=-1"],
+        &["--request-timeout", "soon"],
+        &["--request-timeout", "nosuch=5"],
     ] {
         let mut c = example("dissect").unwrap();
         c.args(args).arg("testdata/resp/plain.pcap");
@@ -268,6 +271,11 @@ fn arguments_are_checked() {
     c.args(["--port", "redis=6380", "testdata/resp/plain.pcap"]);
     let o = run(c);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    for t in ["0", "2.5", "redis=1", "smtp=0"] {
+        let mut c = example("dissect").unwrap();
+        c.args(["--request-timeout", t, "testdata/resp/plain.pcap"]);
+        assert_eq!(run(c).status.code(), Some(0), "--request-timeout {t}");
+    }
     let mut c = example("dissect").unwrap();
     c.args(["--port", "nosuch=1", "testdata/resp/plain.pcap"]);
     assert_eq!(run(c).status.code(), Some(2));

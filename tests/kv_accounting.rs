@@ -139,6 +139,14 @@ fn committed_captures_balance() {
             files += 1;
         }
     }
+    // memcached on RESP's port: the RESP session finds the server is not RESP and detaches.
+    let p = root.join("memcached/on-6379.pcap");
+    if let Ok(reader) = CaptureReader::open(&p) {
+        let before = CHECKS.load(Relaxed);
+        run(reader);
+        assert!(CHECKS.load(Relaxed) > before, "{}: no session", p.display());
+        files += 1;
+    }
     assert!(files >= 20, "{files} captures");
     eprintln!(
         "{files} captures, {} sessions, {} checks",

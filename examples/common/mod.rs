@@ -245,6 +245,51 @@ pub fn parse_ms(s: &str) -> Result<f64, String> {
     }
 }
 
+/// One `--request-timeout` value: `SECS` (every plugin) or `PROTO=SECS` (one plugin); 0 turns
+/// the timeout off.
+#[derive(Debug, Clone)]
+pub struct TimeoutSpec {
+    plugin: Option<String>,
+    timeout: Option<wiresift::core::Duration>,
+}
+
+/// Parse a `--request-timeout` value (seconds, fractions allowed).
+pub fn parse_timeout(s: &str) -> Result<TimeoutSpec, String> {
+    let (plugin, secs) = match s.split_once('=') {
+        Some((p, v)) => (Some(p.trim().to_string()), v),
+        None => (None, s),
+    };
+    let v: f64 = secs.trim().parse().map_err(|e| format!("{s}: {e}"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("{s}: must be a number of seconds, 0 or more"));
+    }
+    let us = (v * 1e6).round() as u64;
+    let timeout = (us > 0).then(|| wiresift::core::Duration::from_micros(us));
+    Ok(TimeoutSpec { plugin, timeout })
+}
+
+/// The engine configuration of the examples: defaults, with the `--request-timeout` values
+/// applied (plugin names checked against `registry`, aliases resolved).
+pub fn engine_config(
+    timeouts: &[TimeoutSpec],
+    registry: &wiresift::core::Registry,
+) -> Result<wiresift::EngineConfig, String> {
+    let mut cfg = wiresift::EngineConfig::default();
+    for t in timeouts {
+        match &t.plugin {
+            None => cfg.request_timeout = t.timeout,
+            Some(name) => {
+                let idx = registry
+                    .index_of(name)
+                    .ok_or_else(|| format!("--request-timeout {name}=…: no such protocol"))?;
+                let name = registry.plugin(idx).name().to_string();
+                cfg.plugin_request_timeouts.push((name, t.timeout));
+            }
+        }
+    }
+    Ok(cfg)
+}
+
 /// Run the engine over `input` with `threads` workers, with a progress bar on stderr when it
 /// is a terminal and the input is large (or a stream of unknown size). Prints the end-of-run
 /// summary on stderr. Returns the exit code: 0, or 1 when the capture (or one of its files) was

@@ -279,7 +279,11 @@ impl<D: TxDetail> Transaction<D> {
     ///
     /// It starts as [`Status::NoResponse`] with no latency: that is what it is until the session
     /// sees a reply and sets the status (and calls [`Transaction::complete_at`]), so a request
-    /// flushed at close or lost in a gap needs no extra step.
+    /// flushed at close or lost in a gap needs no extra step. When the reply comes, set
+    /// `status` to [`Status::Ok`] or [`Status::Error`] (with `error`), or [`Status::Partial`]
+    /// when a gap cut either side; a reply seen without its request is a transaction built from
+    /// the reply with [`Status::NoRequest`]. Set `command`, `query` and the sizes yourself; the
+    /// engine adds retransmission notes and the proxy.
     pub fn new(protocol: &'static str, conn: &ConnectionInfo, ts: Timestamp, detail: D) -> Self {
         Transaction {
             ts,

@@ -273,6 +273,13 @@ struct Core {
     client_seen: bool,
     /// The client direction went into a gap and nothing of it came since.
     client_lost: bool,
+    /// Replies seen so far (a top-level reply of a known type).
+    replies: u64,
+    /// The server is not speaking RESP (why): the session detaches after this call.
+    not_resp: Option<String>,
+    /// Bytes consumed on finding that the server is not speaking RESP (moved from `parsed` to
+    /// `undissected` by [`ProtocolSession::accounting`]).
+    not_resp_bytes: u64,
 }
 
 /// A RESP session. See the module documentation.
@@ -327,6 +334,9 @@ impl RespSession {
             reply_gap_note: None,
             client_seen: false,
             client_lost: false,
+            replies: 0,
+            not_resp: None,
+            not_resp_bytes: 0,
         };
         if conn.midstream {
             // Requests sent before the capture started may still be answered.
@@ -386,6 +396,9 @@ impl ProtocolSession for RespSession {
                 out,
             );
             core.lose_sync(d, Loss::Overflow(have as u64), false, true, out);
+        }
+        if let Some(why) = core.not_resp.take() {
+            return core.detach_not_resp(why, out);
         }
         Flow::Continue
     }
@@ -509,6 +522,8 @@ impl ProtocolSession for RespSession {
         let desync = self.core.desync_skipped;
         a.parsed -= desync;
         a.skipped += desync;
+        a.parsed -= self.core.not_resp_bytes;
+        a.undissected += self.core.not_resp_bytes;
         a.held = (self.bufs[0].len() + self.bufs[1].len()) as u64;
         Some(a)
     }
@@ -611,6 +626,13 @@ impl RespSession {
     /// or evicted): counted, never paired with a later request.
     pub fn late_replies(&self) -> u64 {
         self.core.late_replies
+    }
+}
+
+/// The note on a transaction whose reply holds a line with an unknown RESP type byte.
+fn unknown_reply_note(ty: u8) -> Note {
+    Note::Text {
+        text: format!("reply is not RESP (unknown type byte 0x{ty:02x}): status unknown"),
     }
 }
 
@@ -1055,8 +1077,22 @@ impl Core {
                                     return n;
                                 }
                             }
-                            if let Token::Unknown { ty, .. } = tok {
+                            if let Token::Unknown { ty, line } = tok {
                                 let off = r.offset;
+                                if d == S2C && self.replies == 0 && r.asm.depth() == 0 {
+                                    // The first reply is not RESP: the server speaks something
+                                    // else (memcached's `STORED`, `VALUE k 0 5`, …). Stop here.
+                                    let mut first = vec![ty.0];
+                                    first.extend_from_slice(&line[..line.len().min(40)]);
+                                    self.not_resp = Some(format!(
+                                        "the server's first reply is not RESP (found \"{}\"): \
+                                         not dissected as RESP",
+                                        crate::parser::escape_bytes(&first)
+                                    ));
+                                    // Not RESP: counted as undissected, not parsed.
+                                    self.not_resp_bytes += data.len() as u64;
+                                    return data.len();
+                                }
                                 let why = format!("unknown RESP type byte 0x{:02x}", ty.0);
                                 self.anomaly(d, off, why, out);
                             }
@@ -1857,6 +1893,7 @@ impl Core {
     }
 
     fn on_reply(&mut self, m: Msg, out: &mut dyn EventSink) {
+        self.replies += 1;
         if self.replicating {
             let cmd = analyse(m.item, &self.render);
             let detail = ReplicationCommand {
@@ -2018,6 +2055,25 @@ impl Core {
         }
     }
 
+    /// The server is not speaking RESP: report why, drop the requests read so far (they were
+    /// not RESP either) and detach; the engine counts what follows as undissected.
+    fn detach_not_resp(&mut self, why: String, out: &mut dyn EventSink) -> Flow {
+        let dropped = self
+            .pending
+            .iter()
+            .filter(|s| matches!(s, Slot::Req(_)))
+            .count();
+        self.pending.clear();
+        let off = self.rd[S2C.index()].offset;
+        self.anomaly(
+            S2C,
+            off,
+            format!("{why}; {dropped} request(s) read as RESP dropped"),
+            out,
+        );
+        Flow::Detach
+    }
+
     fn orphan(&mut self, m: Msg, note: Option<Note>, out: &mut dyn EventSink) {
         let mut tx = Transaction::new(PROTOCOL, &self.conn, m.start, RespDetail::default());
         tx.status = Status::NoRequest;
@@ -2034,6 +2090,9 @@ impl Core {
         tx.notes = m.notes;
         if let Some(n) = note.or_else(|| self.reply_gap_note.clone()) {
             push_note(&mut tx.notes, n);
+        }
+        if let Some(ty) = m.item.unknown_type() {
+            push_note(&mut tx.notes, unknown_reply_note(ty));
         }
         out.transaction(&mut tx);
     }
@@ -2062,6 +2121,7 @@ impl Core {
     fn complete(&mut self, mut p: Pending, mut m: Msg, out: &mut dyn EventSink) {
         let tx = &mut p.tx;
         let is_error = m.item.is_error();
+        let unknown = m.item.unknown_type();
         // What pairing needs from the reply, before its value moves into the JSON.
         let psync = match m.item.str_bytes() {
             Some(s) if s.starts_with(b"FULLRESYNC") => Some(true),
@@ -2097,6 +2157,17 @@ impl Core {
         if is_error {
             tx.status = Status::Error;
             tx.error = error;
+        } else if let Some(ty) = unknown {
+            // Not a RESP value: its outcome is unknown, never `ok`.
+            tx.status = Status::Partial;
+            push_note(
+                &mut tx.notes,
+                Note::ParseError {
+                    direction: S2C,
+                    skipped_bytes: 0,
+                },
+            );
+            push_note(&mut tx.notes, unknown_reply_note(ty));
         } else if p.partial || m.gap {
             tx.status = Status::Partial;
         } else {

@@ -194,7 +194,6 @@ impl Queue {
     }
 
     /// Drop every entry (and the room they took).
-    #[allow(dead_code)] // Used by the memcached branch's `detach_not_resp` once merged.
     pub(super) fn clear(&mut self) {
         self.q = VecDeque::new();
         self.heap = 0;
