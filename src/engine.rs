@@ -167,6 +167,9 @@ pub(crate) enum Slot {
     },
     /// A live session.
     Session(Box<dyn ProtocolSession>, &'static str),
+    /// A session that returned [`Flow::Detach`]: fed nothing more (bytes are counted as
+    /// undissected), but still closed with [`ProtocolSession::on_close`] at the end.
+    Detached(Box<dyn ProtocolSession>, &'static str),
     /// Detached or unidentified: bytes are only counted.
     Idle,
 }
@@ -457,6 +460,18 @@ impl<O: Output> Ctx<O> {
         s.state_bytes()
     }
 
+    /// The session returned [`Flow::Detach`]: feed it nothing more. What it received and did
+    /// not dissect (the rest of the chunk it detached in) counts as undissected.
+    fn detach(&mut self, conn: &mut Conn) {
+        let slot = std::mem::replace(&mut conn.slot, Slot::Idle);
+        if let Slot::Session(s, name) = slot {
+            if let Some(a) = s.accounting() {
+                self.stats.undissected_bytes += a.undissected + a.held;
+            }
+            conn.slot = Slot::Detached(s, name);
+        }
+    }
+
     /// Forget a closed connection's budget charge and timer.
     fn release(&mut self, conn: &mut Conn) {
         self.session_bytes -= conn.state;
@@ -548,11 +563,13 @@ impl<O: Output> Ctx<O> {
                     Emitter::new(&mut self.out, &mut self.stats, &conn.stalls, &conn.tunnel);
                 match session.on_data(chunk, &mut em) {
                     Flow::Continue => {}
-                    Flow::Detach => conn.slot = Slot::Idle,
+                    Flow::Detach => self.detach(conn),
                     Flow::Handover => self.handover(conn),
                 }
             }
-            Slot::Idle => self.stats.undissected_bytes += chunk.data.len() as u64,
+            Slot::Idle | Slot::Detached(..) => {
+                self.stats.undissected_bytes += chunk.data.len() as u64
+            }
             Slot::Probing {
                 chunks,
                 bytes,
@@ -676,7 +693,7 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                 };
                 self.ctx.release(&mut c);
                 let protocol = match &mut c.slot {
-                    Slot::Session(s, name) => {
+                    Slot::Session(s, name) | Slot::Detached(s, name) => {
                         let mut em = Emitter::new(
                             &mut self.ctx.out,
                             &mut self.ctx.stats,
@@ -799,7 +816,7 @@ impl<O: Output> Dispatcher<O> {
                     Emitter::new(&mut self.ctx.out, &mut self.ctx.stats, &c.stalls, &c.tunnel);
                 match s.on_gap(gap, &mut em) {
                     Flow::Continue => {}
-                    Flow::Detach => c.slot = Slot::Idle,
+                    Flow::Detach => self.ctx.detach(c),
                     Flow::Handover => self.ctx.handover(c),
                 }
                 self.ctx.settle(c, gap.ts, false);
@@ -810,7 +827,7 @@ impl<O: Output> Dispatcher<O> {
                 self.ctx.stats.unidentified_connections += 1;
                 c.slot = Slot::Idle;
             }
-            Slot::Idle => {}
+            Slot::Idle | Slot::Detached(..) => {}
         }
     }
 }
