@@ -26,7 +26,7 @@ impl Logic {
         f.end = p.end;
         f.has_response = true;
         if p.seq != f.expect_seq && f.command != "UNKNOWN" {
-            f.notes.push(Note::Text {
+            push_note(&mut f.notes, Note::Text {
                 text: format!(
                     "reply packet sequence id {} (expected {})",
                     p.seq, f.expect_seq
