@@ -46,7 +46,8 @@ pub struct Config {
     /// Largest declared uncompressed length of a compressed packet that is inflated (default
     /// 16 MiB, the protocol's own maximum).
     pub max_inflate: u64,
-    /// Largest zstd compressed packet buffered for decoding (default 4 MiB).
+    /// Largest zstd compressed packet buffered for decoding (default 512 KiB: it is session
+    /// state, charged against the per-connection budget).
     pub max_zstd_body: usize,
     /// Bytes scanned for a message start before the oldest are dropped (default 64 KiB).
     pub max_resync_buffer: usize,
