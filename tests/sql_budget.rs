@@ -10,137 +10,15 @@
 //! timeouts happen on real traffic, and checks that no transaction is lost or duplicated: every
 //! request is still reported exactly once.
 
+mod sql_support;
+
+use sql_support::{Checked, Totals};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use wiresift::core::{
-    ByteAccounting, CloseReason, ConnectionInfo, Direction, Duration, EventSink, Flow, GapInfo,
-    Note, ProbeResult, ProtocolSession, Registry, Status, StreamChunk, TcpProtocolPlugin,
-    Timestamp, Transaction,
-};
+use wiresift::core::{Duration, Note, Registry, Status, TcpProtocolPlugin, Transaction};
 use wiresift::net::CaptureReader;
 use wiresift::{Engine, EngineConfig, Output};
-
-/// Totals over a run (all sessions).
-#[derive(Default)]
-struct Totals {
-    calls: AtomicU64,
-    shed: AtomicU64,
-    timed_out: AtomicU64,
-    peak_state: AtomicU64,
-    over_after_shed: AtomicU64,
-}
-
-struct Checked {
-    inner: Arc<dyn TcpProtocolPlugin>,
-    cap: usize,
-    timeout: Duration,
-    totals: Arc<Totals>,
-}
-
-impl TcpProtocolPlugin for Checked {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn default_ports(&self) -> &'static [u16] {
-        self.inner.default_ports()
-    }
-    fn probe(&self, dir: Direction, data: &[u8]) -> ProbeResult {
-        self.inner.probe(dir, data)
-    }
-    fn new_session(&self, conn: &ConnectionInfo) -> Box<dyn ProtocolSession> {
-        Box::new(CheckedSession {
-            s: self.inner.new_session(conn),
-            delivered: 0,
-            cap: self.cap,
-            timeout: self.timeout,
-            totals: self.totals.clone(),
-            closed: false,
-        })
-    }
-    fn shares_state_across_connections(&self) -> bool {
-        self.inner.shares_state_across_connections()
-    }
-}
-
-struct CheckedSession {
-    s: Box<dyn ProtocolSession>,
-    delivered: u64,
-    cap: usize,
-    timeout: Duration,
-    totals: Arc<Totals>,
-    closed: bool,
-}
-
-impl CheckedSession {
-    fn check(&mut self, what: &str, ts: Timestamp, out: &mut dyn EventSink) {
-        self.totals.calls.fetch_add(1, Relaxed);
-        let a: ByteAccounting = self.s.accounting().expect("the session keeps accounts");
-        assert!(a.balanced(), "after {what}: unbalanced {a:?}");
-        assert_eq!(a.delivered, self.delivered, "after {what}: delivered {a:?}");
-        if self.closed {
-            assert_eq!(a.held, 0, "after close: held {a:?}");
-            return;
-        }
-        let sb = self.s.state_bytes();
-        self.totals.peak_state.fetch_max(sb as u64, Relaxed);
-        if sb > self.cap {
-            let n = self.s.shed(self.cap, ts, out);
-            self.totals.shed.fetch_add(n, Relaxed);
-            let a = self.s.accounting().unwrap();
-            assert!(a.balanced(), "after shed: unbalanced {a:?}");
-            if self.s.state_bytes() > self.cap {
-                self.totals.over_after_shed.fetch_add(1, Relaxed);
-            }
-        }
-    }
-    fn timer(&mut self, now: Timestamp, out: &mut dyn EventSink) {
-        if let Some(d) = self.s.timer_deadline(self.timeout) {
-            if d <= now {
-                let n = self.s.on_timer(now, self.timeout, out);
-                self.totals.timed_out.fetch_add(n, Relaxed);
-                let a = self.s.accounting().unwrap();
-                assert!(a.balanced(), "after on_timer: unbalanced {a:?}");
-            }
-        }
-    }
-}
-
-impl ProtocolSession for CheckedSession {
-    fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
-        self.timer(chunk.ts, out);
-        self.delivered += chunk.data.len() as u64;
-        let f = self.s.on_data(chunk, out);
-        self.check("on_data", chunk.ts, out);
-        f
-    }
-    fn on_gap(&mut self, gap: &GapInfo, out: &mut dyn EventSink) -> Flow {
-        self.timer(gap.ts, out);
-        let f = self.s.on_gap(gap, out);
-        self.check("on_gap", gap.ts, out);
-        f
-    }
-    fn on_fin(&mut self, dir: Direction, ts: Timestamp, out: &mut dyn EventSink) {
-        self.s.on_fin(dir, ts, out);
-        self.check("on_fin", ts, out);
-    }
-    fn on_rst(&mut self, dir: Direction, ts: Timestamp, out: &mut dyn EventSink) {
-        self.s.on_rst(dir, ts, out);
-        self.check("on_rst", ts, out);
-    }
-    fn on_close(&mut self, ts: Timestamp, reason: CloseReason, out: &mut dyn EventSink) {
-        self.timer(ts, out);
-        self.s.on_close(ts, reason, out);
-        self.closed = true;
-        self.check("on_close", ts, out);
-    }
-    fn accounting(&self) -> Option<ByteAccounting> {
-        self.s.accounting()
-    }
-    fn state_bytes(&self) -> usize {
-        self.s.state_bytes()
-    }
-}
 
 #[derive(Default)]
 struct Collect {
@@ -193,8 +71,8 @@ fn run(proto: &'static str, bytes: &[u8], cap: usize, timeout: Duration) -> Run 
     let mut reg = Registry::new();
     reg.register(Arc::new(Checked {
         inner: plugin(proto),
-        cap,
-        timeout,
+        cap: Some(cap),
+        timeout: Some(timeout),
         totals: totals.clone(),
     }));
     let mut engine = Engine::new(
