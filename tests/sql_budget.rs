@@ -12,7 +12,7 @@
 
 mod sql_support;
 
-use sql_support::{Checked, Totals};
+use sql_support::{Checked, Pcap, Totals};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -165,4 +165,134 @@ fn cql_captures_balance_and_shed() {
 #[test]
 fn tns_captures_balance_and_shed() {
     all_captures("tns");
+}
+
+/// xorshift64*: deterministic pseudo-random bytes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Hostile byte streams on the protocol's port: random bytes both ways, valid messages cut by
+/// holes and interleaved with garbage, headers declaring huge lengths, and a capture's payload
+/// with bytes flipped; the accounting must balance after every callback (with the default
+/// budget and with a tiny one).
+fn hostile(proto: &'static str, port: u16, good_c: &[u8], good_s: &[u8]) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(port));
+    let mut p = Pcap::new(port);
+    // 1. Garbage both ways.
+    p.open(41000);
+    for _ in 0..40 {
+        let n = 1 + (rng.next() % 3000) as usize;
+        let g = rng.bytes(n);
+        p.send(41000, rng.next() % 2 == 0, &g);
+    }
+    p.close(41000);
+    // 2. Valid messages, holes and garbage interleaved.
+    p.open(41001);
+    for i in 0..200 {
+        p.send(41001, false, good_c);
+        match i % 7 {
+            0 => {
+                let n = 1 + (rng.next() % 500) as u32;
+                p.hole(41001, true, n)
+            }
+            1 => {
+                let n = 1 + (rng.next() % 64) as usize;
+                let g = rng.bytes(n);
+                p.send(41001, false, &g)
+            }
+            2 => {
+                let n = 1 + (rng.next() % 100) as u32;
+                p.hole(41001, false, n)
+            }
+            _ => {}
+        }
+        p.send(41001, true, good_s);
+    }
+    p.close(41001);
+    // 3. Headers declaring huge lengths, then a little of the body.
+    p.open(41002);
+    for _ in 0..50 {
+        let mut h = vec![0xff, 0xff, 0xff, 0x00, 0x03, 0x7f, 0xff, 0xff, 0xff];
+        h.extend(rng.bytes(100));
+        p.send(41002, false, &h);
+        let mut r = good_s.to_vec();
+        r.extend(rng.bytes(20));
+        p.send(41002, true, &r);
+    }
+    p.close(41002);
+    // 4. Good traffic with one byte in 50 flipped.
+    p.open(41003);
+    for _ in 0..200 {
+        for (from_server, good) in [(false, good_c), (true, good_s)] {
+            let mut m = good.to_vec();
+            for b in m.iter_mut() {
+                if rng.next() % 50 == 0 {
+                    *b ^= rng.next() as u8;
+                }
+            }
+            p.send(41003, from_server, &m);
+        }
+    }
+    p.close(41003);
+    for (cap, timeout) in [
+        (1 << 20, Duration::from_secs(30)),
+        (2048, Duration::from_millis(1)),
+    ] {
+        let r = run(proto, &p.out, cap, timeout);
+        eprintln!(
+            "{proto} hostile (cap {cap}): {} txs, {} calls, {} shed, {} timed out, peak state {} B",
+            r.c.txs,
+            r.totals.calls.load(Relaxed),
+            r.totals.shed.load(Relaxed),
+            r.totals.timed_out.load(Relaxed),
+            r.totals.peak_state.load(Relaxed)
+        );
+        assert!(r.totals.calls.load(Relaxed) > 100);
+    }
+}
+
+#[test]
+fn mysql_hostile_bytes_balance() {
+    let mut q = vec![18, 0, 0, 0, 3];
+    q.extend_from_slice(b"SELECT 1 FROM dual");
+    q[0] = (q.len() - 4) as u8;
+    hostile("mysql", 3306, &q, &[7, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]);
+}
+
+#[test]
+fn cql_hostile_bytes_balance() {
+    let text = b"SELECT * FROM ks.t";
+    let mut body = (text.len() as u32).to_be_bytes().to_vec();
+    body.extend_from_slice(text);
+    body.extend_from_slice(&[0, 1, 0]);
+    let mut q = vec![4, 0, 0, 1, 7];
+    q.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    q.extend_from_slice(&body);
+    let r = [0x84, 0, 0, 1, 8, 0, 0, 0, 4, 0, 0, 0, 1];
+    hostile("cql", 9042, &q, &r);
+}
+
+#[test]
+fn tns_hostile_bytes_balance() {
+    // A DATA packet each way (16-bit lengths): a short TTC function call, a short reply.
+    let mut c = vec![0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 3, 0x5e, 2];
+    c.extend_from_slice(&[0; 40]);
+    let n = c.len() as u16;
+    c[0..2].copy_from_slice(&n.to_be_bytes());
+    let mut s = vec![0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0];
+    s.extend_from_slice(&[0; 30]);
+    let n = s.len() as u16;
+    s[0..2].copy_from_slice(&n.to_be_bytes());
+    hostile("tns", 1521, &c, &s);
 }

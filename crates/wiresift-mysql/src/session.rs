@@ -67,6 +67,9 @@ struct Half {
     skipped: u64,
     /// Bytes handed to (and consumed by) the framing layer.
     fed: u64,
+    /// Bytes of `fed` later dropped from a partial packet (counted in `skipped` or
+    /// `undissected`).
+    dropped: u64,
     /// Bytes not looked at: after a detach, or unparsed at close.
     undissected: u64,
 }
@@ -84,20 +87,22 @@ impl Half {
     }
     /// Drop the partial message in the framing layer (a gap, a resync): counted as skipped.
     fn reset_framing(&mut self) {
+        let n = self.drop_partial();
+        self.skipped += n;
+    }
+    /// Forget the partial packet; returns its wire bytes (the caller counts them).
+    fn drop_partial(&mut self) -> u64 {
         let inner = self.framer.reset();
-        match self.inflater.as_mut() {
-            Some(inf) => self.skipped += inf.reset(),
-            None => self.skipped += inner,
-        }
+        let n = match self.inflater.as_mut() {
+            Some(inf) => inf.reset(),
+            None => inner,
+        };
+        self.dropped += n;
+        n
     }
     /// Install an inflater: a partial plain packet is dropped (counted as skipped).
     fn set_inflater(&mut self, inf: Option<Inflater>) {
-        if self.inflater.is_none() {
-            self.skipped += self.framer.reset();
-        } else if let Some(old) = self.inflater.as_mut() {
-            self.skipped += old.reset();
-            self.framer.reset();
-        }
+        self.reset_framing();
         self.inflater = inf;
     }
     fn state_bytes(&self) -> usize {
@@ -387,6 +392,7 @@ impl MysqlSession {
             delivered: 0,
             skipped: 0,
             fed: 0,
+            dropped: 0,
             undissected: 0,
         };
         MysqlSession {
@@ -587,11 +593,7 @@ impl ProtocolSession for MysqlSession {
                 h.skipped += b.len() as u64;
             }
             // A partial packet at close: never parsed.
-            let inner = h.framer.reset();
-            let n = match h.inflater.as_mut() {
-                Some(inf) => inf.reset(),
-                None => inner,
-            };
+            let n = h.drop_partial();
             h.undissected += n;
         }
         self.logic.close(ts, out);
@@ -607,7 +609,7 @@ impl ProtocolSession for MysqlSession {
             a.held += h.held();
             // Consumed by the framing layer and not held: parsed (bytes later dropped from a
             // partial packet were counted in `fed` and in `skipped`).
-            a.parsed += h.fed.saturating_sub(framing_held);
+            a.parsed += h.fed.saturating_sub(h.dropped + framing_held);
         }
         Some(a)
     }
@@ -1477,7 +1479,8 @@ impl Logic {
         out: &mut dyn EventSink,
     ) {
         push_note(&mut f.notes, note);
-        let lost = f.cmd.filter(|_| f.late.is_none()).map(|cmd| Lost {
+        // No marker when the server was never seen (a client-only capture): no reply will come.
+        let lost = f.cmd.filter(|_| f.late.is_none() && self.server_seen).map(|cmd| Lost {
             cmd,
             ts: f.ts,
             reported: now,
