@@ -473,7 +473,7 @@ impl ProtocolSession for CqlSession {
             self.core.finish(*p, None, out);
         }
         let c = &self.core;
-        if c.late_replies > 0 || c.lost_dropped > 0 {
+        if c.late_replies > 0 || (c.lost_dropped > 0 && c.server_seen) {
             c.anomaly(
                 Direction::ServerToClient,
                 self.halves[1].offset,
@@ -1159,10 +1159,6 @@ impl Core {
         push_note(&mut p.notes, note);
         let ts = p.ts;
         self.finish(*p, None, out);
-        if !self.server_seen {
-            // A client-only capture: no reply will come, no marker is needed.
-            return;
-        }
         if self.lost.len() >= self.cfg.max_pending {
             if let Some(&k) = self.lost.iter().min_by_key(|(_, l)| l.ts).map(|(k, _)| k) {
                 self.lost.remove(&k);
