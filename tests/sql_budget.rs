@@ -83,8 +83,8 @@ fn run(proto: &'static str, bytes: &[u8], cap: usize, timeout: Duration) -> Run 
             ..Collect::default()
         },
     );
-    let mut reader = CaptureReader::from_read(Box::new(std::io::Cursor::new(bytes.to_vec())))
-        .expect("capture");
+    let mut reader =
+        CaptureReader::from_read(Box::new(std::io::Cursor::new(bytes.to_vec()))).expect("capture");
     engine.run(&mut reader, |_| {}).expect("run");
     Run {
         c: engine.into_output(),
@@ -99,9 +99,7 @@ fn captures(proto: &str) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    v.retain(|p: &std::path::PathBuf| {
-        p.extension().is_some_and(|e| e == "pcap" || e == "pcapng")
-    });
+    v.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"));
     v.sort();
     v.into_iter()
         .map(|p| {

@@ -195,7 +195,10 @@ fn cql_pcap(streams: usize, prepares: usize) -> Vec<u8> {
         }
     };
     for i in 0..streams {
-        let q = format!("SELECT * FROM ks.t WHERE k = {i} AND v = '{}'", "y".repeat(4000));
+        let q = format!(
+            "SELECT * FROM ks.t WHERE k = {i} AND v = '{}'",
+            "y".repeat(4000)
+        );
         let mut body = (q.len() as u32).to_be_bytes().to_vec();
         body.extend_from_slice(q.as_bytes());
         body.extend_from_slice(&[0, 1, 0]);
@@ -285,8 +288,18 @@ fn tns_pcap(calls: usize) -> Vec<u8> {
 fn hostile_session_state_is_bounded_by_the_budget() {
     // MySQL: 20 000 pipelined queries, no reply.
     let pcap = mysql_pcap(20_000);
-    let on = measure("mysql", Arc::new(wiresift_mysql::MysqlPlugin::default()), &pcap, true);
-    let off = measure("mysql", Arc::new(wiresift_mysql::MysqlPlugin::default()), &pcap, false);
+    let on = measure(
+        "mysql",
+        Arc::new(wiresift_mysql::MysqlPlugin::default()),
+        &pcap,
+        true,
+    );
+    let off = measure(
+        "mysql",
+        Arc::new(wiresift_mysql::MysqlPlugin::default()),
+        &pcap,
+        false,
+    );
     report("mysql 20k pipelined COM_QUERY, budget on", &on);
     report("mysql 20k pipelined COM_QUERY, budget off", &off);
     assert_eq!(on.count.requests, 20_000, "every query reported once");
@@ -299,10 +312,23 @@ fn hostile_session_state_is_bounded_by_the_budget() {
 
     // CQL: 8 192 streams × 4 KiB QUERY, then 20 000 PREPAREs, no reply.
     let pcap = cql_pcap(8192, 20_000);
-    let on = measure("cql", Arc::new(wiresift_cql::CqlPlugin::default()), &pcap, true);
-    let off = measure("cql", Arc::new(wiresift_cql::CqlPlugin::default()), &pcap, false);
+    let on = measure(
+        "cql",
+        Arc::new(wiresift_cql::CqlPlugin::default()),
+        &pcap,
+        true,
+    );
+    let off = measure(
+        "cql",
+        Arc::new(wiresift_cql::CqlPlugin::default()),
+        &pcap,
+        false,
+    );
     report("cql 8k streams x 4 KiB QUERY + 20k PREPARE, budget on", &on);
-    report("cql 8k streams x 4 KiB QUERY + 20k PREPARE, budget off", &off);
+    report(
+        "cql 8k streams x 4 KiB QUERY + 20k PREPARE, budget off",
+        &off,
+    );
     assert_eq!(on.count.requests, 28_192, "every request reported once");
     assert_eq!(off.count.requests, 28_192);
     assert!(on.count.shed_notes > 0);
@@ -314,8 +340,18 @@ fn hostile_session_state_is_bounded_by_the_budget() {
 
     // TNS: 2 000 calls with 8 KiB SQL, each opening a cursor, then one call never answered.
     let pcap = tns_pcap(2000);
-    let on = measure("tns", Arc::new(wiresift_tns::TnsPlugin::default()), &pcap, true);
-    let off = measure("tns", Arc::new(wiresift_tns::TnsPlugin::default()), &pcap, false);
+    let on = measure(
+        "tns",
+        Arc::new(wiresift_tns::TnsPlugin::default()),
+        &pcap,
+        true,
+    );
+    let off = measure(
+        "tns",
+        Arc::new(wiresift_tns::TnsPlugin::default()),
+        &pcap,
+        false,
+    );
     report("tns 2k calls x 8 KiB SQL, a cursor each, budget on", &on);
     report("tns 2k calls x 8 KiB SQL, a cursor each, budget off", &off);
     assert_eq!(on.count.requests, off.count.requests);

@@ -44,7 +44,9 @@ impl Driver {
     fn clock(&mut self, now: Timestamp) {
         if let Some(d) = self.s.timer_deadline(TIMEOUT) {
             if d <= now {
-                self.timed_out += self.s.on_timer(now, TIMEOUT, &mut self.out as &mut dyn EventSink);
+                self.timed_out +=
+                    self.s
+                        .on_timer(now, TIMEOUT, &mut self.out as &mut dyn EventSink);
                 self.check();
             }
         }
@@ -64,8 +66,11 @@ impl Driver {
     }
     fn close(&mut self, t: f64) {
         self.clock(secs(t));
-        self.s
-            .on_close(secs(t), CloseReason::Fin, &mut self.out as &mut dyn EventSink);
+        self.s.on_close(
+            secs(t),
+            CloseReason::Fin,
+            &mut self.out as &mut dyn EventSink,
+        );
         self.check();
         assert_eq!(self.s.accounting().unwrap().held, 0);
     }
@@ -73,12 +78,9 @@ impl Driver {
         self.out
             .iter()
             .filter_map(|e| match e {
-                SessionEvent::Transaction(t) => Some((
-                    t.query.clone(),
-                    t.status,
-                    t.notes.clone(),
-                    t.latency_us,
-                )),
+                SessionEvent::Transaction(t) => {
+                    Some((t.query.clone(), t.status, t.notes.clone(), t.latency_us))
+                }
                 _ => None,
             })
             .collect()
@@ -97,16 +99,22 @@ impl Driver {
 fn assert_flagged_then_paired(d: &Driver, slow: &str, next: &str) {
     let txs = d.txs();
     assert_eq!(d.timed_out, 1);
-    let slow_tx = txs.iter().find(|t| t.0 == slow).expect("slow request reported");
+    let slow_tx = txs
+        .iter()
+        .find(|t| t.0 == slow)
+        .expect("slow request reported");
     assert_eq!(slow_tx.1, Status::NoResponse);
     assert!(
-        slow_tx
-            .2
-            .contains(&Note::RequestTimeout { waited_us: 30_000_000 }),
+        slow_tx.2.contains(&Note::RequestTimeout {
+            waited_us: 30_000_000
+        }),
         "{:?}",
         slow_tx.2
     );
-    let next_tx = txs.iter().find(|t| t.0 == next).expect("next request reported");
+    let next_tx = txs
+        .iter()
+        .find(|t| t.0 == next)
+        .expect("next request reported");
     assert_eq!(next_tx.1, Status::Ok, "the next request gets its own reply");
     assert!(
         txs.iter().all(|t| t.1 != Status::NoRequest),

@@ -148,7 +148,12 @@ impl ProtocolSession for CheckedSession {
     fn timer_deadline(&self, request_timeout: Duration) -> Option<Timestamp> {
         self.s.timer_deadline(request_timeout)
     }
-    fn on_timer(&mut self, now: Timestamp, request_timeout: Duration, out: &mut dyn EventSink) -> u64 {
+    fn on_timer(
+        &mut self,
+        now: Timestamp,
+        request_timeout: Duration,
+        out: &mut dyn EventSink,
+    ) -> u64 {
         let n = self.s.on_timer(now, request_timeout, out);
         self.totals.timed_out.fetch_add(n, Relaxed);
         let a = self.s.accounting().unwrap();
@@ -156,7 +161,6 @@ impl ProtocolSession for CheckedSession {
         n
     }
 }
-
 
 pub const SYN: u8 = 0x02;
 pub const FIN: u8 = 0x01;
@@ -199,7 +203,18 @@ impl Pcap {
         let ack = self.seq.get(&(cport, !from_server)).copied().unwrap_or(0);
         let total = 40 + payload.len();
         let mut p = Vec::with_capacity(total);
-        p.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6]);
+        p.extend_from_slice(&[
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+        ]);
         p.extend_from_slice(&[0, 0]);
         p.extend_from_slice(&src);
         p.extend_from_slice(&dst);
@@ -263,4 +278,3 @@ impl Pcap {
         self.seg(cport, false, 0, &[]);
     }
 }
-

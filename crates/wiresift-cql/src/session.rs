@@ -40,9 +40,9 @@ use crate::segment::{self, HeaderResult, Kind};
 use crate::{Config, SharedCache};
 use std::collections::{HashMap, VecDeque};
 use wiresift_core::{
-    push_note, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction, Duration,
-    EventSink, Flow, GapInfo, Message, Note, ParseAnomaly, ProtocolSession, ReqResp, Status,
-    StreamBuf, StreamChunk, Timestamp, Transaction,
+    push_note, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction, Duration, EventSink,
+    Flow, GapInfo, Message, Note, ParseAnomaly, ProtocolSession, ReqResp, Status, StreamBuf,
+    StreamChunk, Timestamp, Transaction,
 };
 
 /// The detail of a CQL transaction.
@@ -222,7 +222,9 @@ impl Pending {
                         .sum::<usize>()
             })
             + d.options.as_ref().map_or(0, |o| {
-                o.iter().map(|(k, v)| 48 + k.capacity() + v.capacity()).sum()
+                o.iter()
+                    .map(|(k, v)| 48 + k.capacity() + v.capacity())
+                    .sum()
             })
             + d.events.as_ref().map_or(0, |e| strs(e))
             + ostr(&d.user)
@@ -519,7 +521,12 @@ impl ProtocolSession for CqlSession {
             .map(|p| p.ts.saturating_add(request_timeout))
     }
 
-    fn on_timer(&mut self, now: Timestamp, request_timeout: Duration, out: &mut dyn EventSink) -> u64 {
+    fn on_timer(
+        &mut self,
+        now: Timestamp,
+        request_timeout: Duration,
+        out: &mut dyn EventSink,
+    ) -> u64 {
         let mut n = 0;
         while let Some(p) = self.core.oldest() {
             let waited = now.saturating_since(p.ts);
@@ -1206,7 +1213,15 @@ impl Core {
             };
             self.shed_requests += 1;
             n += 1;
-            self.report_early(stream, Note::Shed { budget: "connection" }, "shed", ts, out);
+            self.report_early(
+                stream,
+                Note::Shed {
+                    budget: "connection",
+                },
+                "shed",
+                ts,
+                out,
+            );
         }
         if self.pending.is_empty() && self.state_bytes() > limit {
             // Spare capacity of emptied maps.
@@ -1242,10 +1257,13 @@ impl Core {
 
     fn take_resync(&mut self, dir: Direction, notes: &mut Vec<Note>) {
         if let Some(n) = self.resync[dir.index()].take() {
-            push_note(notes, Note::Resync {
-                direction: dir,
-                skipped_bytes: n,
-            });
+            push_note(
+                notes,
+                Note::Resync {
+                    direction: dir,
+                    skipped_bytes: n,
+                },
+            );
         }
     }
 
@@ -1408,9 +1426,12 @@ impl Core {
         let (mut detail, query, query_len) = match req {
             Some(r) => (r.detail, r.query, r.query_len),
             None => {
-                push_note(&mut notes, Note::Text {
-                    text: "request body not decoded".into(),
-                });
+                push_note(
+                    &mut notes,
+                    Note::Text {
+                        text: "request body not decoded".into(),
+                    },
+                );
                 (
                     CqlRequest {
                         stream: h.stream,
@@ -1423,10 +1444,13 @@ impl Core {
             }
         };
         if query_len > self.cfg.limits.max_query {
-            push_note(&mut notes, Note::Truncated {
-                field: "query",
-                len: query_len as u64,
-            });
+            push_note(
+                &mut notes,
+                Note::Truncated {
+                    field: "query",
+                    len: query_len as u64,
+                },
+            );
         }
         let mut prepare_text = None;
         let query = match h.opcode {
@@ -1451,11 +1475,14 @@ impl Core {
                 match self.lookup(&id) {
                     Some(q) => q,
                     None => {
-                        push_note(&mut notes, Note::Text {
-                            text: format!(
-                                "prepared id {id} was not PREPAREd earlier in this capture"
-                            ),
-                        });
+                        push_note(
+                            &mut notes,
+                            Note::Text {
+                                text: format!(
+                                    "prepared id {id} was not PREPAREd earlier in this capture"
+                                ),
+                            },
+                        );
                         String::new()
                     }
                 }
@@ -1526,12 +1553,15 @@ impl Core {
                     out,
                 );
             }
-            push_note(&mut old.notes, Note::Text {
-                text: format!(
-                    "stream {} reused by a later request before a reply",
-                    h.stream
-                ),
-            });
+            push_note(
+                &mut old.notes,
+                Note::Text {
+                    text: format!(
+                        "stream {} reused by a later request before a reply",
+                        h.stream
+                    ),
+                },
+            );
             self.finish(*old, None, out);
         }
         if self.pending.len() >= self.cfg.max_pending {
@@ -1542,12 +1572,15 @@ impl Core {
                 .map(|(k, _)| k)
             {
                 if let Some(mut old) = self.take_pending(k) {
-                    push_note(&mut old.notes, Note::Text {
-                        text: format!(
-                            "pending-request budget ({}) reached: reported before its reply",
-                            self.cfg.max_pending
-                        ),
-                    });
+                    push_note(
+                        &mut old.notes,
+                        Note::Text {
+                            text: format!(
+                                "pending-request budget ({}) reached: reported before its reply",
+                                self.cfg.max_pending
+                            ),
+                        },
+                    );
                     self.finish(*old, None, out);
                 }
             }
@@ -1593,9 +1626,12 @@ impl Core {
         let mut notes = Vec::new();
         self.take_resync(Direction::ServerToClient, &mut notes);
         let resp = resp.unwrap_or_else(|| {
-            push_note(&mut notes, Note::Text {
-                text: "response body not decoded".into(),
-            });
+            push_note(
+                &mut notes,
+                Note::Text {
+                    text: "response body not decoded".into(),
+                },
+            );
             parser::Response {
                 detail: CqlResponse {
                     stream: h.stream,

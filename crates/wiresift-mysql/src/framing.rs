@@ -296,9 +296,7 @@ impl Inflater {
 
     /// Bytes of buffers kept (zstd body, inflate window, zlib state).
     pub fn buffered(&self) -> usize {
-        self.zbuf.capacity()
-            + self.out.capacity()
-            + self.z.as_ref().map_or(0, |_| 48 * 1024)
+        self.zbuf.capacity() + self.out.capacity() + self.z.as_ref().map_or(0, |_| 48 * 1024)
     }
 
     /// Wire bytes of the current unfinished compressed packet read so far (held).

@@ -20,9 +20,10 @@
 //!   parameters, attributes, notes), plus prepared statements, markers and the framing buffers
 //!   (the kept payload prefix, the resync scan, the inflater's window and zstd body);
 //! - `shed(limit)` reports the oldest waiting requests early (`no_response`, `shed` note) and
-//!   keeps a small marker (72 bytes) for each (the request whose reply is being received is never shed:
-//!   FIFO pairing), then drops prepared statements oldest first (counted: later EXECUTEs get
-//!   the usual `prepared before the capture (or evicted)` note), then the SQL kept by markers;
+//!   keeps a small marker (72 bytes) for each (the request whose reply is being received is
+//!   never shed: FIFO pairing), then drops prepared statements oldest first (counted: later
+//!   EXECUTEs get the usual `prepared before the capture (or evicted)` note), then the SQL
+//!   kept by markers;
 //! - the timer reports the oldest request still waiting after `request_timeout` (capture time)
 //!   as `no_response` with a `request_timeout` note, and keeps a marker: FIFO, so only the
 //!   front request times out (the ones behind a reply being received wait for it). A reply

@@ -262,7 +262,9 @@ impl Pending {
             + self.request.arg.as_ref().map_or(0, String::capacity)
             + self.request.infile.as_ref().map_or(0, String::capacity)
             + self.request.connect_attributes.as_ref().map_or(0, |m| {
-                m.iter().map(|(k, v)| 48 + k.capacity() + v.capacity()).sum()
+                m.iter()
+                    .map(|(k, v)| 48 + k.capacity() + v.capacity())
+                    .sum()
             })
     }
 
@@ -628,7 +630,12 @@ impl ProtocolSession for MysqlSession {
         self.logic.timer_deadline(request_timeout)
     }
 
-    fn on_timer(&mut self, now: Timestamp, request_timeout: Duration, out: &mut dyn EventSink) -> u64 {
+    fn on_timer(
+        &mut self,
+        now: Timestamp,
+        request_timeout: Duration,
+        out: &mut dyn EventSink,
+    ) -> u64 {
         self.logic.full = out.detail() == Detail::Full;
         self.logic.on_timer(now, request_timeout, out)
     }
@@ -792,10 +799,13 @@ impl Logic {
         r.expect_seq = p.last_seq.wrapping_add(1);
         let body = &p.data[1..];
         if p.truncated() {
-            push_note(&mut r.notes, Note::Truncated {
-                field: "packet",
-                len: p.len,
-            });
+            push_note(
+                &mut r.notes,
+                Note::Truncated {
+                    field: "packet",
+                    len: p.len,
+                },
+            );
         }
         self.decode_command(cmd, body, p, &mut r, out);
         if self.phase == Phase::Replication {
@@ -808,9 +818,12 @@ impl Logic {
             .filter(|f| f.state == RState::Infile)
         {
             f.state = RState::Start;
-            push_note(&mut f.notes, Note::Text {
-                text: "LOCAL INFILE content cut short".into(),
-            });
+            push_note(
+                &mut f.notes,
+                Note::Text {
+                    text: "LOCAL INFILE content cut short".into(),
+                },
+            );
         }
         if shape(cmd) == Shape::NoReply {
             r.status = Status::Ok;
@@ -828,12 +841,15 @@ impl Logic {
         }
         if self.pending.len() >= self.cfg.max_pending {
             if let Some(mut old) = self.pop_pending() {
-                push_note(&mut old.notes, Note::Text {
-                    text: format!(
-                        "pending-request limit ({}) reached: reported without its reply",
-                        self.cfg.max_pending
-                    ),
-                });
+                push_note(
+                    &mut old.notes,
+                    Note::Text {
+                        text: format!(
+                            "pending-request limit ({}) reached: reported without its reply",
+                            self.cfg.max_pending
+                        ),
+                    },
+                );
                 self.finish_unanswered(old, out);
             }
         }
@@ -864,9 +880,12 @@ impl Logic {
             r.status = Status::Ok;
             r.request.compression = None;
             self.fill_greeting(&mut r);
-            push_note(&mut r.notes, Note::Text {
-                text: "SSLRequest: the rest of the connection is TLS".into(),
-            });
+            push_note(
+                &mut r.notes,
+                Note::Text {
+                    text: "SSLRequest: the rest of the connection is TLS".into(),
+                },
+            );
             self.emit(r, out);
             self.phase = Phase::Tls;
             self.detach = true;
@@ -995,10 +1014,13 @@ impl Logic {
                 let mut r = Pending::new("UNKNOWN", None, p.ts);
                 r.status = Status::NoRequest;
                 if self.client_gap {
-                    push_note(&mut r.notes, Note::Gap {
-                        direction: C2S,
-                        bytes: None,
-                    });
+                    push_note(
+                        &mut r.notes,
+                        Note::Gap {
+                            direction: C2S,
+                            bytes: None,
+                        },
+                    );
                 }
                 self.push_pending(r);
                 self.response_packet(p, out);
@@ -1028,9 +1050,12 @@ impl Logic {
             // A new reply started: the front one ended early.
             let mut f = self.pop_pending().expect("front exists");
             if !matches!(f.state, RState::Prepare { .. }) {
-                push_note(&mut f.notes, Note::Text {
-                    text: "reply ended before its terminator".into(),
-                });
+                push_note(
+                    &mut f.notes,
+                    Note::Text {
+                        text: "reply ended before its terminator".into(),
+                    },
+                );
             }
             self.finish(f, out);
             self.drain_done(out);
@@ -1332,10 +1357,13 @@ impl Logic {
                     }
                 }
                 if let Some(l) = self.login.as_mut() {
-                    push_note(&mut l.notes, Note::Gap {
-                        direction: gap.dir,
-                        bytes: gap.len,
-                    });
+                    push_note(
+                        &mut l.notes,
+                        Note::Gap {
+                            direction: gap.dir,
+                            bytes: gap.len,
+                        },
+                    );
                 }
             }
             S2C => {
@@ -1480,19 +1508,22 @@ impl Logic {
     ) {
         push_note(&mut f.notes, note);
         // No marker when the server was never seen (a client-only capture): no reply will come.
-        let lost = f.cmd.filter(|_| f.late.is_none() && self.server_seen).map(|cmd| Lost {
-            cmd,
-            ts: f.ts,
-            reported: now,
-            why,
-            prepare: if keep_sql && cmd == Command::STMT_PREPARE {
-                f.prepare_sql
-                    .clone()
-                    .map(|s| (s, f.prepare_params.unwrap_or(0)))
-            } else {
-                None
-            },
-        });
+        let lost = f
+            .cmd
+            .filter(|_| f.late.is_none() && self.server_seen)
+            .map(|cmd| Lost {
+                cmd,
+                ts: f.ts,
+                reported: now,
+                why,
+                prepare: if keep_sql && cmd == Command::STMT_PREPARE {
+                    f.prepare_sql
+                        .clone()
+                        .map(|s| (s, f.prepare_params.unwrap_or(0)))
+                } else {
+                    None
+                },
+            });
         if f.late.is_none() {
             self.finish_unanswered(f, out);
         }

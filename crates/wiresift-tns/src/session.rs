@@ -10,9 +10,9 @@ use crate::ttc::{self, IntRep};
 use crate::PROTOCOL;
 use std::collections::VecDeque;
 use wiresift_core::{
-    push_note, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction, Duration,
-    EventSink, Flow, GapInfo, Message, MsgPayload, Note, ParseAnomaly, ProtocolSession, ReqResp,
-    Status, StreamBuf, StreamChunk, Timestamp, Transaction,
+    push_note, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction, Duration, EventSink,
+    Flow, GapInfo, Message, MsgPayload, Note, ParseAnomaly, ProtocolSession, ReqResp, Status,
+    StreamBuf, StreamChunk, Timestamp, Transaction,
 };
 
 /// The transaction detail of this plugin.
@@ -425,10 +425,14 @@ impl State {
                 self.counters.oob_bytes += 1;
                 self.half[i].offset += 1;
                 if let Some(p) = self.pending.as_mut() {
-                    push_note(&mut p.notes, Note::Text {
-                        text: "out-of-band check: 1 urgent byte skipped before the RESET marker"
-                            .into(),
-                    });
+                    push_note(
+                        &mut p.notes,
+                        Note::Text {
+                            text:
+                                "out-of-band check: 1 urgent byte skipped before the RESET marker"
+                                    .into(),
+                        },
+                    );
                 }
                 return 1;
             }
@@ -685,9 +689,12 @@ impl State {
             }
             pd.req.connect = Some(c);
         } else {
-            push_note(&mut pd.notes, Note::Text {
-                text: "CONNECT packet too short to decode".into(),
-            });
+            push_note(
+                &mut pd.notes,
+                Note::Text {
+                    text: "CONNECT packet too short to decode".into(),
+                },
+            );
         }
         self.pending = Some(pd);
     }
@@ -956,17 +963,23 @@ impl State {
         let (g, r) = (hf.gap_note.take(), hf.resync_note.take());
         if let Some(pd) = self.pending.as_mut() {
             if let Some(bytes) = g {
-                push_note(&mut pd.notes, Note::Gap {
-                    direction: dir,
-                    bytes,
-                });
+                push_note(
+                    &mut pd.notes,
+                    Note::Gap {
+                        direction: dir,
+                        bytes,
+                    },
+                );
                 pd.partial = true;
             }
             if let Some(n) = r {
-                push_note(&mut pd.notes, Note::Resync {
-                    direction: dir,
-                    skipped_bytes: n,
-                });
+                push_note(
+                    &mut pd.notes,
+                    Note::Resync {
+                        direction: dir,
+                        skipped_bytes: n,
+                    },
+                );
             }
         }
     }
@@ -1019,15 +1032,21 @@ impl State {
             Kind::Call | Kind::Orphan => self.decode_call(&mut pd, &mut tx),
         }
         if pd.gaps_not_noted > 0 {
-            push_note(&mut pd.notes, Note::Text {
-                text: format!("{} more gaps inside this call", pd.gaps_not_noted),
-            });
+            push_note(
+                &mut pd.notes,
+                Note::Text {
+                    text: format!("{} more gaps inside this call", pd.gaps_not_noted),
+                },
+            );
         }
         if pd.req_dropped > 0 {
-            push_note(&mut pd.notes, Note::Truncated {
-                field: "request",
-                len: pd.req_bytes,
-            });
+            push_note(
+                &mut pd.notes,
+                Note::Truncated {
+                    field: "request",
+                    len: pd.req_bytes,
+                },
+            );
         }
         let status = if let Some(s) = pd.status {
             s
@@ -1137,9 +1156,12 @@ impl State {
                             .map_or(format!("function {}", p.function_code), str::to_string)
                     })
                     .collect();
-                push_note(&mut pd.notes, Note::Text {
-                    text: format!("piggybacked: {}", names.join(", ")),
-                });
+                push_note(
+                    &mut pd.notes,
+                    Note::Text {
+                        text: format!("piggybacked: {}", names.join(", ")),
+                    },
+                );
             }
             match c.msg_type {
                 ttc::msg::FUNCTION => {
@@ -1258,7 +1280,13 @@ impl State {
 
     /// Report the waiting call now as `no_response` with `note`; a marker takes its place so
     /// that its reply, if it comes, is counted and not paired with the next call.
-    fn report_early(&mut self, note: Note, why: &'static str, now: Timestamp, out: &mut dyn EventSink) {
+    fn report_early(
+        &mut self,
+        note: Note,
+        why: &'static str,
+        now: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
         let Some(pd) = self.pending.as_mut() else {
             return;
         };
@@ -1280,7 +1308,9 @@ impl State {
         let mut n = 0;
         // Cursor maps first, oldest first (counted as evicted: later calls on those cursors
         // are reported without their SQL, as for a cursor opened before the capture).
-        while self.state_bytes() > limit && !(self.cursors.is_empty() && self.cursor_rows.is_empty()) {
+        while self.state_bytes() > limit
+            && !(self.cursors.is_empty() && self.cursor_rows.is_empty())
+        {
             if self.cursors.pop_front().is_some() {
                 self.counters.cursors_evicted += 1;
                 n += 1;
@@ -1294,7 +1324,14 @@ impl State {
         }
         if self.state_bytes() > limit && self.waiting_call().is_some() {
             self.counters.shed_calls += 1;
-            self.report_early(Note::Shed { budget: "connection" }, "shed", ts, out);
+            self.report_early(
+                Note::Shed {
+                    budget: "connection",
+                },
+                "shed",
+                ts,
+                out,
+            );
             n += 1;
         }
         n
@@ -1329,10 +1366,13 @@ fn bound(s: &str, max: usize, notes: &mut Vec<Note>) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    push_note(notes, Note::Truncated {
-        field: "query",
-        len: s.len() as u64,
-    });
+    push_note(
+        notes,
+        Note::Truncated {
+            field: "query",
+            len: s.len() as u64,
+        },
+    );
     let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -1478,7 +1518,12 @@ impl ProtocolSession for TnsSession {
             .map(|p| p.ts.saturating_add(request_timeout))
     }
 
-    fn on_timer(&mut self, now: Timestamp, request_timeout: Duration, out: &mut dyn EventSink) -> u64 {
+    fn on_timer(
+        &mut self,
+        now: Timestamp,
+        request_timeout: Duration,
+        out: &mut dyn EventSink,
+    ) -> u64 {
         let Some(p) = self.st.waiting_call() else {
             return 0;
         };
@@ -1540,10 +1585,13 @@ impl ProtocolSession for TnsSession {
                 .filter(|n| matches!(n, Note::Gap { .. }))
                 .count();
             if gaps < MAX_GAP_NOTES {
-                push_note(&mut pd.notes, Note::Gap {
-                    direction: gap.dir,
-                    bytes: gap.len,
-                });
+                push_note(
+                    &mut pd.notes,
+                    Note::Gap {
+                        direction: gap.dir,
+                        bytes: gap.len,
+                    },
+                );
             } else {
                 pd.gaps_not_noted += 1;
             }
@@ -1569,9 +1617,12 @@ impl ProtocolSession for TnsSession {
                 if h.ptype == ptype::DATA {
                     if let Some(pd) = self.st.pending.as_mut() {
                         pd.partial = true;
-                        push_note(&mut pd.notes, Note::Text {
-                            text: "last packet cut by the end of the capture".into(),
-                        });
+                        push_note(
+                            &mut pd.notes,
+                            Note::Text {
+                                text: "last packet cut by the end of the capture".into(),
+                            },
+                        );
                     }
                 }
             }

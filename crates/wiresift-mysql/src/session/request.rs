@@ -15,10 +15,13 @@ impl Logic {
         let set_query = |r: &mut Pending, sql: &[u8]| {
             let q = text(sql, maxq);
             if sql.len() > maxq {
-                push_note(&mut r.notes, Note::Truncated {
-                    field: "query",
-                    len: sql.len() as u64,
-                });
+                push_note(
+                    &mut r.notes,
+                    Note::Truncated {
+                        field: "query",
+                        len: sql.len() as u64,
+                    },
+                );
             }
             r.query = q;
         };
@@ -49,10 +52,13 @@ impl Logic {
                 }
                 set_query(r, sql);
                 if p.truncated() {
-                    push_note(&mut r.notes, Note::Truncated {
-                        field: "query",
-                        len: p.len - 1,
-                    });
+                    push_note(
+                        &mut r.notes,
+                        Note::Truncated {
+                            field: "query",
+                            len: p.len - 1,
+                        },
+                    );
                 }
             }
             Command::INIT_DB | Command::CREATE_DB | Command::DROP_DB => {
@@ -230,10 +236,14 @@ impl Logic {
         r.query = s.sql.clone();
         r.fingerprint = Some(s.fingerprint.clone());
         if s.predicted {
-            push_note(&mut r.notes, Note::Text {
-                text: "statement id bound to the PREPARE before it (server replies not captured)"
-                    .into(),
-            });
+            push_note(
+                &mut r.notes,
+                Note::Text {
+                    text:
+                        "statement id bound to the PREPARE before it (server replies not captured)"
+                            .into(),
+                },
+            );
         }
         let mut count = s.params as usize;
         if qa && flags & 0x08 != 0 {
@@ -248,9 +258,12 @@ impl Logic {
             return;
         }
         if count > self.cfg.max_params {
-            push_note(&mut r.notes, Note::Text {
-                text: format!("{count} parameters: above the decoding limit"),
-            });
+            push_note(
+                &mut r.notes,
+                Note::Text {
+                    text: format!("{count} parameters: above the decoding limit"),
+                },
+            );
             return;
         }
         let b = Block {
@@ -292,11 +305,14 @@ impl Logic {
         r.request.flags = Some(flags);
         let id = self.resolve(id, true);
         let Some(s) = self.stmts.get_mut(&id) else {
-            push_note(&mut r.notes, Note::Text {
-                text: format!(
-                    "statement {id} was prepared before the capture: parameters not decoded"
-                ),
-            });
+            push_note(
+                &mut r.notes,
+                Note::Text {
+                    text: format!(
+                        "statement {id} was prepared before the capture: parameters not decoded"
+                    ),
+                },
+            );
             return;
         };
         r.query = s.sql.clone();
