@@ -189,7 +189,7 @@ struct Pending {
 }
 
 fn strs(v: &[String]) -> usize {
-    v.len() * std::mem::size_of::<String>() + v.iter().map(String::capacity).sum::<usize>()
+    std::mem::size_of_val(v) + v.iter().map(String::capacity).sum::<usize>()
 }
 
 fn ostr(s: &Option<String>) -> usize {
