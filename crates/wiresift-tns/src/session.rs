@@ -249,6 +249,8 @@ struct State {
     /// Bytes delivered, and bytes of whole packets framed (parsed), per direction.
     delivered: u64,
     framed: u64,
+    /// Sum of the cursor map's SQL capacities (kept with the map).
+    cursor_bytes: usize,
 }
 
 impl TnsSession {
@@ -284,6 +286,7 @@ impl TnsSession {
                 last_fingerprint: None,
                 delivered: 0,
                 framed: 0,
+                cursor_bytes: 0,
             },
         }
     }
@@ -1240,12 +1243,20 @@ impl State {
         }
         if let (Some(cur), false) = (pd.resp.cursor, tx.query.is_empty()) {
             if pd.req.sql_bytes.is_some() {
-                self.cursors.retain(|(k, _)| *k != cur);
+                if let Some(i) = self.cursors.iter().position(|(k, _)| *k == cur) {
+                    if let Some((_, q)) = self.cursors.remove(i) {
+                        self.cursor_bytes -= q.capacity();
+                    }
+                }
                 if self.cursors.len() >= self.cfg.max_cursors {
-                    self.cursors.pop_front();
+                    if let Some((_, q)) = self.cursors.pop_front() {
+                        self.cursor_bytes -= q.capacity();
+                    }
                     self.counters.cursors_evicted += 1;
                 }
-                self.cursors.push_back((cur, tx.query.clone()));
+                let q = tx.query.clone();
+                self.cursor_bytes += q.capacity();
+                self.cursors.push_back((cur, q));
             }
         }
         if pd.kind == Kind::Orphan {
@@ -1265,12 +1276,9 @@ impl State {
             .iter()
             .map(|h| h.head.capacity() + h.tail.capacity())
             .sum();
-        let c: usize = self
-            .cursors
-            .iter()
-            .map(|(_, s)| s.capacity() + std::mem::size_of::<(u32, String)>())
-            .sum::<usize>()
-            + self.cursor_rows.len() * std::mem::size_of::<(u32, u64)>();
+        let c = self.cursor_bytes
+            + self.cursors.capacity() * std::mem::size_of::<(u32, String)>()
+            + self.cursor_rows.capacity() * std::mem::size_of::<(u32, u64)>();
         let f = self
             .last_fingerprint
             .as_ref()
@@ -1311,7 +1319,8 @@ impl State {
         while self.state_bytes() > limit
             && !(self.cursors.is_empty() && self.cursor_rows.is_empty())
         {
-            if self.cursors.pop_front().is_some() {
+            if let Some((_, q)) = self.cursors.pop_front() {
+                self.cursor_bytes -= q.capacity();
                 self.counters.cursors_evicted += 1;
                 n += 1;
             }
