@@ -294,3 +294,116 @@ fn tns_hostile_bytes_balance() {
     s[0..2].copy_from_slice(&n.to_be_bytes());
     hostile("tns", 1521, &c, &s);
 }
+
+/// Many connections over the global budget: each session asked to shed down to what the
+/// others leave (possibly 0) must get there — pending requests reported early, markers kept
+/// as a count (MySQL) — so that the engine never has to stop dissecting a connection, and every
+/// request is still reported exactly once.
+#[test]
+fn many_connections_share_the_global_budget_without_dropping_one() {
+    // MySQL: 24 connections × 300 pipelined 2 KiB queries, interleaved, then the replies.
+    let conns = 24u16;
+    let mut p = Pcap::new(3306);
+    for c in 0..conns {
+        p.open(42000 + c);
+        p.send(42000 + c, true, &[1, 0, 0, 0, 0]);
+    }
+    for i in 0..300 {
+        for c in 0..conns {
+            let sql = format!("SELECT {i}, '{}'", "q".repeat(2000));
+            let len = sql.len() + 1;
+            let mut m = vec![len as u8, (len >> 8) as u8, 0, 0, 3];
+            m.extend_from_slice(sql.as_bytes());
+            p.send(42000 + c, false, &m);
+        }
+    }
+    for _ in 0..300 {
+        for c in 0..conns {
+            p.send(42000 + c, true, &[7, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]);
+        }
+    }
+    for c in 0..conns {
+        p.close(42000 + c);
+    }
+    let mysql_pcap = p.out;
+    // CQL: 24 connections × 600 streams × 2 KiB QUERY, interleaved, then the replies.
+    let mut p = Pcap::new(9042);
+    for c in 0..conns {
+        p.open(43000 + c);
+    }
+    for i in 0..600i16 {
+        for c in 0..conns {
+            let q = format!("SELECT * FROM t WHERE v = '{}'", "c".repeat(2000));
+            let mut body = (q.len() as u32).to_be_bytes().to_vec();
+            body.extend_from_slice(q.as_bytes());
+            body.extend_from_slice(&[0, 1, 0]);
+            let mut f = vec![4, 0];
+            f.extend_from_slice(&i.to_be_bytes());
+            f.push(7);
+            f.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            f.extend_from_slice(&body);
+            p.send(43000 + c, false, &f);
+        }
+    }
+    for i in 0..600i16 {
+        for c in 0..conns {
+            let mut f = vec![0x84, 0];
+            f.extend_from_slice(&i.to_be_bytes());
+            f.extend_from_slice(&[8, 0, 0, 0, 4, 0, 0, 0, 1]);
+            p.send(43000 + c, true, &f);
+        }
+    }
+    for c in 0..conns {
+        p.close(43000 + c);
+    }
+    let cql_pcap = p.out;
+    for (proto, pcap, requests) in [
+        ("mysql", &mysql_pcap, 300 * conns as u64),
+        ("cql", &cql_pcap, 600 * conns as u64),
+    ] {
+        let totals = Arc::new(Totals::default());
+        let mut reg = Registry::new();
+        reg.register(Arc::new(Checked {
+            inner: plugin(proto),
+            cap: None,
+            timeout: None,
+            totals: totals.clone(),
+        }));
+        let mut cfg = EngineConfig::default();
+        cfg.session_budget.global = 4 << 20;
+        let mut engine = Engine::new(
+            cfg,
+            reg,
+            Collect {
+                proto,
+                ..Collect::default()
+            },
+        );
+        let mut reader =
+            CaptureReader::from_read(Box::new(std::io::Cursor::new(pcap.clone()))).unwrap();
+        engine.run(&mut reader, |_| {}).unwrap();
+        let d = engine.summary().dissect;
+        let c = engine.into_output();
+        eprintln!(
+            "{proto}: {} conns, {} txs ({} no_request, {} shed notes), peak_session_bytes {} KiB, hits {}/{}, items_shed {}, dropped {}",
+            conns,
+            c.txs,
+            c.no_request,
+            c.shed_notes,
+            d.peak_session_bytes / 1024,
+            d.budget_hits_connection,
+            d.budget_hits_global,
+            d.items_shed,
+            d.sessions_dropped_over_budget
+        );
+        assert!(d.budget_hits_global > 0);
+        assert_eq!(d.sessions_dropped_over_budget, 0, "{proto}");
+        assert!(d.peak_session_bytes <= 4 << 20, "{proto}");
+        assert_eq!(
+            c.txs - c.no_request,
+            requests,
+            "{proto}: every request once"
+        );
+        assert_eq!(c.no_request, 0, "{proto}: late replies absorbed by markers");
+    }
+}

@@ -27,7 +27,8 @@
 //! carry-over. `shed(limit)` reports the oldest pending requests first (an arrival-order queue,
 //! not a scan) as `no_response` with a `shed` note; the stream keeps a marker (`Lost`, 32
 //! bytes), so that a reply that still comes on that stream is counted and reported as a
-//! `late_reply` message, not as a `no_request`; markers go last, when nothing else is left.
+//! `late_reply` message, not as a `no_request`; markers are dropped only by `shed(0)`, the
+//! engine's last resort before it stops dissecting a connection.
 //! The timer does the same for every request older than `request_timeout` (capture time), with
 //! a `request_timeout` note; a new request on a marked stream drops the marker (counted). The
 //! [`PreparedCache`] is shared by all connections of a run, so it is not charged to any one

@@ -509,6 +509,11 @@ impl ProtocolSession for CqlSession {
     }
 
     fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        for h in self.halves.iter_mut() {
+            if h.inner.is_empty() {
+                h.inner = Vec::new();
+            }
+        }
         let framing: usize = (0..2)
             .map(|d| self.bufs[d].len() + self.halves[d].inner.capacity())
             .sum();
@@ -1223,14 +1228,16 @@ impl Core {
                 out,
             );
         }
-        if self.pending.is_empty() && self.state_bytes() > limit {
-            // Spare capacity of emptied maps.
-            self.pending = HashMap::new();
-            self.order = VecDeque::new();
-            self.pending_bytes = 0;
+        if self.state_bytes() > limit {
+            // Spare capacity.
+            self.pending.shrink_to_fit();
+            self.trim_order();
+            self.order.shrink_to_fit();
+            self.lost.shrink_to_fit();
         }
-        if self.state_bytes() > limit && !self.lost.is_empty() {
-            // Markers last: later replies on those streams become `no_request`.
+        if limit == 0 && self.state_bytes() > limit && !self.lost.is_empty() {
+            // Markers only as the last resort (the engine's `shed(0)` before it stops
+            // dissecting the connection): later replies on those streams become `no_request`.
             n += self.lost.len() as u64;
             self.lost_dropped += self.lost.len() as u64;
             self.lost = HashMap::new();

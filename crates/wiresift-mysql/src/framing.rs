@@ -122,7 +122,14 @@ impl Framer {
 
     /// Bytes kept right now (carry-over).
     pub fn buffered(&self) -> usize {
-        self.buf.capacity() + 4
+        self.buf.capacity()
+    }
+
+    /// Give back the payload buffer between packets.
+    pub fn shrink(&mut self) {
+        if !self.mid_packet() {
+            self.buf = Vec::new();
+        }
     }
 
     /// Feed bytes; complete packets go to `f`.
@@ -291,6 +298,16 @@ impl Inflater {
             packets: 0,
             inflated: 0,
             cur: 0,
+        }
+    }
+
+    /// Give back the buffers between compressed packets (the zlib state is reset at every
+    /// packet anyway).
+    pub fn shrink(&mut self) {
+        if !self.mid_packet() {
+            self.z = None;
+            self.out = Vec::new();
+            self.zbuf = Vec::new();
         }
     }
 

@@ -105,6 +105,13 @@ impl Half {
         self.reset_framing();
         self.inflater = inf;
     }
+    /// Give back buffers not needed between packets.
+    fn shrink(&mut self) {
+        self.framer.shrink();
+        if let Some(inf) = self.inflater.as_mut() {
+            inf.shrink();
+        }
+    }
     fn state_bytes(&self) -> usize {
         self.framer.buffered()
             + self.desync.as_ref().map_or(0, Vec::capacity)
@@ -230,7 +237,7 @@ struct Lost {
 
 impl Lost {
     fn cost(&self) -> usize {
-        std::mem::size_of::<Lost>() + self.prepare.as_ref().map_or(0, |p| p.0.capacity())
+        self.prepare.as_ref().map_or(0, |p| p.0.capacity())
     }
 }
 
@@ -252,8 +259,7 @@ fn params_cost(p: &Option<Vec<crate::params::Param>>) -> usize {
 impl Pending {
     /// Heap and inline bytes it keeps (an estimate, computed when it is queued).
     fn compute_cost(&self) -> usize {
-        std::mem::size_of::<Pending>()
-            + self.query.capacity()
+        self.query.capacity()
             + self.prepare_sql.as_ref().map_or(0, String::capacity)
             + self.fingerprint.as_ref().map_or(0, String::capacity)
             + self.notes.capacity() * std::mem::size_of::<Note>()
@@ -370,6 +376,11 @@ struct Logic {
     lost_bytes: usize,
     /// Markers dropped because `lost` was full (pairing may then be off).
     lost_dropped: u64,
+    /// Markers compacted to a count by a shed that had nothing else left: this many replies
+    /// (older than every entry of `lost`) are absorbed unparsed-for-pairing, as `UNKNOWN`; the
+    /// newest of their request times.
+    lost_anon: u64,
+    lost_anon_ts: Timestamp,
     /// Replies that came after their request was reported (late), and the longest wait.
     late_replies: u64,
     late_max_us: u64,
@@ -430,6 +441,8 @@ impl MysqlSession {
                 lost: VecDeque::new(),
                 lost_bytes: 0,
                 lost_dropped: 0,
+                lost_anon: 0,
+                lost_anon_ts: Timestamp(0),
                 late_replies: 0,
                 late_max_us: 0,
                 shed_requests: 0,
@@ -622,6 +635,9 @@ impl ProtocolSession for MysqlSession {
 
     fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
         self.logic.full = out.detail() == Detail::Full;
+        for h in self.halves.iter_mut() {
+            h.shrink();
+        }
         let framing = self.halves[0].state_bytes() + self.halves[1].state_bytes();
         self.logic.shed(limit.saturating_sub(framing), ts, out)
     }
@@ -1380,6 +1396,7 @@ impl Logic {
                 // Requests already reported lose their markers: pairing starts afresh.
                 self.lost.clear();
                 self.lost_bytes = 0;
+                self.lost_anon = 0;
                 let mut first = true;
                 while let Some(mut f) = self.pop_pending() {
                     let started = f.has_response || first && mid;
@@ -1397,6 +1414,7 @@ impl Logic {
     fn close(&mut self, ts: Timestamp, out: &mut dyn EventSink) {
         self.lost.clear();
         self.lost_bytes = 0;
+        self.lost_anon = 0;
         if self.late_replies > 0 || self.lost_dropped > 0 {
             self.anomaly(
                 S2C,
@@ -1461,7 +1479,12 @@ impl Logic {
             + self.lost_bytes
             + self.stmt_bytes
             + self.stmts.capacity() * (std::mem::size_of::<(u32, Stmt)>() + 8)
-            + self.login.as_ref().map_or(0, Pending::compute_cost)
+            + self.pending.capacity() * std::mem::size_of::<Pending>()
+            + self.lost.capacity() * std::mem::size_of::<Lost>()
+            + self
+                .login
+                .as_ref()
+                .map_or(0, |l| std::mem::size_of::<Pending>() + l.compute_cost())
             + self.unbound_prepare.as_ref().map_or(0, |u| u.0.capacity())
     }
 
@@ -1475,7 +1498,16 @@ impl Logic {
 
     /// A reply starts: when requests already reported are still owed a reply, it is theirs.
     fn revive_lost(&mut self) {
-        if self.lost.is_empty() || self.front_in_progress() {
+        if (self.lost.is_empty() && self.lost_anon == 0) || self.front_in_progress() {
+            return;
+        }
+        if self.lost_anon > 0 {
+            self.lost_anon -= 1;
+            let mut r = Pending::new("UNKNOWN", None, self.lost_anon_ts);
+            r.late = Some((self.lost_anon_ts, "shed"));
+            r.cost = r.compute_cost();
+            self.pending_bytes += r.cost;
+            self.pending.push_front(r);
             return;
         }
         let Some(l) = self.lost.pop_front() else {
@@ -1586,6 +1618,24 @@ impl Logic {
                 n += 1;
             }
             self.lost_bytes = self.lost.iter().map(Lost::cost).sum();
+        }
+        if self.state_bytes() > limit && self.unbound_prepare.take().is_some() {
+            n += 1;
+        }
+        // Last: the markers become a count (their replies are still absorbed in order, parsed
+        // without knowing the command).
+        if self.state_bytes() > limit && !self.lost.is_empty() {
+            n += self.lost.len() as u64;
+            self.lost_anon += self.lost.len() as u64;
+            if let Some(l) = self.lost.back() {
+                self.lost_anon_ts = l.ts;
+            }
+            self.lost = VecDeque::new();
+            self.lost_bytes = 0;
+        }
+        if self.state_bytes() > limit {
+            self.pending.shrink_to_fit();
+            self.lost.shrink_to_fit();
         }
         n
     }

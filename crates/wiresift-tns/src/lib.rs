@@ -55,7 +55,8 @@
 //! `request_timeout` note. Either way a marker takes the call's place: its reply, when it comes
 //! (a long-running statement), is counted (`late_replies`, `late_max_us` in `tns_summary`) and
 //! reported as a `late_reply` message with its latency, never paired with the next call; a
-//! packet continuing the reported call is absorbed by the marker. `accounting()`: whole
+//! packet continuing the reported call is absorbed by the marker (`shed(0)`, the engine's last
+//! resort, drops the marker too). `accounting()`: whole
 //! packets framed (and the OOB byte) are `parsed`, a packet being read is `held`, bytes skipped
 //! while out of sync or cut by a gap / the close are `skipped`, bytes after native encryption
 //! started are `undissected`.

@@ -1314,6 +1314,12 @@ impl State {
 
     fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
         let mut n = 0;
+        for h in self.half.iter_mut() {
+            if matches!(h.mode, Mode::Header) {
+                h.head = Vec::new();
+                h.tail = VecDeque::new();
+            }
+        }
         // Cursor maps first, oldest first (counted as evicted: later calls on those cursors
         // are reported without their SQL, as for a cursor opened before the capture).
         while self.state_bytes() > limit
@@ -1342,6 +1348,22 @@ impl State {
                 out,
             );
             n += 1;
+        }
+        if limit == 0
+            && self.state_bytes() > limit
+            && self
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.late.is_some() && !p.got_response)
+        {
+            // Last resort (the engine's `shed(0)` before it stops dissecting the connection):
+            // the marker of a reported call (its reply, if it comes, is a `no_request`).
+            self.pending = None;
+            n += 1;
+        }
+        if self.state_bytes() > limit {
+            self.cursors.shrink_to_fit();
+            self.cursor_rows.shrink_to_fit();
         }
         n
     }
