@@ -523,7 +523,7 @@ impl ProtocolSession for CqlSession {
     fn timer_deadline(&self, request_timeout: Duration) -> Option<Timestamp> {
         self.core
             .oldest()
-            .map(|p| p.ts.saturating_add(request_timeout))
+            .map(|(_, p)| p.ts.saturating_add(request_timeout))
     }
 
     fn on_timer(
@@ -533,12 +533,11 @@ impl ProtocolSession for CqlSession {
         out: &mut dyn EventSink,
     ) -> u64 {
         let mut n = 0;
-        while let Some(p) = self.core.oldest() {
+        while let Some((stream, p)) = self.core.oldest() {
             let waited = now.saturating_since(p.ts);
             if waited < request_timeout {
                 break;
             }
-            let stream = p.detail.stream;
             self.core.timed_out += 1;
             n += 1;
             self.core.report_early(
@@ -1142,9 +1141,12 @@ impl Core {
     }
 
     /// The oldest request still waiting.
-    fn oldest(&self) -> Option<&Pending> {
+    fn oldest(&self) -> Option<(i16, &Pending)> {
         let &(seq, s) = self.order.front()?;
-        self.pending.get(&s).filter(|p| p.seq == seq).map(|b| &**b)
+        self.pending
+            .get(&s)
+            .filter(|p| p.seq == seq)
+            .map(|b| (s, &**b))
     }
 
     fn state_bytes(&self) -> usize {
@@ -1213,7 +1215,7 @@ impl Core {
     fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
         let mut n = 0;
         while self.state_bytes() > limit {
-            let Some(stream) = self.oldest().map(|p| p.detail.stream) else {
+            let Some(stream) = self.oldest().map(|(s, _)| s) else {
                 break;
             };
             self.shed_requests += 1;
@@ -1572,12 +1574,8 @@ impl Core {
             self.finish(*old, None, out);
         }
         if self.pending.len() >= self.cfg.max_pending {
-            if let Some(&k) = self
-                .pending
-                .iter()
-                .min_by_key(|(_, p)| p.seq)
-                .map(|(k, _)| k)
-            {
+            // The oldest by arrival (O(1): the arrival-order queue).
+            if let Some(k) = self.oldest().map(|(k, _)| k) {
                 if let Some(mut old) = self.take_pending(k) {
                     push_note(
                         &mut old.notes,
