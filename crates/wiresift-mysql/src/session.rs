@@ -634,6 +634,9 @@ impl ProtocolSession for MysqlSession {
     }
 
     fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        // An eighth below the limit: a session at its cap sheds a batch now and then, not one
+        // item after every callback.
+        let limit = limit - limit / 8;
         self.logic.full = out.detail() == Detail::Full;
         for h in self.halves.iter_mut() {
             h.shrink();

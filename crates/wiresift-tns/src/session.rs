@@ -1539,6 +1539,9 @@ impl ProtocolSession for TnsSession {
     }
 
     fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        // An eighth below the limit: a session at its cap sheds a batch now and then, not one
+        // item after every callback.
+        let limit = limit - limit / 8;
         let framing = self.bufs[0].len() + self.bufs[1].len();
         self.st.shed(limit.saturating_sub(framing), ts, out)
     }
