@@ -1245,12 +1245,12 @@ impl State {
             if pd.req.sql_bytes.is_some() {
                 if let Some(i) = self.cursors.iter().position(|(k, _)| *k == cur) {
                     if let Some((_, q)) = self.cursors.remove(i) {
-                        self.cursor_bytes -= q.capacity();
+                        self.cursor_bytes = self.cursor_bytes.saturating_sub(q.capacity());
                     }
                 }
                 if self.cursors.len() >= self.cfg.max_cursors {
                     if let Some((_, q)) = self.cursors.pop_front() {
-                        self.cursor_bytes -= q.capacity();
+                        self.cursor_bytes = self.cursor_bytes.saturating_sub(q.capacity());
                     }
                     self.counters.cursors_evicted += 1;
                 }
@@ -1326,7 +1326,7 @@ impl State {
             && !(self.cursors.is_empty() && self.cursor_rows.is_empty())
         {
             if let Some((_, q)) = self.cursors.pop_front() {
-                self.cursor_bytes -= q.capacity();
+                self.cursor_bytes = self.cursor_bytes.saturating_sub(q.capacity());
                 self.counters.cursors_evicted += 1;
                 n += 1;
             }
