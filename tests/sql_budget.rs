@@ -407,3 +407,34 @@ fn many_connections_share_the_global_budget_without_dropping_one() {
         assert_eq!(c.no_request, 0, "{proto}: late replies absorbed by markers");
     }
 }
+
+/// `shed(0)` is the engine's last resort (a session that cannot get within what the global
+/// budget leaves is no longer dissected): on every capture, asked after every callback, each
+/// session gets to exactly 0 bytes of state, balances its accounts, and no request is reported
+/// twice.
+#[test]
+fn shed_to_zero_reaches_zero_on_every_capture() {
+    for proto in ["mysql", "cql", "tns"] {
+        for (name, bytes) in captures(proto) {
+            let zero = run(proto, &bytes, 0, Duration::from_secs(30));
+            let normal = run(proto, &bytes, 1 << 20, Duration::from_secs(30));
+            eprintln!(
+                "{proto}/{name}: shed(0) after every callback: {} txs ({} no_request), {} shed, {} times above 0 after shed; normal {} txs",
+                zero.c.txs,
+                zero.c.no_request,
+                zero.totals.shed.load(Relaxed),
+                zero.totals.over_after_shed.load(Relaxed),
+                normal.c.txs
+            );
+            assert_eq!(
+                zero.totals.over_after_shed.load(Relaxed),
+                0,
+                "{proto}/{name}: state left after shed(0)"
+            );
+            assert!(
+                zero.c.txs - zero.c.no_request <= normal.c.txs,
+                "{proto}/{name}: a request reported twice?"
+            );
+        }
+    }
+}

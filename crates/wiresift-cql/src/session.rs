@@ -520,7 +520,26 @@ impl ProtocolSession for CqlSession {
         let framing: usize = (0..2)
             .map(|d| self.bufs[d].len() + self.halves[d].inner.capacity())
             .sum();
-        self.core.shed(limit.saturating_sub(framing), ts, out)
+        let n = self.core.shed(limit.saturating_sub(framing), ts, out);
+        if limit == 0 {
+            // `shed(0)`: the engine stops dissecting a session that cannot get to nothing, so
+            // drop the partial frames too (counted as skipped) and look for the next boundary.
+            for d in 0..2 {
+                let dropped = self.bufs[d].clear() as u64;
+                let half = &mut self.halves[d];
+                if dropped > 0 || !half.inner.is_empty() {
+                    half.count_skipped(dropped, &mut self.core);
+                    half.offset += dropped;
+                    half.discarded += dropped;
+                    half.carry_ts = None;
+                    half.inner = Vec::new();
+                    half.inner_skip = None;
+                    half.inner_lost = true;
+                    half.lose_sync(&self.core);
+                }
+            }
+        }
+        n
     }
 
     fn timer_deadline(&self, request_timeout: Duration) -> Option<Timestamp> {
@@ -1157,7 +1176,6 @@ impl Core {
             + self.pending.capacity() * (std::mem::size_of::<(i16, Box<Pending>)>() + 1)
             + self.order.capacity() * std::mem::size_of::<(u64, i16)>()
             + self.lost.capacity() * (std::mem::size_of::<(i16, Lost)>() + 1)
-            + self.keyspace.as_ref().map_or(0, String::capacity)
     }
 
     /// Report the request on `stream` now as `no_response` with `note`; a marker stays so

@@ -559,6 +559,48 @@ impl MysqlSession {
         }
     }
 
+    /// `shed(0)`: the engine stops dissecting a session that cannot get to nothing, so give up
+    /// what is in flight instead: the request whose reply is being received and the login are
+    /// reported now (`partial`, `shed` note), and both directions drop their partial message
+    /// (counted as skipped) and resynchronise, which skips the rest of that reply.
+    fn last_resort(&mut self, _ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        let mut n = 0;
+        let shed = Note::Shed {
+            budget: "connection",
+        };
+        if let Some(mut l) = self.logic.login.take() {
+            push_note(&mut l.notes, shed.clone());
+            self.logic.emit(l, out);
+            n += 1;
+        }
+        while let Some(mut f) = self.logic.pop_pending() {
+            if f.state != RState::Done {
+                push_note(&mut f.notes, shed.clone());
+                self.logic.shed_requests += 1;
+                if f.late.is_none() {
+                    self.logic.finish_unanswered(f, out);
+                }
+            } else {
+                self.logic.emit(f, out);
+            }
+            n += 1;
+        }
+        self.logic.pending = VecDeque::new();
+        for (i, h) in self.halves.iter_mut().enumerate() {
+            let partial = h.framing_held() > 0 || h.desync.as_ref().is_some_and(|b| !b.is_empty());
+            if partial || i == 1 {
+                // The server side always: the rest of the reply just reported is skipped.
+                h.reset_framing();
+                if let Some(b) = h.desync.take() {
+                    h.skipped += b.len() as u64;
+                }
+                h.desync = Some(Vec::new());
+            }
+            h.shrink();
+        }
+        n
+    }
+
     fn start_desync(&mut self, dir: Direction) {
         self.halves[idx(dir)].reset_framing();
     }
@@ -642,7 +684,11 @@ impl ProtocolSession for MysqlSession {
             h.shrink();
         }
         let framing = self.halves[0].state_bytes() + self.halves[1].state_bytes();
-        self.logic.shed(limit.saturating_sub(framing), ts, out)
+        let mut n = self.logic.shed(limit.saturating_sub(framing), ts, out);
+        if limit == 0 && self.state_bytes() > 0 {
+            n += self.last_resort(ts, out);
+        }
+        n
     }
 
     fn timer_deadline(&self, request_timeout: Duration) -> Option<Timestamp> {

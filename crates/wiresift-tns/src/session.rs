@@ -1543,7 +1543,53 @@ impl ProtocolSession for TnsSession {
         // item after every callback.
         let limit = limit - limit / 8;
         let framing = self.bufs[0].len() + self.bufs[1].len();
-        self.st.shed(limit.saturating_sub(framing), ts, out)
+        let mut n = self.st.shed(limit.saturating_sub(framing), ts, out);
+        if limit == 0 && self.state_bytes() > 0 {
+            // `shed(0)`: the engine stops dissecting a session that cannot get to nothing, so
+            // report the call in progress now (`partial`, `shed` note) and drop the partial
+            // packets (counted as skipped); both directions resynchronise.
+            if let Some(pd) = self.st.pending.as_mut() {
+                if pd.late.is_none() {
+                    pd.partial = true;
+                    push_note(
+                        &mut pd.notes,
+                        Note::Shed {
+                            budget: "connection",
+                        },
+                    );
+                    self.st.counters.shed_calls += 1;
+                    self.st.finish(ts, out);
+                } else {
+                    self.st.pending = None;
+                }
+                n += 1;
+            }
+            for d in [C2S, S2C] {
+                let i = d.index();
+                let dropped = self.bufs[i].clear();
+                let st = &mut self.st;
+                st.skip(d, dropped, ts);
+                if let Mode::Body { h, remaining } = st.half[i].mode {
+                    st.counters.skipped_bytes[i] += u64::from(h.len).saturating_sub(remaining);
+                    st.half[i].synced = false;
+                }
+                let hf = &mut st.half[i];
+                hf.mode = Mode::Header;
+                hf.head = Vec::new();
+                hf.tail = VecDeque::new();
+                if dropped > 0 {
+                    hf.synced = false;
+                }
+            }
+            // Reporting the call may have filled the maps again.
+            let st = &mut self.st;
+            st.counters.cursors_evicted += st.cursors.len() as u64;
+            st.cursors = VecDeque::new();
+            st.cursor_rows = VecDeque::new();
+            st.cursor_bytes = 0;
+            st.last_fingerprint = None;
+        }
+        n
     }
 
     fn timer_deadline(&self, request_timeout: Duration) -> Option<Timestamp> {
