@@ -1,20 +1,39 @@
-//! One JSON object per transaction (NDJSON on stdout), then a summary on stderr.
+//! One line per transaction on stdout: a JSON object (NDJSON, the default when stdout is not a
+//! terminal) or a tcpkit-style text line (`--format text`, the default on a terminal); then a
+//! summary on stderr.
 //!
-//! `cargo run --release --example dissect -- [--port PROTO=PORT[,PORT…]]… [--threshold-ms N]
-//! [--events] [--redact] [--no-probe] [--threads N] <FILE|DIR|->…`
+//! `cargo run --release --example dissect -- [--format text|ndjson] [--local-time]
+//! [--port PROTO=PORT[,PORT…]]… [--threshold-ms N] [--events] [--redact] [--no-probe]
+//! [--threads N] <FILE|DIR|->…`
 
 mod common;
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wiresift::output::{NdjsonOptions, NdjsonOutput};
+use wiresift::core::Registry;
+use wiresift::output::{NdjsonOptions, NdjsonOutput, TextOptions, TextOutput};
 use wiresift::redact::Redact;
-use wiresift::{Engine, EngineConfig};
+use wiresift::{Engine, EngineConfig, ParallelOutput};
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// One line per transaction: time, client => server, latency, request, status, notes.
+    Text,
+    /// One JSON object per line.
+    Ndjson,
+}
 
 #[derive(Parser)]
-#[command(about = "Print one JSON object per request/response transaction in a capture")]
+#[command(about = "Print one line (JSON or text) per request/response transaction in a capture")]
 struct Args {
+    /// Output format (default: text when stdout is a terminal, else ndjson).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Text format: times in the local time zone (with its UTC offset) instead of UTC.
+    #[arg(long)]
+    local_time: bool,
     /// Route ports to a protocol, e.g. `--port resp=7101,7102` (repeatable).
     #[arg(long = "port", value_name = "PROTO=PORT[,PORT…]")]
     ports: Vec<String>,
@@ -29,6 +48,11 @@ struct Args {
     /// the output of a capture full of customer data can be shared.
     #[arg(long)]
     redact: bool,
+    /// Report a request still waiting for its reply after SECS of capture time as
+    /// `no_response` (note `request_timeout`), without waiting for the connection to close:
+    /// `SECS` for every protocol, `PROTO=SECS` for one (repeatable; 0: off). Default 30.
+    #[arg(long = "request-timeout", value_name = "[PROTO=]SECS", value_parser = common::parse_timeout)]
+    request_timeouts: Vec<common::TimeoutSpec>,
     /// Do not probe connections on unknown ports.
     #[arg(long)]
     no_probe: bool,
@@ -44,6 +68,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let signals = common::Signals::install();
     let mut registry = wiresift::default_registry();
     registry.set_probing(!args.no_probe);
     for spec in &args.ports {
@@ -52,26 +77,44 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let mut input = common::open_or_exit(&args.inputs);
-    let opts = NdjsonOptions {
-        threshold_us: args.threshold_ms.map(|ms| (ms * 1000.0) as u64),
-        events: args.events,
-        flush_lines: common::flush_lines(&args.inputs),
+    let cfg = match common::engine_config(&args.request_timeouts, &registry) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wiresift: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let out = NdjsonOutput::new(std::io::stdout(), opts);
-    let threads = args
-        .threads
-        .unwrap_or_else(|| common::default_threads(&args.inputs));
-    let result = if args.redact {
-        let mut engine = Engine::new(EngineConfig::default(), registry, Redact(out));
-        let code = common::run(&mut engine, &mut input, &args.inputs, threads);
-        (code, engine.into_output().0.finish())
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Text
     } else {
-        let mut engine = Engine::new(EngineConfig::default(), registry, out);
-        let code = common::run(&mut engine, &mut input, &args.inputs, threads);
-        (code, engine.into_output().finish())
+        Format::Ndjson
+    });
+    let mut input = common::open_or_exit(&args.inputs, &signals);
+    let threshold_us = args.threshold_ms.map(|ms| (ms * 1000.0) as u64);
+    let flush_lines = common::flush_lines(&args.inputs);
+    let (code, finished) = match format {
+        Format::Ndjson => {
+            let opts = NdjsonOptions {
+                threshold_us,
+                events: args.events,
+                flush_lines,
+            };
+            let out = NdjsonOutput::new(std::io::stdout(), opts);
+            let (code, out) = go(out, cfg, registry, &args, &mut input, &signals);
+            (code, out.finish().map(drop))
+        }
+        Format::Text => {
+            let opts = TextOptions {
+                threshold_us,
+                events: args.events,
+                flush_lines,
+                local_time: args.local_time,
+            };
+            let out = TextOutput::new(std::io::stdout(), opts);
+            let (code, out) = go(out, cfg, registry, &args, &mut input, &signals);
+            (code, out.finish().map(drop))
+        }
     };
-    let (code, finished) = result;
     if let Err(e) = finished {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("wiresift: writing output: {e}");
@@ -79,4 +122,27 @@ fn main() -> ExitCode {
         }
     }
     code
+}
+
+/// Run the engine into `out` (through [`Redact`] with `--redact`) and give `out` back.
+fn go<O: ParallelOutput>(
+    out: O,
+    cfg: EngineConfig,
+    registry: Registry,
+    args: &Args,
+    input: &mut common::Input,
+    signals: &common::Signals,
+) -> (ExitCode, O) {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| common::default_threads(&args.inputs));
+    if args.redact {
+        let mut engine = Engine::new(cfg, registry, Redact(out));
+        let code = common::run(&mut engine, input, &args.inputs, threads, signals);
+        (code, engine.into_output().0)
+    } else {
+        let mut engine = Engine::new(cfg, registry, out);
+        let code = common::run(&mut engine, input, &args.inputs, threads, signals);
+        (code, engine.into_output())
+    }
 }

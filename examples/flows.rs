@@ -29,13 +29,14 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let signals = common::Signals::install();
     if let Some(d) = &args.dump {
         if let Err(e) = std::fs::create_dir_all(d) {
             eprintln!("wiresift: cannot create {}: {e}", d.display());
             return ExitCode::from(2);
         }
     }
-    let mut input = common::open_or_exit(&args.inputs);
+    let mut input = common::open_or_exit(&args.inputs, &signals);
     let out = FlowsOutput::new(
         std::io::stdout(),
         args.dump.clone(),
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
     let threads = args
         .threads
         .unwrap_or_else(|| common::default_threads(&args.inputs));
-    let code = common::run(&mut engine, &mut input, &args.inputs, threads);
+    let code = common::run(&mut engine, &mut input, &args.inputs, threads, &signals);
     match engine.into_output().finish() {
         Ok((_, Some(e))) => {
             eprintln!("wiresift: --dump: {e}");

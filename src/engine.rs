@@ -12,6 +12,8 @@ use crate::output::{ConnectionSummary, Output, ParallelOutput};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use wiresift_core::registry::{ProbeOutcome, Registry};
 use wiresift_core::{
     ConnectionId, ConnectionInfo, Detail, Direction, Duration, Endpoint, EventSink, Flow, GapInfo,
@@ -165,6 +167,9 @@ pub(crate) enum Slot {
     },
     /// A live session.
     Session(Box<dyn ProtocolSession>, &'static str),
+    /// A session that returned [`Flow::Detach`]: fed nothing more (bytes are counted as
+    /// undissected), but still closed with [`ProtocolSession::on_close`] at the end.
+    Detached(Box<dyn ProtocolSession>, &'static str),
     /// Detached or unidentified: bytes are only counted.
     Idle,
 }
@@ -227,6 +232,9 @@ pub(crate) struct Ctx<O: Output> {
     session_bytes: usize,
     /// Request timers: (deadline, connection), at most one per live connection.
     timers: BTreeSet<(Timestamp, ConnectionId)>,
+    /// Set when the run was interrupted ([`Engine::set_stop`]) before the end-of-capture
+    /// flush: requests flushed then get [`Note::Interrupted`].
+    pub(crate) interrupted: bool,
 }
 
 /// Wraps the output to count events and annotate transactions with retransmission delay.
@@ -236,6 +244,8 @@ struct Emitter<'a, O: Output> {
     stalls: &'a VecDeque<(Timestamp, Direction, Duration)>,
     /// The proxy, for transactions inside a tunnel.
     proxy: Option<Endpoint>,
+    /// [`Ctx::interrupted`], set for the end-of-capture close of an interrupted run.
+    interrupted: bool,
     /// While a session sheds: the budget that was hit, written into its `shed` notes.
     shed_budget: Option<&'static str>,
 }
@@ -253,6 +263,7 @@ impl<'a, O: Output> Emitter<'a, O> {
             stalls,
             proxy: tunnel.as_ref().and_then(TunnelNote::proxy_field),
             shed_budget: None,
+            interrupted: false,
         }
     }
 }
@@ -268,6 +279,9 @@ impl<O: Output> EventSink for Emitter<'_, O> {
         }
         if self.proxy.is_some() {
             tx.proxy = self.proxy;
+        }
+        if self.interrupted && tx.status == wiresift_core::Status::NoResponse {
+            tx.add_note(Note::Interrupted);
         }
         if let Some(b) = self.shed_budget {
             for n in &mut tx.notes {
@@ -336,6 +350,7 @@ impl<O: Output> Dispatcher<O> {
                 plugin_timeouts,
                 session_bytes: 0,
                 timers: BTreeSet::new(),
+                interrupted: false,
             },
         }
     }
@@ -435,6 +450,7 @@ impl<O: Output> Ctx<O> {
             stalls,
             proxy,
             shed_budget: Some(budget),
+            interrupted: false,
         };
         let mut n = s.shed(limit, now, &mut em);
         if s.state_bytes() > limit {
@@ -442,6 +458,18 @@ impl<O: Output> Ctx<O> {
         }
         self.stats.items_shed += n;
         s.state_bytes()
+    }
+
+    /// The session returned [`Flow::Detach`]: feed it nothing more. What it received and did
+    /// not dissect (the rest of the chunk it detached in) counts as undissected.
+    fn detach(&mut self, conn: &mut Conn) {
+        let slot = std::mem::replace(&mut conn.slot, Slot::Idle);
+        if let Slot::Session(s, name) = slot {
+            if let Some(a) = s.accounting() {
+                self.stats.undissected_bytes += a.undissected + a.held;
+            }
+            conn.slot = Slot::Detached(s, name);
+        }
     }
 
     /// Forget a closed connection's budget charge and timer.
@@ -535,11 +563,13 @@ impl<O: Output> Ctx<O> {
                     Emitter::new(&mut self.out, &mut self.stats, &conn.stalls, &conn.tunnel);
                 match session.on_data(chunk, &mut em) {
                     Flow::Continue => {}
-                    Flow::Detach => conn.slot = Slot::Idle,
+                    Flow::Detach => self.detach(conn),
                     Flow::Handover => self.handover(conn),
                 }
             }
-            Slot::Idle => self.stats.undissected_bytes += chunk.data.len() as u64,
+            Slot::Idle | Slot::Detached(..) => {
+                self.stats.undissected_bytes += chunk.data.len() as u64
+            }
             Slot::Probing {
                 chunks,
                 bytes,
@@ -663,13 +693,15 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                 };
                 self.ctx.release(&mut c);
                 let protocol = match &mut c.slot {
-                    Slot::Session(s, name) => {
+                    Slot::Session(s, name) | Slot::Detached(s, name) => {
                         let mut em = Emitter::new(
                             &mut self.ctx.out,
                             &mut self.ctx.stats,
                             &c.stalls,
                             &c.tunnel,
                         );
+                        // Requests still pending at an interrupted run's flush.
+                        em.interrupted = self.ctx.interrupted;
                         s.on_close(ts, reason, &mut em);
                         Some(*name)
                     }
@@ -784,7 +816,7 @@ impl<O: Output> Dispatcher<O> {
                     Emitter::new(&mut self.ctx.out, &mut self.ctx.stats, &c.stalls, &c.tunnel);
                 match s.on_gap(gap, &mut em) {
                     Flow::Continue => {}
-                    Flow::Detach => c.slot = Slot::Idle,
+                    Flow::Detach => self.ctx.detach(c),
                     Flow::Handover => self.ctx.handover(c),
                 }
                 self.ctx.settle(c, gap.ts, false);
@@ -795,7 +827,7 @@ impl<O: Output> Dispatcher<O> {
                 self.ctx.stats.unidentified_connections += 1;
                 c.slot = Slot::Idle;
             }
-            Slot::Idle => {}
+            Slot::Idle | Slot::Detached(..) => {}
         }
     }
 }
@@ -822,6 +854,8 @@ pub struct Engine<O: Output> {
     /// Packets read so far: the 1-based index of the current packet (Wireshark's frame
     /// number), which becomes the id of a connection it opens.
     frame: u64,
+    /// [`Engine::set_stop`].
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl<O: Output> Engine<O> {
@@ -840,8 +874,25 @@ impl<O: Output> Engine<O> {
             capture_bytes: 0,
             capture_error: None,
             frame: 0,
+            stop: None,
             cfg,
         }
+    }
+
+    /// Stop reading when `stop` becomes true (set it from a signal handler: Ctrl-C). The
+    /// engine checks it where it checks [`Output::is_closed`] (every 4096 packets, and per
+    /// batch with threads), then runs the normal end-of-capture flush; requests still waiting
+    /// for a reply are then reported as `no_response` with [`Note::Interrupted`]. A reader that
+    /// blocks (a pipe) must itself return end-of-input once `stop` is set.
+    pub fn set_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = Some(stop);
+    }
+
+    /// Whether the stop flag of [`Engine::set_stop`] is set.
+    pub fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
     /// Process one captured packet.
@@ -872,8 +923,9 @@ impl<O: Output> Engine<O> {
                     }
                     n = n.wrapping_add(1);
                     if n % 4096 == 0 {
-                        if self.dispatcher.ctx.out.is_closed() {
-                            // Nobody reads the output any more (`| head`): stop reading.
+                        if self.dispatcher.ctx.out.is_closed() || self.stopped() {
+                            // Nobody reads the output any more (`| head`), or Ctrl-C: stop
+                            // reading.
                             break Ok(());
                         }
                         if n % 65_536 == 0 {
@@ -890,6 +942,7 @@ impl<O: Output> Engine<O> {
         };
         self.capture_bytes = reader.bytes_read();
         progress(self.capture_bytes);
+        self.dispatcher.ctx.interrupted = self.stopped();
         self.finish();
         self.capture_error = damage_report(self.capture_error.take(), reader.errors());
         result
@@ -962,6 +1015,7 @@ impl<O: ParallelOutput> Engine<O> {
             threads,
             reader,
             &mut progress,
+            self.stop.as_deref(),
         );
         self.threaded = Some(summary);
         result

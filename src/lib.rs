@@ -75,6 +75,7 @@ pub mod tunnel;
 pub use engine::{DissectStats, Engine, EngineConfig, RunSummary, SessionBudget, TunnelNote};
 pub use output::{
     ConnectionSummary, Discard, FlowRecord, NdjsonWriter, Output, ParallelOutput, ShardOutput,
+    TextOptions, TextOutput,
 };
 pub use wiresift_core as core;
 #[cfg(feature = "cql")]

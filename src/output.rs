@@ -4,8 +4,8 @@ use crate::engine::TunnelNote;
 use serde::Serialize;
 use std::io::Write;
 use wiresift_core::{
-    CloseReason, ConnectionId, ConnectionInfo, Detail, GapInfo, Message, ParseAnomaly, StreamChunk,
-    Timestamp, Transaction,
+    CloseReason, ConnectionId, ConnectionInfo, Detail, GapInfo, Message, Note, ParseAnomaly,
+    Status, StreamChunk, Timestamp, Transaction,
 };
 use wiresift_reassembly::{ConnStats, RoleSource};
 
@@ -509,5 +509,374 @@ impl<W: Write> ParallelOutput for FlowsOutput<W> {
             self.dump_error = shard.dump_error;
         }
         self.out.merge_shard(shard.out);
+    }
+}
+
+/// Options of [`TextOutput`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    /// Print only transactions at least this slow (µs), and those without a latency.
+    pub threshold_us: Option<u64>,
+    /// Also print messages and parse anomalies.
+    pub events: bool,
+    /// Write every line as soon as it is complete (see [`NdjsonOptions::flush_lines`]).
+    pub flush_lines: bool,
+    /// Times in the local time zone (with its UTC offset) instead of UTC.
+    pub local_time: bool,
+}
+
+/// The `dissect --format text` output: one line per transaction in the spirit of tcpkit,
+///
+/// ```text
+/// 2026-03-08 19:23:06.258761 192.168.0.1:51137 => 192.168.0.2:6379 | 1.102 ms | SET foo bared
+/// ```
+///
+/// then ` | <status>` (and ` <error>`) when the status is not `ok`, and ` | <notes>` in short
+/// form (`retrans 205ms`, `gap s2c 1448B`, `timeout 30s`, `shed connection`, `interrupted`, …)
+/// when there are any. The latency is `-` when there is none. Times are UTC unless
+/// [`TextOptions::local_time`]. Buffering, closed pipes and the multi-threaded engine work as in
+/// [`NdjsonOutput`].
+#[derive(Debug)]
+pub struct TextOutput<W: Write> {
+    out: NdjsonOutput<W>,
+    opts: TextOptions,
+}
+
+impl<W: Write> TextOutput<W> {
+    /// Write to `w` (it need not be buffered).
+    pub fn new(w: W, opts: TextOptions) -> Self {
+        TextOutput {
+            out: NdjsonOutput::new(
+                w,
+                NdjsonOptions {
+                    flush_lines: opts.flush_lines,
+                    ..NdjsonOptions::default()
+                },
+            ),
+            opts,
+        }
+    }
+
+    /// Write what is buffered and flush `W`; the first write error, if any.
+    pub fn finish(self) -> std::io::Result<W> {
+        self.out.finish()
+    }
+
+    fn time(&mut self, ts: Timestamp) {
+        let buf = &mut self.out.buf;
+        if self.opts.local_time {
+            use chrono::TimeZone;
+            let t = chrono::Local.timestamp_nanos(ts.0.min(i64::MAX as u64) as i64);
+            let _ = write!(buf, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f%:z"));
+        } else {
+            let b = wiresift_core::IsoTime(ts).bytes();
+            buf.extend_from_slice(&b[..10]);
+            buf.push(b' ');
+            buf.extend_from_slice(&b[11..26]);
+        }
+    }
+
+    fn done(&mut self) {
+        self.out.buf.push(b'\n');
+        self.out.line_done();
+    }
+}
+
+/// `1.102 ms`, `-` for none.
+fn write_latency(buf: &mut Vec<u8>, us: Option<u64>) {
+    match us {
+        Some(us) => {
+            let _ = write!(buf, "{}.{:03} ms", us / 1_000, us % 1_000);
+        }
+        None => buf.push(b'-'),
+    }
+}
+
+/// A short duration: `850us`, `205ms`, `1.5s`, `30s`.
+fn short_duration(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us}us")
+    } else if us < 1_000_000 {
+        format!("{}ms", (us + 500) / 1_000)
+    } else if us < 10_000_000 && us % 1_000_000 != 0 {
+        format!("{:.1}s", us as f64 / 1e6)
+    } else {
+        format!("{}s", (us + 500_000) / 1_000_000)
+    }
+}
+
+/// A note in the short form of the text output.
+pub fn short_note(n: &Note) -> String {
+    let bytes = |b: u64| {
+        if b == 0 {
+            String::new()
+        } else {
+            format!(" {b}B")
+        }
+    };
+    #[allow(unreachable_patterns)] // keeps compiling when core adds a note kind
+    match n {
+        Note::Gap {
+            direction,
+            bytes: b,
+        } => match b {
+            Some(b) => format!("gap {} {b}B", direction.short()),
+            None => format!("gap {}", direction.short()),
+        },
+        Note::RetransmissionDelay { delay_us, .. } => {
+            format!("retrans {}", short_duration(*delay_us))
+        }
+        Note::Truncated { field, len } => format!("truncated {field} {len}B"),
+        Note::Resync {
+            direction,
+            skipped_bytes,
+        } => format!("resync {}{}", direction.short(), bytes(*skipped_bytes)),
+        Note::Encrypted => "encrypted".into(),
+        Note::ParseError {
+            direction,
+            skipped_bytes,
+        } => format!("parse error {}{}", direction.short(), bytes(*skipped_bytes)),
+        Note::Shed { budget } => format!("shed {budget}"),
+        Note::RequestTimeout { waited_us } => format!("timeout {}", short_duration(*waited_us)),
+        Note::NotesDropped { count } => format!("+{count} notes"),
+        Note::Interrupted => "interrupted".into(),
+        Note::Text { text } => one_line(text),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "note".into()),
+    }
+}
+
+/// Control characters escaped (`\n`, `\x07`), so that one record stays one line.
+fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => format!("\\x{:02x}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+impl<W: Write> Output for TextOutput<W> {
+    fn transaction(&mut self, tx: &Transaction) {
+        if let Some(t) = self.opts.threshold_us {
+            if tx.latency_us.is_some_and(|l| l < t) {
+                return;
+            }
+        }
+        if self.out.error.is_some() {
+            return;
+        }
+        self.time(tx.ts);
+        let buf = &mut self.out.buf;
+        let _ = write!(buf, " {} => {}", tx.client, tx.server);
+        if let Some(p) = &tx.proxy {
+            let _ = write!(buf, " via {p}");
+        }
+        buf.extend_from_slice(b" | ");
+        write_latency(buf, tx.latency_us);
+        buf.extend_from_slice(b" | ");
+        let what = if tx.query.is_empty() {
+            &tx.command
+        } else {
+            &tx.query
+        };
+        buf.extend_from_slice(one_line(what).as_bytes());
+        if tx.status != Status::Ok {
+            let status = match tx.status {
+                Status::Ok => "ok",
+                Status::Error => "error",
+                Status::NoResponse => "no_response",
+                Status::NoRequest => "no_request",
+                Status::Partial => "partial",
+            };
+            let _ = write!(buf, " | {status}");
+            if let Some(e) = &tx.error {
+                let _ = write!(buf, " {}", one_line(e));
+            }
+        }
+        if !tx.notes.is_empty() {
+            let notes: Vec<String> = tx.notes.iter().map(short_note).collect();
+            let _ = write!(buf, " | {}", notes.join(", "));
+        }
+        self.done();
+    }
+    fn message(&mut self, m: &Message) {
+        if !self.opts.events || self.out.error.is_some() {
+            return;
+        }
+        self.time(m.ts);
+        let buf = &mut self.out.buf;
+        let _ = write!(
+            buf,
+            " #{} {} | {} {} | {}",
+            m.connection,
+            m.direction.short(),
+            m.protocol,
+            m.kind,
+            one_line(&m.summary)
+        );
+        self.done();
+    }
+    fn anomaly(&mut self, a: &ParseAnomaly) {
+        if !self.opts.events || self.out.error.is_some() {
+            return;
+        }
+        self.time(a.ts);
+        let buf = &mut self.out.buf;
+        let _ = write!(
+            buf,
+            " #{} {} | {} anomaly | {}",
+            a.connection,
+            a.direction.short(),
+            a.protocol,
+            one_line(&a.reason)
+        );
+        self.done();
+    }
+    fn is_closed(&self) -> bool {
+        self.out.is_closed()
+    }
+}
+
+impl<W: Write + Send> ShardOutput for TextOutput<W> {
+    fn ordered(&mut self) -> &mut Vec<u8> {
+        &mut self.out.buf
+    }
+}
+
+impl<W: Write> ParallelOutput for TextOutput<W> {
+    type Shard = TextOutput<std::io::Sink>;
+    fn new_shard(&self) -> Self::Shard {
+        TextOutput {
+            out: self.out.new_shard(),
+            opts: self.opts,
+        }
+    }
+    fn write_ordered(&mut self, bytes: &[u8]) {
+        self.out.write_ordered(bytes);
+    }
+    fn merge_shard(&mut self, shard: Self::Shard) {
+        self.out.merge_shard(shard.out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiresift_core::{ConnectionId, Direction, Endpoint};
+
+    fn tx() -> Transaction<()> {
+        let info = ConnectionInfo {
+            id: ConnectionId(1),
+            client: Endpoint::new("192.168.0.1".parse().unwrap(), 51137),
+            server: Endpoint::new("192.168.0.2".parse().unwrap(), 6379),
+            start: Timestamp(0),
+            midstream: false,
+        };
+        let ts = Timestamp::from_secs_nanos(1_772_997_786, 258_761_000);
+        let mut t = Transaction::new("resp", &info, ts, ());
+        t.command = "SET".into();
+        t.query = "SET foo bared".into();
+        t.status = Status::Ok;
+        t.complete_at(ts.saturating_add(wiresift_core::Duration::from_micros(1_102)));
+        t
+    }
+
+    fn text(t: &Transaction<()>, opts: TextOptions) -> String {
+        let mut o = TextOutput::new(Vec::new(), opts);
+        o.transaction(t);
+        String::from_utf8(o.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn text_line_like_tcpkit() {
+        let mut t = tx();
+        assert_eq!(
+            text(&t, TextOptions::default()),
+            "2026-03-08 19:23:06.258761 192.168.0.1:51137 => 192.168.0.2:6379 | 1.102 ms | SET foo bared\n"
+        );
+        t.status = Status::Error;
+        t.error = Some("ERR wrong\nkind".into());
+        t.add_note(Note::RetransmissionDelay {
+            direction: Direction::ServerToClient,
+            delay_us: 205_123,
+        });
+        t.add_note(Note::Gap {
+            direction: Direction::ClientToServer,
+            bytes: Some(1448),
+        });
+        assert!(text(&t, TextOptions::default()).ends_with(
+            "| 1.102 ms | SET foo bared | error ERR wrong\\nkind | retrans 205ms, gap c2s 1448B\n"
+        ));
+        t.status = Status::NoResponse;
+        t.error = None;
+        t.latency_us = None;
+        t.notes = vec![
+            Note::RequestTimeout {
+                waited_us: 30_000_000,
+            },
+            Note::Interrupted,
+        ];
+        assert!(text(&t, TextOptions::default())
+            .ends_with("| - | SET foo bared | no_response | timeout 30s, interrupted\n"));
+        let opts = TextOptions {
+            threshold_us: Some(2_000),
+            ..TextOptions::default()
+        };
+        let mut fast = tx();
+        fast.latency_us = Some(1_999);
+        assert_eq!(text(&fast, opts), "");
+    }
+
+    #[test]
+    fn local_time_uses_the_zone_and_says_its_offset() {
+        let line = text(
+            &tx(),
+            TextOptions {
+                local_time: true,
+                ..TextOptions::default()
+            },
+        );
+        use chrono::TimeZone;
+        let want = chrono::Local
+            .timestamp_opt(1_772_997_786, 258_761_000)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M:%S%.6f%:z")
+            .to_string();
+        assert!(line.starts_with(&want), "{line} vs {want}");
+    }
+
+    #[test]
+    fn utc_text_and_json_time_agree_with_chrono() {
+        for secs in [
+            0u64,
+            951_782_400,
+            1_234_567_890,
+            1_772_997_786,
+            4_107_542_400,
+        ] {
+            let ts = Timestamp::from_secs_nanos(secs, 123_456_789);
+            let want = chrono::DateTime::from_timestamp(secs as i64, 123_456_789)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string();
+            assert_eq!(wiresift_core::IsoTime(ts).to_string(), want);
+        }
+    }
+
+    #[test]
+    fn short_durations() {
+        assert_eq!(short_duration(850), "850us");
+        assert_eq!(short_duration(205_400), "205ms");
+        assert_eq!(short_duration(1_500_000), "1.5s");
+        assert_eq!(short_duration(30_000_000), "30s");
     }
 }

@@ -33,6 +33,7 @@ use crate::engine::{Dispatcher, DissectStats, EngineConfig, RunSummary};
 use crate::output::{ParallelOutput, ShardOutput};
 use rustc_hash::FxHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use wiresift_core::{Endpoint, Registry, Timestamp};
@@ -150,7 +151,8 @@ struct Spans {
 
 enum ToWorker {
     Batch(Batch),
-    Finish,
+    /// End of input; true when the run was interrupted ([`crate::Engine::set_stop`]).
+    Finish(bool),
 }
 
 enum FromWorker<S> {
@@ -269,7 +271,8 @@ fn worker<S: ShardOutput>(
                     return;
                 }
             }
-            ToWorker::Finish => {
+            ToWorker::Finish(interrupted) => {
+                disp.ctx.interrupted = interrupted;
                 let mut sink = WorkerSink {
                     disp: &mut disp,
                     marks: &mut marks,
@@ -339,7 +342,9 @@ pub(crate) fn run<O: ParallelOutput, R: PacketSource + ?Sized>(
     threads: usize,
     source: &mut R,
     progress: &mut dyn FnMut(u64),
+    stop: Option<&AtomicBool>,
 ) -> (RunSummary, Result<(), CaptureError>) {
+    let stopped = || stop.is_some_and(|s| s.load(Ordering::Relaxed));
     let n = threads.clamp(1, u16::MAX as usize);
     let wcfg = per_worker(cfg, n);
     let pinned = registry.pinned_ports();
@@ -415,8 +420,8 @@ pub(crate) fn run<O: ParallelOutput, R: PacketSource + ?Sized>(
                 }
             }
             progress(source.bytes_read());
-            if out.is_closed() {
-                // Nobody reads the output any more (`| head`): stop reading.
+            if out.is_closed() || stopped() {
+                // Nobody reads the output any more (`| head`), or Ctrl-C: stop reading.
                 done = true;
             }
             if !all.is_empty() {
@@ -453,8 +458,9 @@ pub(crate) fn run<O: ParallelOutput, R: PacketSource + ?Sized>(
             }
         }
         decoder.finish();
+        let interrupted = stopped();
         for tx in &to {
-            let _ = tx.send(ToWorker::Finish);
+            let _ = tx.send(ToWorker::Finish(interrupted));
         }
         let mut finals = Vec::with_capacity(n);
         let mut shards = Vec::with_capacity(n);

@@ -81,6 +81,9 @@ impl<O: Output> Output for Redact<O> {
     fn connection_closed(&mut self, c: &crate::ConnectionSummary<'_>) {
         self.0.connection_closed(c);
     }
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
 }
 
 impl<O: ShardOutput> ShardOutput for Redact<O> {

@@ -66,6 +66,10 @@ fn comparable(s: &RunSummary) -> serde_json::Value {
     let r = v["reassembly"].as_object_mut().unwrap();
     r.remove("peak_connections");
     r.remove("peak_buffered_bytes");
+    v["dissect"]
+        .as_object_mut()
+        .unwrap()
+        .remove("peak_session_bytes");
     v
 }
 

@@ -65,7 +65,7 @@ fn ep(s: &str) -> Endpoint {
 fn comparable(t: &OwnedTransaction) -> Value {
     let mut v = serde_json::to_value(t).unwrap();
     let o = v.as_object_mut().unwrap();
-    for k in ["ts", "latency_us", "connection", "client", "proxy"] {
+    for k in ["ts", "time", "latency_us", "connection", "client", "proxy"] {
         o.remove(k);
     }
     // Retransmission notes depend on the run's timing.

@@ -8,7 +8,10 @@
 //! - [`registry`]: port → plugin mapping with user overrides and probing;
 //! - [`buffer`]: a bounded carry-over buffer for incremental parsers;
 //! - [`mod@fingerprint`]: SQL/CQL statement normalisation for aggregation;
-//! - [`resync`]: the one helper parsers use to find a message boundary after a gap.
+//! - [`resync`]: the one helper parsers use to find a message boundary after a gap;
+//! - [`text`]: the one escaping rule for captured bytes in the output (`\\`, `\xNN`).
+//!
+//! How to write a plugin, with a doctest that builds one and feeds it bytes: [`plugin`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -17,6 +20,7 @@ pub mod fingerprint;
 pub mod plugin;
 pub mod registry;
 pub mod resync;
+pub mod text;
 pub mod transaction;
 pub mod types;
 
@@ -28,7 +32,7 @@ pub use plugin::{
     StreamChunk, TcpProtocolPlugin,
 };
 pub use registry::Registry;
-pub use transaction::push_note;
+pub use transaction::{push_note, IsoTime};
 pub use transaction::{
     Detail, EventSink, Message, MsgDetail, MsgPayload, Note, OwnedMessage, OwnedTransaction,
     ParseAnomaly, ReqResp, SessionEvent, Status, Transaction, TxDetail, MAX_NOTES,

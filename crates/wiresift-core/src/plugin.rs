@@ -33,6 +33,108 @@
 //!   session had already received but that belong to what follows.
 //! - Large bodies: sessions skip by length across calls instead of buffering; a [`GapInfo`] in
 //!   the middle of a body only shortens it.
+//!
+//! # Writing a plugin
+//!
+//! A plugin is two types: the [`TcpProtocolPlugin`] (stateless: a name, ports, a probe, a
+//! factory) and its [`ProtocolSession`] (one per connection). This one dissects a toy
+//! protocol where the client sends `PING <text>\n` and the server answers `PONG <text>\n`:
+//! lines are framed across calls by a bounded [`crate::StreamBuf`], each request waits in a
+//! FIFO queue for its reply, and what is still pending at close is reported as it is — a
+//! [`Transaction`](crate::Transaction) starts as [`Status::NoResponse`](crate::Status::NoResponse), so a request
+//! never answered needs no extra step. The full template, with gap resynchronisation,
+//! one-sided captures, budgets, timers and byte accounting, is the memcached example
+//! (`examples/memcached/plugin.rs` in the repository).
+//!
+//! ```
+//! use std::collections::VecDeque;
+//! use wiresift_core::*;
+//!
+//! struct PingPlugin;
+//!
+//! impl TcpProtocolPlugin for PingPlugin {
+//!     fn name(&self) -> &'static str { "ping" }
+//!     fn default_ports(&self) -> &'static [u16] { &[7777] }
+//!     fn probe(&self, dir: Direction, data: &[u8]) -> ProbeResult {
+//!         let word: &[u8] = if dir == Direction::ClientToServer { b"PING " } else { b"PONG " };
+//!         if data.len() < word.len() {
+//!             return if word.starts_with(data) { ProbeResult::NeedMore } else { ProbeResult::NoMatch };
+//!         }
+//!         if data.starts_with(word) { ProbeResult::Match } else { ProbeResult::NoMatch }
+//!     }
+//!     fn new_session(&self, conn: &ConnectionInfo) -> Box<dyn ProtocolSession> {
+//!         Box::new(PingSession {
+//!             conn: *conn,
+//!             bufs: [StreamBuf::new(1024), StreamBuf::new(1024)],
+//!             pending: VecDeque::new(),
+//!         })
+//!     }
+//! }
+//!
+//! struct PingSession {
+//!     conn: ConnectionInfo,
+//!     bufs: [StreamBuf; 2],
+//!     pending: VecDeque<Transaction<()>>,
+//! }
+//!
+//! impl ProtocolSession for PingSession {
+//!     fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
+//!         let (conn, pending) = (&self.conn, &mut self.pending);
+//!         let fed = self.bufs[chunk.dir.index()].feed(chunk.data, |b| {
+//!             let Some(eol) = b.iter().position(|&c| c == b'\n') else { return 0 };
+//!             let line = String::from_utf8_lossy(&b[..eol]).into_owned();
+//!             if chunk.dir == Direction::ClientToServer {
+//!                 // Starts as `no_response`: what it stays if no reply comes.
+//!                 let mut tx = Transaction::new("ping", conn, chunk.arrival(), ());
+//!                 tx.command = "PING".into();
+//!                 tx.query = line;
+//!                 tx.request_bytes = eol as u64 + 1;
+//!                 pending.push_back(tx);
+//!             } else if let Some(mut tx) = pending.pop_front() {
+//!                 tx.status = Status::Ok;
+//!                 tx.response_bytes = eol as u64 + 1;
+//!                 tx.complete_at(chunk.ts);
+//!                 out.transaction(&mut tx);
+//!             }
+//!             eol + 1
+//!         });
+//!         if fed.is_err() {
+//!             return Flow::Detach; // a line longer than 1 KiB: not this protocol
+//!         }
+//!         Flow::Continue
+//!     }
+//!     fn on_gap(&mut self, gap: &GapInfo, _out: &mut dyn EventSink) -> Flow {
+//!         self.bufs[gap.dir.index()].clear();
+//!         Flow::Continue
+//!     }
+//!     fn on_close(&mut self, _ts: Timestamp, _why: CloseReason, out: &mut dyn EventSink) {
+//!         for mut tx in self.pending.drain(..) {
+//!             out.transaction(&mut tx);
+//!         }
+//!     }
+//! }
+//!
+//! // Feed it by hand, as the engine would (tests do the same).
+//! let conn = ConnectionInfo::default();
+//! let mut s = PingPlugin.new_session(&conn);
+//! let mut events: Vec<SessionEvent> = Vec::new();
+//! let mut feed = |s: &mut Box<dyn ProtocolSession>, dir, ms: u64, data: &[u8]| {
+//!     let ts = Timestamp(ms * 1_000_000);
+//!     s.on_data(&StreamChunk { dir, ts, data, held: Duration(0) }, &mut events);
+//! };
+//! feed(&mut s, Direction::ClientToServer, 1, b"PING a\nPI");
+//! feed(&mut s, Direction::ClientToServer, 2, b"NG b\n");
+//! feed(&mut s, Direction::ServerToClient, 5, b"PONG a\n");
+//! s.on_close(Timestamp(9_000_000), CloseReason::Fin, &mut events);
+//! let txs: Vec<_> = events
+//!     .iter()
+//!     .filter_map(|e| match e { SessionEvent::Transaction(t) => Some(t), _ => None })
+//!     .collect();
+//! assert_eq!(txs.len(), 2);
+//! assert_eq!((txs[0].query.as_str(), txs[0].status, txs[0].latency_us), ("PING a", Status::Ok, Some(4_000)));
+//! assert_eq!((txs[1].query.as_str(), txs[1].status), ("PING b", Status::NoResponse));
+//! assert_eq!(PingPlugin.probe(Direction::ServerToClient, b"PONG x\n"), ProbeResult::Match);
+//! ```
 
 use crate::transaction::EventSink;
 use crate::types::{CloseReason, ConnectionId, Direction, Duration, Endpoint, Timestamp};
@@ -68,7 +170,10 @@ pub enum ProbeResult {
 }
 
 /// Facts about a connection given to a new session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// `Default` (connection 0, both endpoints `0.0.0.0:0`, time 0, not midstream) is for tests:
+/// `ConnectionInfo { server: Endpoint::new(ip, 11211), ..Default::default() }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ConnectionInfo {
     /// Connection id (unique within a run).
     pub id: ConnectionId,
@@ -168,11 +273,51 @@ impl ByteAccounting {
     }
 }
 
+/// A `&'static str` for a plugin name known only at run time (read from a configuration
+/// file, say), for [`TcpProtocolPlugin::name`].
+///
+/// Why names are `&'static str`: the name is copied into every [`crate::Transaction`] and
+/// [`crate::Message`] a session emits (`protocol`) and is the key of the engine's per-plugin
+/// counters, so a borrowed, never-freed string costs nothing per event. A name made at run time
+/// is leaked once here, and interned: asking twice for the same name returns the same string
+/// and leaks nothing more, so calling this in `name()` itself is fine.
+///
+/// ```
+/// let a = wiresift_core::plugin::static_name("memcached-eu");
+/// let b = wiresift_core::plugin::static_name(&String::from("memcached-eu"));
+/// assert!(std::ptr::eq(a, b));
+/// ```
+pub fn static_name(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(n);
+    n
+}
+
+/// A `&'static [u16]` for default ports known only at run time, for
+/// [`TcpProtocolPlugin::default_ports`]; interned like [`static_name`]. (Ports can also be
+/// routed at run time without this: [`crate::Registry::set_port`].)
+pub fn static_ports(ports: &[u16]) -> &'static [u16] {
+    static PORTS: std::sync::Mutex<Vec<&'static [u16]>> = std::sync::Mutex::new(Vec::new());
+    let mut all = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = all.iter().find(|p| **p == ports) {
+        return p;
+    }
+    let p: &'static [u16] = Box::leak(ports.to_vec().into_boxed_slice());
+    all.push(p);
+    p
+}
+
 /// A protocol: names itself, recognises its traffic, and creates per-connection sessions.
 pub trait TcpProtocolPlugin: Send + Sync {
     /// Short lowercase name used in output and in `--port NAME=PORT` (`"resp"`, `"smtp"`).
+    /// A name known only at run time: [`static_name`].
     fn name(&self) -> &'static str;
-    /// Well-known server ports.
+    /// Well-known server ports (run time: [`static_ports`], or [`crate::Registry::set_port`]).
     fn default_ports(&self) -> &'static [u16];
     /// Does `data` (the first bytes seen in direction `dir`) look like this protocol?
     /// Must be cheap and must not panic on any input.

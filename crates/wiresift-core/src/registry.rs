@@ -1,7 +1,52 @@
 //! Which plugin handles which connection.
 //!
-//! Lookup order for a connection: a user port override (`--port resp=7101`), the plugins'
-//! default ports, then probing the first bytes with every plugin in registration order.
+//! Lookup order for a connection:
+//! 1. a user port override ([`Registry::set_port`], `--port resp=7101`);
+//! 2. the plugins' default ports ([`TcpProtocolPlugin::default_ports`]): a port claimed by two
+//!    plugins goes to the one of higher priority, between equal priorities to the one
+//!    registered first;
+//! 3. probing ([`Registry::probe`]), when neither names a plugin: the first bytes of each
+//!    direction are offered to every plugin in *probe order* — highest priority first, equal
+//!    priorities in registration order — and the first [`ProbeResult::Match`] wins, with one
+//!    rule for priorities: while a plugin of a higher priority answers
+//!    [`ProbeResult::NeedMore`], a match of a lower priority does not count yet (the answer is
+//!    `NeedMore`), so a plugin registered with a higher priority sees enough bytes to decide.
+//!    The engine probes again as more bytes arrive, in either direction, up to its probe
+//!    budget (`EngineConfig::probe_budget`, 2 KiB), after which the connection is counted as
+//!    unidentified.
+//!
+//! [`Registry::register`] gives priority 0 (every built-in plugin has it);
+//! [`Registry::register_with_priority`] any other, and [`Registry::register_first`] one above
+//! every plugin registered so far. An embedder's plugin that must win over a built-in one for
+//! the same bytes (a memcached plugin over RESP's inline commands, a dialect of a built-in
+//! protocol) is registered with [`Registry::register_first`]:
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use wiresift_core::{ConnectionInfo, Direction, ProbeResult, ProtocolSession, Registry, TcpProtocolPlugin};
+//! # use wiresift_core::registry::ProbeOutcome;
+//! struct Mine;
+//! impl TcpProtocolPlugin for Mine {
+//!     fn name(&self) -> &'static str { "mine" }
+//!     fn default_ports(&self) -> &'static [u16] { &[] }
+//!     fn probe(&self, _dir: Direction, data: &[u8]) -> ProbeResult {
+//!         if data.starts_with(b"get ") { ProbeResult::Match } else { ProbeResult::NoMatch }
+//!     }
+//!     fn new_session(&self, _c: &ConnectionInfo) -> Box<dyn ProtocolSession> { unimplemented!() }
+//! }
+//! # struct Builtin;
+//! # impl TcpProtocolPlugin for Builtin {
+//! #     fn name(&self) -> &'static str { "builtin" }
+//! #     fn default_ports(&self) -> &'static [u16] { &[] }
+//! #     fn probe(&self, _dir: Direction, _data: &[u8]) -> ProbeResult { ProbeResult::Match }
+//! #     fn new_session(&self, _c: &ConnectionInfo) -> Box<dyn ProtocolSession> { unimplemented!() }
+//! # }
+//! let mut registry = Registry::new();
+//! registry.register(Arc::new(Builtin)); // matches everything
+//! let mine = registry.register_first(Arc::new(Mine));
+//! assert_eq!(registry.probe(Direction::ClientToServer, b"get k\r\n"), ProbeOutcome::Match(mine));
+//! assert_eq!(registry.probe_order(), &[1, 0]);
+//! ```
 
 use crate::plugin::{ProbeResult, TcpProtocolPlugin};
 use crate::types::Direction;
@@ -40,6 +85,10 @@ pub enum ProbeOutcome {
 #[derive(Clone)]
 pub struct Registry {
     plugins: Vec<Arc<dyn TcpProtocolPlugin>>,
+    /// Priority of each plugin (same index as `plugins`).
+    priorities: Vec<i32>,
+    /// Plugin indices in probe order: priority descending, then registration order.
+    probe_order: Vec<PluginIndex>,
     default_ports: HashMap<u16, PluginIndex>,
     user_ports: HashMap<u16, PluginIndex>,
     probing: bool,
@@ -56,6 +105,7 @@ impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
             .field("plugins", &self.names())
+            .field("priorities", &self.priorities)
             .field("user_ports", &self.user_ports)
             .field("probing", &self.probing)
             .finish()
@@ -67,20 +117,66 @@ impl Registry {
     pub fn new() -> Self {
         Registry {
             plugins: Vec::new(),
+            priorities: Vec::new(),
+            probe_order: Vec::new(),
             default_ports: HashMap::new(),
             user_ports: HashMap::new(),
             probing: true,
         }
     }
 
-    /// Add a plugin and its default ports (a port already claimed keeps its first plugin).
+    /// Add a plugin and its default ports with priority 0 (see the module documentation): it
+    /// is probed after the plugins registered before it with the same priority, and a default
+    /// port already claimed keeps its plugin.
     pub fn register(&mut self, plugin: Arc<dyn TcpProtocolPlugin>) -> PluginIndex {
+        self.register_with_priority(plugin, 0)
+    }
+
+    /// Add a plugin with a priority: plugins of higher priority are probed first, and take a
+    /// default port from a plugin of lower priority (equal priorities: registration order).
+    /// Built-in plugins have priority 0.
+    pub fn register_with_priority(
+        &mut self,
+        plugin: Arc<dyn TcpProtocolPlugin>,
+        priority: i32,
+    ) -> PluginIndex {
         let idx = self.plugins.len();
         for &p in plugin.default_ports() {
-            self.default_ports.entry(p).or_insert(idx);
+            match self.default_ports.get(&p) {
+                Some(&owner) if self.priorities[owner] >= priority => {}
+                _ => {
+                    self.default_ports.insert(p, idx);
+                }
+            }
         }
         self.plugins.push(plugin);
+        self.priorities.push(priority);
+        // After every plugin of the same or a higher priority.
+        let at = self
+            .probe_order
+            .iter()
+            .position(|&i| self.priorities[i] < priority)
+            .unwrap_or(self.probe_order.len());
+        self.probe_order.insert(at, idx);
         idx
+    }
+
+    /// Add a plugin ahead of every plugin registered so far: its priority is one above the
+    /// highest so far (at least 1), so it is probed first and takes the default ports it
+    /// shares with them. For an embedder's plugin that must win over a built-in one.
+    pub fn register_first(&mut self, plugin: Arc<dyn TcpProtocolPlugin>) -> PluginIndex {
+        let top = self.priorities.iter().copied().max().unwrap_or(0);
+        self.register_with_priority(plugin, top.saturating_add(1).max(1))
+    }
+
+    /// The priority the plugin at `idx` was registered with.
+    pub fn priority(&self, idx: PluginIndex) -> i32 {
+        self.priorities[idx]
+    }
+
+    /// Plugin indices in the order [`Registry::probe`] asks them.
+    pub fn probe_order(&self) -> &[PluginIndex] {
+        &self.probe_order
     }
 
     /// Route `port` to the plugin named `name`, overriding defaults.
@@ -182,17 +278,28 @@ impl Registry {
         self.by_port(port).is_some()
     }
 
-    /// Ask every plugin, in order, whether `data` (first bytes in `dir`) is theirs.
+    /// Ask every plugin, in probe order, whether `data` (first bytes in `dir`) is theirs: the
+    /// first match wins, unless a plugin of a higher priority still needs more bytes (see the
+    /// module documentation).
     pub fn probe(&self, dir: Direction, data: &[u8]) -> ProbeOutcome {
-        let mut need_more = false;
-        for (i, p) in self.plugins.iter().enumerate() {
-            match p.probe(dir, data) {
-                ProbeResult::Match => return ProbeOutcome::Match(i),
-                ProbeResult::NeedMore => need_more = true,
+        // Priority of the first plugin that needed more bytes.
+        let mut need_more: Option<i32> = None;
+        for &i in &self.probe_order {
+            let prio = self.priorities[i];
+            match self.plugins[i].probe(dir, data) {
+                ProbeResult::Match => {
+                    return match need_more {
+                        Some(q) if q > prio => ProbeOutcome::NeedMore,
+                        _ => ProbeOutcome::Match(i),
+                    }
+                }
+                ProbeResult::NeedMore => {
+                    need_more.get_or_insert(prio);
+                }
                 ProbeResult::NoMatch => {}
             }
         }
-        if need_more {
+        if need_more.is_some() {
             ProbeOutcome::NeedMore
         } else {
             ProbeOutcome::NoMatch
@@ -255,6 +362,86 @@ mod tests {
         let mut r = Registry::new();
         r.register(Arc::new(Fake("resp", &[6379], b'*')));
         assert_eq!(r.index_of("redis"), Some(0), "alias");
+    }
+
+    #[test]
+    fn default_and_new_are_the_same() {
+        let a = Registry::default();
+        let b = Registry::new();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(a.probing, b.probing);
+        assert!(a.probing, "probing is on in both");
+        assert!(a.is_empty() && a.probe_order().is_empty());
+    }
+
+    /// Matches when the data starts with its byte, needs more on an empty input and on `?`.
+    struct Picky(&'static str, u8);
+    impl TcpProtocolPlugin for Picky {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn default_ports(&self) -> &'static [u16] {
+            &[2]
+        }
+        fn probe(&self, _dir: Direction, data: &[u8]) -> ProbeResult {
+            match data.first() {
+                None | Some(b'?') => ProbeResult::NeedMore,
+                Some(&b) if b == self.1 => ProbeResult::Match,
+                Some(_) => ProbeResult::NoMatch,
+            }
+        }
+        fn new_session(&self, _c: &ConnectionInfo) -> Box<dyn ProtocolSession> {
+            unimplemented!("not used in registry tests")
+        }
+    }
+
+    #[test]
+    fn priorities_decide_probe_order_and_shared_ports() {
+        let mut r = Registry::new();
+        let a = r.register(Arc::new(Fake("a", &[1, 2], b'x')));
+        let b = r.register(Arc::new(Fake("b", &[2], b'x')));
+        // Equal priorities: registration order.
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"x"),
+            ProbeOutcome::Match(a)
+        );
+        assert_eq!(r.by_port(2), Some(a));
+        // An embedder's plugin registered first wins the probe and the shared port.
+        let e = r.register_first(Arc::new(Picky("e", b'x')));
+        assert_eq!(r.priority(e), 1);
+        assert_eq!(r.probe_order(), &[e, a, b]);
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"x"),
+            ProbeOutcome::Match(e)
+        );
+        assert_eq!(r.by_port(2), Some(e));
+        assert_eq!(r.by_port(1), Some(a));
+        // While it needs more bytes, lower priorities' matches wait.
+        let q = r.register_with_priority(Arc::new(Fake("q", &[], b'?')), 0);
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"?"),
+            ProbeOutcome::NeedMore
+        );
+        assert_eq!(r.probe_order(), &[e, a, b, q]);
+        // A second register_first goes before the first one; negative priorities go last.
+        let f = r.register_first(Arc::new(Fake("f", &[], b'f')));
+        let z = r.register_with_priority(Arc::new(Fake("z", &[], b'x')), -5);
+        assert_eq!(r.priority(f), 2);
+        assert_eq!(r.probe_order(), &[f, e, a, b, q, z]);
+        // Indices stay registration indices.
+        assert_eq!(r.names(), vec!["a", "b", "e", "q", "f", "z"]);
+        // Within one priority, an earlier NeedMore does not hold a later match back.
+        let mut r = Registry::new();
+        let p = r.register(Arc::new(Picky("p", b'x')));
+        let m = r.register(Arc::new(Fake("m", &[], b'?')));
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"?"),
+            ProbeOutcome::Match(m)
+        );
+        assert_eq!(
+            r.probe(Direction::ClientToServer, b"x"),
+            ProbeOutcome::Match(p)
+        );
     }
 
     #[test]

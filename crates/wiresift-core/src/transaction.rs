@@ -81,6 +81,9 @@ pub enum Note {
         /// Number of notes not kept.
         count: u64,
     },
+    /// Reported as it stood because the run was interrupted (Ctrl-C, SIGTERM) before the
+    /// reply came: a request flushed as `no_response` at the end of an interrupted run.
+    Interrupted,
     /// Anything else, as text.
     Text {
         /// The note.
@@ -220,7 +223,8 @@ impl TxDetail for Box<dyn TxDetail> {
 /// TxDetail>`) when it is handed to an [`EventSink`]: sinks receive borrowed transactions, and a
 /// transaction costs no allocation beyond the strings its detail keeps.
 ///
-/// Serialised (NDJSON) as: `ts`, `protocol`, `connection`, `client`, `server`, `proxy` (when
+/// Serialised (NDJSON) as: `ts` (epoch seconds), `time` (the same instant in ISO 8601, UTC, with
+/// microseconds: `2026-03-08T19:23:06.258761Z`), `protocol`, `connection`, `client`, `server`, `proxy` (when
 /// set), `command`,
 /// `query`, `fingerprint` (when set), `status`, `error` (when set), `latency_us` (when set),
 /// `request_bytes`, `response_bytes`, `request` and `response` (the detail's, when present),
@@ -275,7 +279,11 @@ impl<D: TxDetail> Transaction<D> {
     ///
     /// It starts as [`Status::NoResponse`] with no latency: that is what it is until the session
     /// sees a reply and sets the status (and calls [`Transaction::complete_at`]), so a request
-    /// flushed at close or lost in a gap needs no extra step.
+    /// flushed at close or lost in a gap needs no extra step. When the reply comes, set
+    /// `status` to [`Status::Ok`] or [`Status::Error`] (with `error`), or [`Status::Partial`]
+    /// when a gap cut either side; a reply seen without its request is a transaction built from
+    /// the reply with [`Status::NoRequest`]. Set `command`, `query` and the sizes yourself; the
+    /// engine adds retransmission notes and the proxy.
     pub fn new(protocol: &'static str, conn: &ConnectionInfo, ts: Timestamp, detail: D) -> Self {
         Transaction {
             ts,
@@ -432,13 +440,70 @@ impl<D: ?Sized + TxDetail> Transaction<D> {
     }
 }
 
+/// A capture time as ISO 8601 in UTC with microseconds (`2026-03-08T19:23:06.258761Z`), as
+/// `Display` and as a JSON string. Formatted by hand (proleptic Gregorian calendar, no time
+/// zone involved): it runs for every NDJSON line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IsoTime(pub Timestamp);
+
+impl IsoTime {
+    /// The 27 bytes `YYYY-MM-DDTHH:MM:SS.ffffffZ` (years past 9999 wrap in the first digit;
+    /// a u64 of nanoseconds ends in 2554).
+    pub fn bytes(self) -> [u8; 27] {
+        let secs = self.0.secs();
+        let micros = self.0.subsec_nanos() / 1_000;
+        let days = (secs / 86_400) as i64;
+        let sod = secs % 86_400;
+        // Days since 1970-01-01 to a civil date (H. Hinnant's `civil_from_days`).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut v: u64| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y as u64);
+        put(5, 2, m as u64);
+        put(8, 2, d as u64);
+        put(11, 2, sod / 3_600);
+        put(14, 2, sod / 60 % 60);
+        put(17, 2, sod % 60);
+        put(20, 6, u64::from(micros));
+        b
+    }
+}
+
+impl std::fmt::Display for IsoTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.bytes();
+        // Only ASCII digits and separators.
+        f.write_str(std::str::from_utf8(&b).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+impl Serialize for IsoTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.bytes();
+        s.serialize_str(std::str::from_utf8(&b).map_err(serde::ser::Error::custom)?)
+    }
+}
+
 /// The fields of a transaction before its detail (for [`Transaction::write_json`]).
 struct Head<'a, D: ?Sized + TxDetail>(&'a Transaction<D>);
 
 impl<D: ?Sized + TxDetail> Serialize for Head<'_, D> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.0;
-        let mut m = s.serialize_struct("Transaction", 13)?;
+        let mut m = s.serialize_struct("Transaction", 14)?;
         t.head_fields(&mut m)?;
         m.end()
     }
@@ -447,6 +512,7 @@ impl<D: ?Sized + TxDetail> Serialize for Head<'_, D> {
 impl<D: ?Sized + TxDetail> Transaction<D> {
     fn head_fields<M: SerializeStruct>(&self, m: &mut M) -> Result<(), M::Error> {
         m.serialize_field("ts", &self.ts)?;
+        m.serialize_field("time", &IsoTime(self.ts))?;
         m.serialize_field("protocol", self.protocol)?;
         m.serialize_field("connection", &self.connection)?;
         m.serialize_field("client", &self.client)?;
@@ -475,7 +541,7 @@ impl<D: ?Sized + TxDetail> Serialize for Transaction<D> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let req = self.detail.request();
         let resp = self.detail.response();
-        let n = 10
+        let n = 11
             + usize::from(self.proxy.is_some())
             + usize::from(self.fingerprint.is_some())
             + usize::from(self.error.is_some())
@@ -769,6 +835,28 @@ mod tests {
             start: Timestamp(0),
             midstream: false,
         }
+    }
+
+    #[test]
+    fn iso_time_is_utc_with_microseconds() {
+        let t = |s: u64, us: u32| IsoTime(Timestamp::from_secs_nanos(s, us * 1_000)).to_string();
+        assert_eq!(t(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(t(1_772_997_786, 258_761), "2026-03-08T19:23:06.258761Z");
+        assert_eq!(t(951_782_400, 1), "2000-02-29T00:00:00.000001Z");
+        assert_eq!(t(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
+        assert_eq!(t(4_107_542_400, 0), "2100-03-01T00:00:00.000000Z");
+        let tx = Transaction::new(
+            "x",
+            &conn(),
+            Timestamp::from_secs_nanos(1_700_000_000, 5_000),
+            (),
+        );
+        let j = serde_json::to_string(&tx).unwrap();
+        assert!(
+            j.contains(r#"000005","time":"2023-11-14T22:13:20.000005Z","protocol""#)
+                || j.contains(r#"000005,"time":"2023-11-14T22:13:20.000005Z","protocol""#),
+            "{j}"
+        );
     }
 
     #[test]

@@ -153,6 +153,13 @@ impl Direction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint(pub SocketAddr);
 
+/// `0.0.0.0:0` (for tests and [`crate::ConnectionInfo::default`]).
+impl Default for Endpoint {
+    fn default() -> Self {
+        Endpoint(SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+}
+
 impl Endpoint {
     /// Build from an address and a port.
     pub fn new(ip: IpAddr, port: u16) -> Self {

@@ -42,7 +42,7 @@
 //!   `tests/sql_hostile.rs`.
 //!
 //! Known limits:
-//! - zstd bodies are buffered whole (up to [`Config::max_zstd_body`], 4 MiB): a larger zstd
+//! - zstd bodies are buffered whole (up to [`Config::max_zstd_body`], 512 KiB, within the 1 MiB per-connection session budget): a larger zstd
 //!   packet is skipped and the direction resynchronises;
 //! - a STMT_EXECUTE whose PREPARE was not captured keeps its statement id and gets a note; its
 //!   parameters are not decoded (their count is unknown);
@@ -101,7 +101,7 @@ impl Default for Config {
         Config {
             max_packet_keep: 64 * 1024,
             max_inflate: 16 * 1024 * 1024,
-            max_zstd_body: 4 * 1024 * 1024,
+            max_zstd_body: 512 * 1024,
             max_resync_buffer: 64 * 1024,
             max_pending: 1024,
             max_statements: 1024,

@@ -399,6 +399,14 @@ mod tests {
             serde_json::to_value(&c.request).unwrap(),
             serde_json::json!({"args": ["SET", "a b", "\u{0}\\xffz", "é"]})
         );
+        // One unambiguous rule: the byte 0xbc and the text `\xbc` never render the same, in
+        // `args` (`\xbc` / `\\xbc`) as in `query` (`"\xbc"` / `"\\xbc"`).
+        let c = analyse(req(&[b"SET", b"\xbc", br"\xbc", br"a\b"]), &R);
+        assert_eq!(
+            serde_json::to_value(&c.request).unwrap(),
+            serde_json::json!({"args": ["SET", r"\xbc", r"\\xbc", r"a\\b"]})
+        );
+        assert_eq!(c.query, r#"SET "\xbc" "\\xbc" "a\\b""#);
         let long = vec![b'x'; 100];
         let c = analyse(req(&[b"SET", b"k", &long]), &R);
         assert!(

@@ -3,7 +3,8 @@
 //! Transactions carry a typed [`RespDetail`]: a [`RequestDetail`] and a [`ResponseDetail`]
 //! (`tx.detail_as::<RespDetail>()`), serialised as:
 //! - `request`: `{"args": ["SET", "k", "v"]}`: every element including the command name, as
-//!   JSON strings (valid UTF-8 as is, other bytes as `\xNN`), each cut to
+//!   JSON strings (valid UTF-8 as is, a backslash as `\\`, other bytes as `\xNN`: the
+//!   escaping rule of [`wiresift_core::text`], so byte 0xbc and the text `\xbc` differ), each cut to
 //!   [`crate::Config::max_arg_bytes`]. When an argument was cut, or there were more than
 //!   [`crate::Config::max_args`] arguments, `"arg_lengths"` gives each shown argument's full
 //!   length (null for redacted ones) and `"argc"` the full count; each cut argument also gets a
@@ -36,7 +37,8 @@ pub type RespDetail = wiresift_core::ReqResp<RequestDetail, ResponseDetail>;
 /// The `request` detail of a transaction (and of a replication-stream command).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RequestDetail {
-    /// Every element including the command name: valid UTF-8 as is, other bytes as `\xNN`,
+    /// Every element including the command name: valid UTF-8 as is, a backslash as `\\`, other
+    /// bytes as `\xNN` ([`wiresift_core::text`]),
     /// each cut to [`crate::Config::max_arg_bytes`]; secrets replaced by [`REDACTED`].
     pub args: Vec<String>,
     /// When an argument was cut or arguments were dropped: each shown argument's full length

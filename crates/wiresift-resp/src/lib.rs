@@ -10,6 +10,14 @@
 //! Output fields are described in [`event`]; budgets (all finite) in [`Config`]; how gaps are
 //! handled, and why they cannot start a cascade of mispaired transactions, in [`session`].
 //!
+//! Escaping: `request.args`, string values and `error` carry bytes with wiresift's one rule
+//! ([`wiresift_core::text`]): valid UTF-8 as is, a backslash as `\\`, any other byte as
+//! `\xNN` — so the byte 0xbc (`"\\xbc"` in the JSON text) and the four characters `\xbc`
+//! (`"\\\\xbc"`) never look the same. `query` is written the way `redis-cli` quotes arguments:
+//! an argument that is not plain text is double-quoted, with `\\`, `\"`, `\n`, `\r`, `\t` and
+//! `\xNN` escapes inside the quotes (a non-UTF-8 argument is all `\xNN` but printable ASCII);
+//! there too a backslash always starts an escape.
+//!
 //! One-sided captures: with only the client side, every request is reported with its detail
 //! and status `no_response` (when the connection ends, or early when [`Config::max_pending`]
 //! is reached); with only the server side, every reply is a `no_request` transaction with its
@@ -22,8 +30,9 @@
 //!   to the lost requests cannot be known: up to the rest of that burst may be paired off by
 //!   the number of lost requests (the first such pairing carries the gap note); pairing is exact
 //!   again once the burst is answered. Non-pipelined traffic is paired exactly.
-//! - `request.args` renders non-UTF-8 bytes as `\xNN`, so such an argument cannot be told from
-//!   UTF-8 text containing a literal `\xNN` (compare `arg_lengths` when it matters).
+//! - a client-only capture of another line protocol on port 6379 (memcached's `get k`) is read
+//!   as inline commands: without the server's replies nothing says it is not RESP (on other
+//!   ports the probe does not take it; two-sided, the first non-RESP reply detaches the session).
 //! - an error nested inside an aggregate (e.g. one command failing inside EXEC) does not make
 //!   the transaction an error: only an error reply does.
 //!
@@ -153,8 +162,20 @@ fn digits_crlf(d: &[u8]) -> ProbeResult {
     }
 }
 
-/// Does `data`, the first bytes sent in `dir`, look like RESP? Requests: `*<n>\r\n$…` or a
-/// known inline command; replies: a RESP header (`+OK`, `-ERR …`, `:1`, `$3`, `*2`, `%7`, …).
+/// Does `data`, the first bytes sent in `dir`, look like RESP?
+///
+/// The probe commits ([`ProbeResult::Match`]) only on evidence that no other text protocol
+/// gives:
+/// - requests: a multibulk `*<n>\r\n$…` (what every client library sends);
+/// - replies: a RESP header (`+OK`, `-ERR …`, `:1`, `$3`, `*2`, `%7`, …).
+///
+/// An inline command (`PING`, `GET k`, `SET k v` typed into `nc`) is not evidence: memcached's
+/// `get k` and `set k 0 0 5` have the same shape. For one the probe answers
+/// [`ProbeResult::NeedMore`], so the engine keeps the connection's first bytes and decides on
+/// the reply (`+PONG` is RESP; memcached's `STORED` or `VALUE k 0 5` is not, and the
+/// connection is then not dissected as RESP). A capture with only the client side of an
+/// inline-only connection on a port other than 6379 is therefore not dissected (give
+/// `--port resp=PORT` for it).
 pub fn probe(dir: Direction, data: &[u8]) -> ProbeResult {
     let Some(&t) = data.first() else {
         return ProbeResult::NeedMore;
@@ -188,7 +209,8 @@ pub fn probe(dir: Direction, data: &[u8]) -> ProbeResult {
             let line_end = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
             let http = data[..line_end].windows(5).any(|w| w == b"HTTP/");
             if INLINE_COMMANDS.iter().any(|c| c.eq_ignore_ascii_case(word)) && !http {
-                ProbeResult::Match
+                // Plausible, not evidence: the reply decides (see above).
+                ProbeResult::NeedMore
             } else {
                 ProbeResult::NoMatch
             }
@@ -268,7 +290,18 @@ mod tests {
         assert_eq!(probe(C, b"*3\r\n$3\r\nSET\r\n"), ProbeResult::Match);
         assert_eq!(probe(C, b"*3\r\n"), ProbeResult::NeedMore);
         assert_eq!(probe(C, b"*"), ProbeResult::NeedMore);
-        assert_eq!(probe(C, b"PING\r\n"), ProbeResult::Match);
+        // Inline commands wait for the reply: memcached's text protocol looks the same.
+        assert_eq!(probe(C, b"PING\r\n"), ProbeResult::NeedMore);
+        assert_eq!(probe(C, b"set k 0 0 5\r\nhello\r\n"), ProbeResult::NeedMore);
+        assert_eq!(probe(C, b"get k\r\n"), ProbeResult::NeedMore);
+        assert_eq!(probe(S, b"STORED\r\n"), ProbeResult::NoMatch);
+        assert_eq!(
+            probe(S, b"VALUE k 0 5\r\nhello\r\nEND\r\n"),
+            ProbeResult::NoMatch
+        );
+        assert_eq!(probe(S, b"END\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe(S, b"ERROR\r\n"), ProbeResult::NoMatch);
+        assert_eq!(probe(S, b"+PONG\r\n"), ProbeResult::Match);
         assert_eq!(probe(C, b"ping"), ProbeResult::NeedMore);
         assert_eq!(probe(C, b"GET / HTTP/1.1\r\n"), ProbeResult::NoMatch);
         assert_eq!(probe(C, b"EHLO example.com\r\n"), ProbeResult::NoMatch);

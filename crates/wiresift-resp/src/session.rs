@@ -218,6 +218,10 @@ struct Core {
     client_seen: bool,
     /// The client direction went into a gap and nothing of it came since.
     client_lost: bool,
+    /// Replies seen so far (a top-level reply of a known type).
+    replies: u64,
+    /// The server is not speaking RESP (why): the session detaches after this call.
+    not_resp: Option<String>,
 }
 
 /// A RESP session. See the module documentation.
@@ -269,6 +273,8 @@ impl RespSession {
             reply_gap_note: None,
             client_seen: false,
             client_lost: false,
+            replies: 0,
+            not_resp: None,
         };
         if conn.midstream {
             // Requests sent before the capture started may still be answered.
@@ -320,6 +326,9 @@ impl ProtocolSession for RespSession {
                 out,
             );
             core.lose_sync(d, Some(have as u64), false, true, out);
+        }
+        if let Some(why) = core.not_resp.take() {
+            return core.detach_not_resp(why, out);
         }
         Flow::Continue
     }
@@ -425,6 +434,13 @@ impl ProtocolSession for RespSession {
             }
         }
         core.flush_pending(None, out);
+    }
+}
+
+/// The note on a transaction whose reply holds a line with an unknown RESP type byte.
+fn unknown_reply_note(ty: u8) -> Note {
+    Note::Text {
+        text: format!("reply is not RESP (unknown type byte 0x{ty:02x}): status unknown"),
     }
 }
 
@@ -810,8 +826,20 @@ impl Core {
                                     return n;
                                 }
                             }
-                            if let Token::Unknown { ty, .. } = tok {
+                            if let Token::Unknown { ty, line } = tok {
                                 let off = r.offset;
+                                if d == S2C && self.replies == 0 && r.asm.depth() == 0 {
+                                    // The first reply is not RESP: the server speaks something
+                                    // else (memcached's `STORED`, `VALUE k 0 5`, …). Stop here.
+                                    let mut first = vec![ty.0];
+                                    first.extend_from_slice(&line[..line.len().min(40)]);
+                                    self.not_resp = Some(format!(
+                                        "the server's first reply is not RESP (found \"{}\"): \
+                                         not dissected as RESP",
+                                        crate::parser::escape_bytes(&first)
+                                    ));
+                                    return data.len();
+                                }
                                 let why = format!("unknown RESP type byte 0x{:02x}", ty.0);
                                 self.anomaly(d, off, why, out);
                             }
@@ -1522,6 +1550,7 @@ impl Core {
     }
 
     fn on_reply(&mut self, m: Msg, out: &mut dyn EventSink) {
+        self.replies += 1;
         if self.replicating {
             let cmd = analyse(m.item, &self.render);
             let detail = ReplicationCommand {
@@ -1680,6 +1709,25 @@ impl Core {
         }
     }
 
+    /// The server is not speaking RESP: report why, drop the requests read so far (they were
+    /// not RESP either) and detach; the engine counts what follows as undissected.
+    fn detach_not_resp(&mut self, why: String, out: &mut dyn EventSink) -> Flow {
+        let dropped = self
+            .pending
+            .iter()
+            .filter(|s| matches!(s, Slot::Req(_)))
+            .count();
+        self.pending.clear();
+        let off = self.rd[S2C.index()].offset;
+        self.anomaly(
+            S2C,
+            off,
+            format!("{why}; {dropped} request(s) read as RESP dropped"),
+            out,
+        );
+        Flow::Detach
+    }
+
     fn orphan(&mut self, m: Msg, note: Option<Note>, out: &mut dyn EventSink) {
         let mut tx = Transaction::new(PROTOCOL, &self.conn, m.start, RespDetail::default());
         tx.status = Status::NoRequest;
@@ -1696,6 +1744,9 @@ impl Core {
         tx.notes = m.notes;
         tx.notes
             .extend(note.or_else(|| self.reply_gap_note.clone()));
+        if let Some(ty) = m.item.unknown_type() {
+            tx.notes.push(unknown_reply_note(ty));
+        }
         out.transaction(&mut tx);
     }
 
@@ -1723,6 +1774,7 @@ impl Core {
     fn complete(&mut self, mut p: Pending, mut m: Msg, out: &mut dyn EventSink) {
         let tx = &mut p.tx;
         let is_error = m.item.is_error();
+        let unknown = m.item.unknown_type();
         // What pairing needs from the reply, before its value moves into the JSON.
         let psync = match m.item.str_bytes() {
             Some(s) if s.starts_with(b"FULLRESYNC") => Some(true),
@@ -1751,6 +1803,14 @@ impl Core {
         if is_error {
             tx.status = Status::Error;
             tx.error = error;
+        } else if let Some(ty) = unknown {
+            // Not a RESP value: its outcome is unknown, never `ok`.
+            tx.status = Status::Partial;
+            tx.notes.push(Note::ParseError {
+                direction: S2C,
+                skipped_bytes: 0,
+            });
+            tx.notes.push(unknown_reply_note(ty));
         } else if p.partial || m.gap {
             tx.status = Status::Partial;
         } else {

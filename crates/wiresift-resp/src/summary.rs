@@ -35,7 +35,8 @@ pub enum StrKind {
 /// A bounded copy of a RESP value (re-exported as [`crate::RespValue`]): what a transaction's
 /// `response.value` holds.
 ///
-/// Serialised as: strings as JSON strings (valid UTF-8 as is, other bytes as `\xNN`; a verbatim
+/// Serialised as: strings as JSON strings (valid UTF-8 as is, a backslash as `\\`, other
+/// bytes as `\xNN`: the rule of [`wiresift_core::text`]; a verbatim
 /// string without its `txt:` prefix; a cut string as `{"len": N, "prefix": "…"}`; a double as a
 /// JSON number when it is finite), integers, booleans and null as themselves, arrays, sets and
 /// pushes as arrays (one cut short ends with `{"more": K}`), maps and attributes as objects with
@@ -87,6 +88,17 @@ impl Item {
             }
         )
     }
+    /// The type byte of the first value of unknown type in this item (kept part only).
+    pub(crate) fn unknown_type(&self) -> Option<u8> {
+        match self {
+            Item::Str {
+                kind: StrKind::Unknown(t),
+                ..
+            } => Some(*t),
+            Item::Agg { items, .. } => items.iter().find_map(Item::unknown_type),
+            _ => None,
+        }
+    }
     /// Name of the type in output.
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
@@ -108,34 +120,10 @@ impl Item {
     }
 }
 
-/// Render bytes as a JSON string: valid UTF-8 as is, other bytes as `\xNN`.
+/// Render bytes as a JSON string with wiresift's escaping rule ([`wiresift_core::text`]):
+/// valid UTF-8 as is, a backslash as `\\`, other bytes as `\xNN`.
 pub(crate) fn bytes_json(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(s) => s.to_string(),
-        Err(_) => {
-            let mut s = String::with_capacity(b.len() + 8);
-            let mut rest = b;
-            loop {
-                match std::str::from_utf8(rest) {
-                    Ok(v) => {
-                        s.push_str(v);
-                        break;
-                    }
-                    Err(e) => {
-                        let good = e.valid_up_to();
-                        // SAFETY-free: from_utf8 said these bytes are valid.
-                        s.push_str(std::str::from_utf8(&rest[..good]).unwrap_or_default());
-                        let bad = e.error_len().unwrap_or(rest.len() - good);
-                        for &c in &rest[good..good + bad] {
-                            s.push_str(&format!("\\x{c:02x}"));
-                        }
-                        rest = &rest[good + bad..];
-                    }
-                }
-            }
-            s
-        }
-    }
+    wiresift_core::text::escaped(b).into_owned()
 }
 
 /// `{"len": N, "prefix": "…"}` of a cut string.
@@ -153,15 +141,13 @@ impl Serialize for Cut<'_> {
     }
 }
 
-/// Bytes as a JSON string: valid UTF-8 without a copy, other bytes as `\xNN`.
+/// Bytes as a JSON string with wiresift's escaping rule ([`wiresift_core::text`]); no copy
+/// for valid UTF-8 without a backslash.
 struct Text<'a>(&'a [u8]);
 
 impl Serialize for Text<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match std::str::from_utf8(self.0) {
-            Ok(t) => s.serialize_str(t),
-            Err(_) => s.serialize_str(&bytes_json(self.0)),
-        }
+        s.serialize_str(&wiresift_core::text::escaped(self.0))
     }
 }
 

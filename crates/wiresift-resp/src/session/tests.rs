@@ -833,6 +833,7 @@ fn normalised(out: &[SessionEvent]) -> Vec<String> {
             let mut v = serde_json::to_value(e).unwrap();
             if let Some(o) = v.as_object_mut() {
                 o.remove("ts");
+                o.remove("time");
                 o.remove("latency_us");
             }
             v.to_string()
@@ -1013,14 +1014,56 @@ fn long_replies_are_summarised_requests_keep_their_arguments() {
 }
 
 #[test]
-fn a_server_line_that_is_not_resp_keeps_its_first_byte() {
+fn a_server_line_that_is_not_resp_keeps_its_first_byte_and_is_never_ok() {
     let mut h = H::new();
+    h.c(b"*1\r\n$4\r\nPING\r\n").s(b"+PONG\r\n");
     h.c(b"*1\r\n$4\r\nPING\r\n").s(b"not RESP\r\n").close();
     let t = h.txs();
-    assert_eq!(t.len(), 1);
-    let r = t[0].response_value();
+    assert_eq!(t.len(), 2);
+    assert_eq!(t[0].status, Status::Ok);
+    let r = t[1].response_value();
     assert_eq!(r["type"], "unknown");
     assert_eq!(r["value"], "not RESP");
+    assert_eq!(
+        t[1].status,
+        Status::Partial,
+        "an unknown reply type is never ok"
+    );
+    assert!(t[1]
+        .notes
+        .iter()
+        .any(|n| matches!(n, Note::ParseError { .. })));
+}
+
+#[test]
+fn a_server_that_is_not_resp_detaches_the_session() {
+    // memcached on port 6379: the client's storage command reads as two inline commands, the
+    // server's first reply is no RESP type.
+    let mut h = H::new();
+    h.c(b"set k 0 0 5\r\nhello\r\n");
+    let chunk = StreamChunk {
+        dir: S2C,
+        ts: Timestamp(2_000_000_000),
+        data: b"STORED\r\n",
+        held: Duration(0),
+    };
+    assert_eq!(h.s.on_data(&chunk, &mut h.out), Flow::Detach);
+    h.close();
+    assert!(h.txs().is_empty(), "{:?}", h.out);
+    let why: Vec<&str> = h
+        .out
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Anomaly(a) => Some(a.reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(why.len(), 1);
+    assert!(
+        why[0].contains("not RESP") && why[0].contains("STORED"),
+        "{why:?}"
+    );
+    assert!(why[0].contains("2 request(s)"), "{why:?}");
 }
 
 #[test]
