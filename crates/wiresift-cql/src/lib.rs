@@ -28,7 +28,8 @@
 //! not a scan) as `no_response` with a `shed` note; the stream keeps a marker (`Lost`, 32
 //! bytes), so that a reply that still comes on that stream is counted and reported as a
 //! `late_reply` message, not as a `no_request`; markers are dropped only by `shed(0)`, the
-//! engine's last resort before it stops dissecting a connection.
+//! engine's last resort before it stops dissecting a connection, which also drops the partial
+//! frames (counted as skipped; the session looks for the next boundary) and so leaves 0.
 //! The timer does the same for every request older than `request_timeout` (capture time), with
 //! a `request_timeout` note; a new request on a marked stream drops the marker (counted). The
 //! [`PreparedCache`] is shared by all connections of a run, so it is not charged to any one

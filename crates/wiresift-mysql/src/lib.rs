@@ -24,8 +24,10 @@
 //!   never shed: FIFO pairing), then drops prepared statements oldest first (counted: later
 //!   EXECUTEs get the usual `prepared before the capture (or evicted)` note), then the SQL
 //!   kept by markers, then turns the markers into a count (their replies are still absorbed in
-//!   order, parsed without knowing the command), and gives back idle buffers, so that
-//!   `shed(0)` leaves (almost) nothing and the engine never has to stop dissecting;
+//!   order, parsed without knowing the command), and gives back idle buffers; `shed(0)` (the
+//!   engine's last resort before it stops dissecting a connection) also reports the request
+//!   whose reply is being received and the login (`partial`, `shed` note) and drops the
+//!   partial packets (counted as skipped, both directions resynchronise): it leaves exactly 0;
 //! - the timer reports the oldest request still waiting after `request_timeout` (capture time)
 //!   as `no_response` with a `request_timeout` note, and keeps a marker: FIFO, so only the
 //!   front request times out (the ones behind a reply being received wait for it). A reply

@@ -56,7 +56,8 @@
 //! (a long-running statement), is counted (`late_replies`, `late_max_us` in `tns_summary`) and
 //! reported as a `late_reply` message with its latency, never paired with the next call; a
 //! packet continuing the reported call is absorbed by the marker (`shed(0)`, the engine's last
-//! resort, drops the marker too). `accounting()`: whole
+//! resort, drops the marker too, reports a call whose reply is being received as `partial`
+//! and drops the partial packets, counted as skipped: it leaves 0). `accounting()`: whole
 //! packets framed (and the OOB byte) are `parsed`, a packet being read is `held`, bytes skipped
 //! while out of sync or cut by a gap / the close are `skipped`, bytes after native encryption
 //! started are `undissected`.
