@@ -19,7 +19,23 @@
 //! value sizes or option maps are kept ([`Limits::summary`]).
 //!
 //! Budgets: [`Config`] (all finite); every byte delivered to a session is accounted for
-//! ([`session::Accounting`]: consumed, discarded or held; skipped bytes counted).
+//! ([`session::Accounting`]: consumed, discarded or held; skipped bytes counted; as the core's
+//! `ByteAccounting`: parsed = consumed + discarded - skipped).
+//!
+//! Session state and the request timer: `state_bytes` charges each pending request when it is
+//! queued (its text, value names and sizes, batch members, options, notes), the maps and the
+//! carry-over. `shed(limit)` reports the oldest pending requests first (an arrival-order queue,
+//! not a scan) as `no_response` with a `shed` note; the stream keeps a marker (`Lost`, 32
+//! bytes), so that a reply that still comes on that stream is counted and reported as a
+//! `late_reply` message, not as a `no_request`; markers are dropped only by `shed(0)`, the
+//! engine's last resort before it stops dissecting a connection, which also drops the partial
+//! frames (counted as skipped; the session looks for the next boundary) and so leaves 0.
+//! The timer does the same for every request older than `request_timeout` (capture time), with
+//! a `request_timeout` note; a new request on a marked stream drops the marker (counted). The
+//! [`PreparedCache`] is shared by all connections of a run, so it is not charged to any one
+//! connection: it has its own bounds ([`Config::max_prepared`], [`Config::max_prepared_bytes`],
+//! 10 000 entries / 4 MiB) and counts its evictions; an EXECUTE of an evicted id gets the
+//! `not PREPAREd earlier in this capture` note.
 //!
 //! Known limits (see also the README section):
 //! - versions 1 and 2 (8-byte headers) are not decoded (an anomaly, then the session looks for

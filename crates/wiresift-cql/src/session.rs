@@ -38,10 +38,11 @@ use crate::frame::{self, flags, Header, Opcode, HEADER_LEN};
 use crate::parser::{self, hex};
 use crate::segment::{self, HeaderResult, Kind};
 use crate::{Config, SharedCache};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use wiresift_core::{
-    CloseReason, ConnectionInfo, Detail, Direction, EventSink, Flow, GapInfo, Message, Note,
-    ParseAnomaly, ProtocolSession, ReqResp, Status, StreamBuf, StreamChunk, Timestamp, Transaction,
+    push_note, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction, Duration, EventSink,
+    Flow, GapInfo, Message, Note, ParseAnomaly, ProtocolSession, ReqResp, Status, StreamBuf,
+    StreamChunk, Timestamp, Transaction,
 };
 
 /// The detail of a CQL transaction.
@@ -183,6 +184,60 @@ struct Pending {
     reply_gap: Option<u64>,
     /// Server-side bytes skipped (out of sync) while this request waited.
     reply_skipped: u64,
+    /// Bytes charged for it in `Core::pending_bytes`.
+    cost: usize,
+}
+
+fn strs(v: &[String]) -> usize {
+    std::mem::size_of_val(v) + v.iter().map(String::capacity).sum::<usize>()
+}
+
+fn ostr(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, String::capacity)
+}
+
+impl Pending {
+    /// Bytes it keeps (an estimate: inline sizes plus heap).
+    fn compute_cost(&self) -> usize {
+        let d = &self.detail;
+        std::mem::size_of::<Pending>()
+            + 16
+            + self.query.capacity()
+            + ostr(&self.prepare_text)
+            + self.notes.capacity() * std::mem::size_of::<Note>()
+            + ostr(&d.consistency)
+            + ostr(&d.serial_consistency)
+            + d.flags.capacity() * 16
+            + d.value_sizes.capacity() * 4
+            + strs(&d.value_names)
+            + ostr(&d.keyspace)
+            + ostr(&d.prepared_id)
+            + ostr(&d.result_metadata_id)
+            + d.batch.as_ref().map_or(0, |b| {
+                b.kind.capacity()
+                    + b.members.capacity() * std::mem::size_of::<crate::event::BatchMember>()
+                    + b.members
+                        .iter()
+                        .map(|m| ostr(&m.query) + ostr(&m.prepared_id))
+                        .sum::<usize>()
+            })
+            + d.options.as_ref().map_or(0, |o| {
+                o.iter()
+                    .map(|(k, v)| 48 + k.capacity() + v.capacity())
+                    .sum()
+            })
+            + d.events.as_ref().map_or(0, |e| strs(e))
+            + ostr(&d.user)
+    }
+}
+
+/// A request already reported (timed out or shed) whose reply may still come on its stream:
+/// the reply is then counted as late, not reported as `no_request`.
+#[derive(Debug, Clone, Copy)]
+struct Lost {
+    ts: Timestamp,
+    reported: Timestamp,
+    why: &'static str,
 }
 
 /// Pairing and connection-wide state.
@@ -209,6 +264,18 @@ struct Core {
     version: Option<u8>,
     /// A STARTUP was decoded: the segment format is negotiated, not guessed.
     startup: bool,
+    /// Sum of `Pending::cost` over `pending`.
+    pending_bytes: usize,
+    /// Requests in arrival order (seq, stream): the oldest first, with stale entries (already
+    /// answered) skipped lazily and compacted when it grows.
+    order: VecDeque<(u64, i16)>,
+    /// Streams whose request was reported early (timeout, budget); bounded by `max_pending`.
+    lost: HashMap<i16, Lost>,
+    lost_dropped: u64,
+    late_replies: u64,
+    late_max_us: u64,
+    shed_requests: u64,
+    timed_out: u64,
 }
 
 /// A CQL session (one connection).
@@ -280,6 +347,14 @@ impl CqlSession {
                 keyspace: None,
                 version: None,
                 startup: false,
+                pending_bytes: 0,
+                order: VecDeque::new(),
+                lost: HashMap::new(),
+                lost_dropped: 0,
+                late_replies: 0,
+                late_max_us: 0,
+                shed_requests: 0,
+                timed_out: 0,
             },
         }
     }
@@ -391,11 +466,113 @@ impl ProtocolSession for CqlSession {
             self.halves[d].skipped += left;
             self.halves[d].discarded += left;
         }
+        self.core.order.clear();
+        self.core.pending_bytes = 0;
+        self.core.lost.clear();
         let mut all: Vec<Box<Pending>> = self.core.pending.drain().map(|(_, p)| p).collect();
         all.sort_by_key(|p| p.seq);
         for p in all {
             self.core.finish(*p, None, out);
         }
+        let c = &self.core;
+        if c.late_replies > 0 || (c.lost_dropped > 0 && c.server_seen) {
+            c.anomaly(
+                Direction::ServerToClient,
+                self.halves[1].offset,
+                format!(
+                    "{} replies came after their request was reported (timeout or budget; longest wait {} us); {} markers dropped",
+                    c.late_replies, c.late_max_us, c.lost_dropped
+                ),
+                out,
+            );
+        }
+    }
+
+    fn accounting(&self) -> Option<ByteAccounting> {
+        let mut a = ByteAccounting::default();
+        for d in 0..2 {
+            let h = &self.halves[d];
+            // `skipped` is a part of `consumed + discarded` (see [`Accounting`]).
+            a.delivered += h.delivered;
+            a.skipped += h.skipped;
+            a.parsed += (h.consumed + h.discarded).saturating_sub(h.skipped);
+            a.held += self.bufs[d].len() as u64;
+        }
+        Some(a)
+    }
+
+    fn state_bytes(&self) -> usize {
+        let framing: usize = (0..2)
+            .map(|d| self.bufs[d].len() + self.halves[d].inner.capacity())
+            .sum();
+        framing + self.core.state_bytes()
+    }
+
+    fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        // An eighth below the limit: a session at its cap sheds a batch now and then, not one
+        // item after every callback.
+        let limit = limit - limit / 8;
+        for h in self.halves.iter_mut() {
+            if h.inner.is_empty() {
+                h.inner = Vec::new();
+            }
+        }
+        let framing: usize = (0..2)
+            .map(|d| self.bufs[d].len() + self.halves[d].inner.capacity())
+            .sum();
+        let n = self.core.shed(limit.saturating_sub(framing), ts, out);
+        if limit == 0 {
+            // `shed(0)`: the engine stops dissecting a session that cannot get to nothing, so
+            // drop the partial frames too (counted as skipped) and look for the next boundary.
+            for d in 0..2 {
+                let dropped = self.bufs[d].clear() as u64;
+                let half = &mut self.halves[d];
+                if dropped > 0 || !half.inner.is_empty() {
+                    half.count_skipped(dropped, &mut self.core);
+                    half.offset += dropped;
+                    half.discarded += dropped;
+                    half.carry_ts = None;
+                    half.inner = Vec::new();
+                    half.inner_skip = None;
+                    half.inner_lost = true;
+                    half.lose_sync(&self.core);
+                }
+            }
+        }
+        n
+    }
+
+    fn timer_deadline(&self, request_timeout: Duration) -> Option<Timestamp> {
+        self.core
+            .oldest()
+            .map(|(_, p)| p.ts.saturating_add(request_timeout))
+    }
+
+    fn on_timer(
+        &mut self,
+        now: Timestamp,
+        request_timeout: Duration,
+        out: &mut dyn EventSink,
+    ) -> u64 {
+        let mut n = 0;
+        while let Some((stream, p)) = self.core.oldest() {
+            let waited = now.saturating_since(p.ts);
+            if waited < request_timeout {
+                break;
+            }
+            self.core.timed_out += 1;
+            n += 1;
+            self.core.report_early(
+                stream,
+                Note::RequestTimeout {
+                    waited_us: waited.as_micros(),
+                },
+                "timeout",
+                now,
+                out,
+            );
+        }
+        n
     }
 }
 
@@ -954,6 +1131,143 @@ fn candidate(
 }
 
 impl Core {
+    fn put_pending(&mut self, stream: i16, mut p: Pending) {
+        p.cost = p.compute_cost();
+        self.pending_bytes += p.cost;
+        self.order.push_back((p.seq, stream));
+        if let Some(old) = self.pending.insert(stream, Box::new(p)) {
+            self.pending_bytes = self.pending_bytes.saturating_sub(old.cost);
+        }
+        if self.order.len() > 2 * self.pending.len() + 64 {
+            let pending = &self.pending;
+            self.order
+                .retain(|(seq, s)| pending.get(s).is_some_and(|p| p.seq == *seq));
+        }
+    }
+
+    fn take_pending(&mut self, stream: i16) -> Option<Box<Pending>> {
+        let p = self.pending.remove(&stream)?;
+        self.pending_bytes = self.pending_bytes.saturating_sub(p.cost);
+        self.trim_order();
+        Some(p)
+    }
+
+    /// Drop answered entries from the front of `order`.
+    fn trim_order(&mut self) {
+        while let Some(&(seq, s)) = self.order.front() {
+            if self.pending.get(&s).is_some_and(|p| p.seq == seq) {
+                break;
+            }
+            self.order.pop_front();
+        }
+    }
+
+    /// The oldest request still waiting.
+    fn oldest(&self) -> Option<(i16, &Pending)> {
+        let &(seq, s) = self.order.front()?;
+        self.pending
+            .get(&s)
+            .filter(|p| p.seq == seq)
+            .map(|b| (s, &**b))
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.pending_bytes
+            + self.pending.capacity() * (std::mem::size_of::<(i16, Box<Pending>)>() + 1)
+            + self.order.capacity() * std::mem::size_of::<(u64, i16)>()
+            + self.lost.capacity() * (std::mem::size_of::<(i16, Lost)>() + 1)
+    }
+
+    /// Report the request on `stream` now as `no_response` with `note`; a marker stays so
+    /// that a late reply on that stream is counted, not reported as `no_request`.
+    fn report_early(
+        &mut self,
+        stream: i16,
+        note: Note,
+        why: &'static str,
+        now: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        let Some(mut p) = self.take_pending(stream) else {
+            return;
+        };
+        push_note(&mut p.notes, note);
+        let ts = p.ts;
+        self.finish(*p, None, out);
+        if self.lost.len() >= self.cfg.max_pending {
+            if let Some(&k) = self.lost.iter().min_by_key(|(_, l)| l.ts).map(|(k, _)| k) {
+                self.lost.remove(&k);
+                self.lost_dropped += 1;
+            }
+        }
+        self.lost.insert(
+            stream,
+            Lost {
+                ts,
+                reported: now,
+                why,
+            },
+        );
+    }
+
+    fn late_reply(&mut self, l: Lost, h: &Header, now: Timestamp, out: &mut dyn EventSink) {
+        let waited = now.saturating_since(l.ts).as_micros();
+        self.late_replies += 1;
+        self.late_max_us = self.late_max_us.max(waited);
+        if out.detail() == Detail::Full {
+            out.message(&Message {
+                ts: now,
+                protocol: PROTOCOL,
+                connection: self.conn.id,
+                direction: Direction::ServerToClient,
+                kind: "late_reply",
+                summary: format!(
+                    "{} on stream {} after {waited} us; the request was reported no_response ({}) at {}",
+                    h.opcode.name(),
+                    h.stream,
+                    l.why,
+                    l.reported
+                ),
+                detail: (),
+            });
+        }
+    }
+
+    fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        let mut n = 0;
+        while self.state_bytes() > limit {
+            let Some(stream) = self.oldest().map(|(s, _)| s) else {
+                break;
+            };
+            self.shed_requests += 1;
+            n += 1;
+            self.report_early(
+                stream,
+                Note::Shed {
+                    budget: "connection",
+                },
+                "shed",
+                ts,
+                out,
+            );
+        }
+        if self.state_bytes() > limit {
+            // Spare capacity.
+            self.pending.shrink_to_fit();
+            self.trim_order();
+            self.order.shrink_to_fit();
+            self.lost.shrink_to_fit();
+        }
+        if limit == 0 && self.state_bytes() > limit && !self.lost.is_empty() {
+            // Markers only as the last resort (the engine's `shed(0)` before it stops
+            // dissecting the connection): later replies on those streams become `no_request`.
+            n += self.lost.len() as u64;
+            self.lost_dropped += self.lost.len() as u64;
+            self.lost = HashMap::new();
+        }
+        n
+    }
+
     fn anomaly(&self, dir: Direction, offset: u64, reason: String, out: &mut dyn EventSink) {
         out.anomaly(&ParseAnomaly {
             ts: self.ts,
@@ -973,10 +1287,13 @@ impl Core {
 
     fn take_resync(&mut self, dir: Direction, notes: &mut Vec<Note>) {
         if let Some(n) = self.resync[dir.index()].take() {
-            notes.push(Note::Resync {
-                direction: dir,
-                skipped_bytes: n,
-            });
+            push_note(
+                notes,
+                Note::Resync {
+                    direction: dir,
+                    skipped_bytes: n,
+                },
+            );
         }
     }
 
@@ -1139,9 +1456,12 @@ impl Core {
         let (mut detail, query, query_len) = match req {
             Some(r) => (r.detail, r.query, r.query_len),
             None => {
-                notes.push(Note::Text {
-                    text: "request body not decoded".into(),
-                });
+                push_note(
+                    &mut notes,
+                    Note::Text {
+                        text: "request body not decoded".into(),
+                    },
+                );
                 (
                     CqlRequest {
                         stream: h.stream,
@@ -1154,10 +1474,13 @@ impl Core {
             }
         };
         if query_len > self.cfg.limits.max_query {
-            notes.push(Note::Truncated {
-                field: "query",
-                len: query_len as u64,
-            });
+            push_note(
+                &mut notes,
+                Note::Truncated {
+                    field: "query",
+                    len: query_len as u64,
+                },
+            );
         }
         let mut prepare_text = None;
         let query = match h.opcode {
@@ -1182,11 +1505,14 @@ impl Core {
                 match self.lookup(&id) {
                     Some(q) => q,
                     None => {
-                        notes.push(Note::Text {
-                            text: format!(
-                                "prepared id {id} was not PREPAREd earlier in this capture"
-                            ),
-                        });
+                        push_note(
+                            &mut notes,
+                            Note::Text {
+                                text: format!(
+                                    "prepared id {id} was not PREPAREd earlier in this capture"
+                                ),
+                            },
+                        );
                         String::new()
                     }
                 }
@@ -1208,7 +1534,7 @@ impl Core {
                     }
                 }
                 if unknown > 0 {
-                    notes.push(Note::Text {
+                    push_note(&mut notes, Note::Text {
                         text: format!("{unknown} prepared batch member(s) not PREPAREd earlier in this capture"),
                     });
                 }
@@ -1239,9 +1565,10 @@ impl Core {
             notes,
             reply_gap: None,
             reply_skipped: 0,
+            cost: 0,
         };
         self.seq += 1;
-        if let Some(mut old) = self.pending.remove(&h.stream) {
+        if let Some(mut old) = self.take_pending(h.stream) {
             if self.server_seen && !self.server_gap && old.reply_gap.is_none() {
                 self.anomaly(
                     Direction::ClientToServer,
@@ -1256,33 +1583,39 @@ impl Core {
                     out,
                 );
             }
-            old.notes.push(Note::Text {
-                text: format!(
-                    "stream {} reused by a later request before a reply",
-                    h.stream
-                ),
-            });
+            push_note(
+                &mut old.notes,
+                Note::Text {
+                    text: format!(
+                        "stream {} reused by a later request before a reply",
+                        h.stream
+                    ),
+                },
+            );
             self.finish(*old, None, out);
         }
         if self.pending.len() >= self.cfg.max_pending {
-            if let Some(&k) = self
-                .pending
-                .iter()
-                .min_by_key(|(_, p)| p.seq)
-                .map(|(k, _)| k)
-            {
-                if let Some(mut old) = self.pending.remove(&k) {
-                    old.notes.push(Note::Text {
-                        text: format!(
-                            "pending-request budget ({}) reached: reported before its reply",
-                            self.cfg.max_pending
-                        ),
-                    });
+            // The oldest by arrival (O(1): the arrival-order queue).
+            if let Some(k) = self.oldest().map(|(k, _)| k) {
+                if let Some(mut old) = self.take_pending(k) {
+                    push_note(
+                        &mut old.notes,
+                        Note::Text {
+                            text: format!(
+                                "pending-request budget ({}) reached: reported before its reply",
+                                self.cfg.max_pending
+                            ),
+                        },
+                    );
                     self.finish(*old, None, out);
                 }
             }
         }
-        self.pending.insert(h.stream, Box::new(p));
+        if self.lost.remove(&h.stream).is_some() {
+            // The stream is reused: the reported request's reply will not be told apart.
+            self.lost_dropped += 1;
+        }
+        self.put_pending(h.stream, p);
     }
 
     /// Remember the ids Cassandra gives a statement (MD5 of the client's keyspace followed by
@@ -1319,9 +1652,12 @@ impl Core {
         let mut notes = Vec::new();
         self.take_resync(Direction::ServerToClient, &mut notes);
         let resp = resp.unwrap_or_else(|| {
-            notes.push(Note::Text {
-                text: "response body not decoded".into(),
-            });
+            push_note(
+                &mut notes,
+                Note::Text {
+                    text: "response body not decoded".into(),
+                },
+            );
             parser::Response {
                 detail: CqlResponse {
                     stream: h.stream,
@@ -1334,15 +1670,21 @@ impl Core {
         if let Some("set_keyspace") = resp.detail.kind {
             self.keyspace = resp.detail.keyspace.clone();
         }
-        match self.pending.remove(&h.stream) {
+        match self.take_pending(h.stream) {
             Some(mut p) => {
-                p.notes.extend(notes);
+                for n in notes {
+                    push_note(&mut p.notes, n);
+                }
                 if let (Some(text), Some(id)) = (&p.prepare_text, &resp.detail.prepared_id) {
                     if let Ok(mut c) = self.cache.lock() {
                         c.insert(id.clone(), text.clone());
                     }
                 }
                 self.finish(*p, Some((h, resp, now, wire)), out);
+            }
+            None if self.lost.contains_key(&h.stream) => {
+                let l = self.lost.remove(&h.stream).expect("present");
+                self.late_reply(l, h, now, out);
             }
             None => {
                 let mut tx = Transaction::new(PROTOCOL, &self.conn, start, CqlDetail::default());
@@ -1358,12 +1700,12 @@ impl Core {
                 tx.end_ts = now.max(start);
                 tx.notes = notes;
                 if let Some(bytes) = self.client_gap {
-                    tx.notes.push(Note::Gap {
+                    tx.add_note(Note::Gap {
                         direction: Direction::ClientToServer,
                         bytes,
                     });
                 }
-                tx.notes.push(Note::Text {
+                tx.add_note(Note::Text {
                     text: format!("no request on stream {} was seen", h.stream),
                 });
                 if out.detail() == Detail::Full {
@@ -1457,13 +1799,13 @@ impl Core {
                     if undecoded {
                         p.notes.retain(|n| !matches!(n, Note::Text { .. }));
                     }
-                    p.notes.push(note);
+                    push_note(&mut p.notes, note);
                 }
             }
             (Direction::ServerToClient, _) if h.opcode == Opcode::EVENT => {}
             (Direction::ServerToClient, d) => {
                 if let Some(p) = self.pending.get_mut(&h.stream) {
-                    p.notes.push(note);
+                    push_note(&mut p.notes, note);
                 }
                 let resp = match d {
                     Some(Decoded::Response(r)) => *r,
@@ -1522,20 +1864,31 @@ impl Core {
             None => {
                 tx.status = Status::NoResponse;
                 if let Some(bytes) = p.reply_gap {
-                    tx.notes.push(Note::Gap {
+                    tx.add_note(Note::Gap {
                         direction: Direction::ServerToClient,
                         bytes: (bytes > 0).then_some(bytes),
                     });
                 }
                 if p.reply_skipped > 0 {
-                    tx.notes.push(Note::Resync {
+                    tx.add_note(Note::Resync {
                         direction: Direction::ServerToClient,
                         skipped_bytes: p.reply_skipped,
                     });
                 }
             }
         }
-        tx.notes.truncate(self.cfg.max_notes);
+        if tx.notes.len() > self.cfg.max_notes {
+            // A tighter bound than the core's: the rest are counted, not dropped silently.
+            let dropped: u64 = tx.notes[self.cfg.max_notes..]
+                .iter()
+                .map(|n| match n {
+                    Note::NotesDropped { count } => *count,
+                    _ => 1,
+                })
+                .sum();
+            tx.notes.truncate(self.cfg.max_notes);
+            tx.notes.push(Note::NotesDropped { count: dropped });
+        }
         out.transaction(&mut tx);
     }
 }

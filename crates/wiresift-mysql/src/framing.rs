@@ -74,6 +74,8 @@ pub struct Framer {
     len: u64,
     buf: Vec<u8>,
     start: Timestamp,
+    /// Bytes (headers included) of the current unfinished packet consumed so far.
+    cur: u64,
 }
 
 impl Framer {
@@ -91,16 +93,20 @@ impl Framer {
             len: 0,
             buf: Vec::new(),
             start: Timestamp(0),
+            cur: 0,
         }
+    }
+
+    /// Bytes (headers included) of the current unfinished packet read so far: held, neither
+    /// parsed nor skipped yet (for the session's byte accounting).
+    pub fn partial(&self) -> u64 {
+        self.cur
     }
 
     /// Forget any partial packet (after a gap); returns the bytes of it that were read.
     pub fn reset(&mut self) -> u64 {
-        let n = if self.in_packet {
-            self.len - self.left.unwrap_or(0) + 4
-        } else {
-            self.hdr_n as u64
-        };
+        let n = self.cur;
+        self.cur = 0;
         self.hdr_n = 0;
         self.left = None;
         self.more = false;
@@ -116,7 +122,14 @@ impl Framer {
 
     /// Bytes kept right now (carry-over).
     pub fn buffered(&self) -> usize {
-        self.buf.capacity() + 4
+        self.buf.capacity()
+    }
+
+    /// Give back the payload buffer between packets.
+    pub fn shrink(&mut self) {
+        if !self.mid_packet() {
+            self.buf = Vec::new();
+        }
     }
 
     /// Feed bytes; complete packets go to `f`.
@@ -150,6 +163,7 @@ impl Framer {
                     let take = (4 - self.hdr_n).min(data.len());
                     self.hdr[self.hdr_n..self.hdr_n + take].copy_from_slice(&data[..take]);
                     self.hdr_n += take;
+                    self.cur += take as u64;
                     data = &data[take..];
                     if self.hdr_n < 4 {
                         return total;
@@ -178,6 +192,7 @@ impl Framer {
                     let n = (left.min(data.len() as u64)) as usize;
                     let room = self.keep.saturating_sub(self.buf.len()).min(n);
                     self.buf.extend_from_slice(&data[..room]);
+                    self.cur += n as u64;
                     data = &data[n..];
                     let left = left - n as u64;
                     self.left = Some(left);
@@ -196,6 +211,7 @@ impl Framer {
             return false;
         }
         self.in_packet = false;
+        self.cur = 0;
         let stop = f(Ev::Packet(Packet {
             seq: self.seq,
             last_seq: self.last_seq,
@@ -252,6 +268,8 @@ pub struct Inflater {
     pub packets: u64,
     /// Bytes produced by inflation.
     pub inflated: u64,
+    /// Wire bytes (header included) of the current unfinished compressed packet.
+    cur: u64,
 }
 
 impl std::fmt::Debug for Inflater {
@@ -279,14 +297,38 @@ impl Inflater {
             stopped: false,
             packets: 0,
             inflated: 0,
+            cur: 0,
         }
     }
 
+    /// Give back the buffers between compressed packets (the zlib state is reset at every
+    /// packet anyway).
+    pub fn shrink(&mut self) {
+        if !self.mid_packet() {
+            self.z = None;
+            self.out = Vec::new();
+            self.zbuf = Vec::new();
+        }
+    }
+
+    /// Bytes of buffers kept (zstd body, inflate window, zlib state).
+    pub fn buffered(&self) -> usize {
+        self.zbuf.capacity() + self.out.capacity() + self.z.as_ref().map_or(0, |_| 48 * 1024)
+    }
+
+    /// Wire bytes of the current unfinished compressed packet read so far (held).
+    pub fn partial(&self) -> u64 {
+        self.cur
+    }
+
     /// Forget the current compressed packet (after a gap).
-    pub fn reset(&mut self) {
+    pub fn reset(&mut self) -> u64 {
+        let n = self.cur;
+        self.cur = 0;
         self.hdr_n = 0;
         self.state = CState::Header;
         self.zbuf = Vec::new();
+        n
     }
 
     /// In the middle of a compressed packet.
@@ -301,15 +343,34 @@ impl Inflater {
         ts: Timestamp,
         framer: &mut Framer,
         f: &mut dyn FnMut(Ev<'_>) -> bool,
-    ) {
+    ) -> usize {
+        let total = data.len();
         self.stopped = false;
         while !data.is_empty() && !self.stopped {
+            let before = data.len();
+            self.step(&mut data, ts, framer, f);
+            self.cur += (before - data.len()) as u64;
+            if matches!(self.state, CState::Header) && self.hdr_n == 0 {
+                self.cur = 0;
+            }
+        }
+        total - data.len()
+    }
+
+    fn step(
+        &mut self,
+        data: &mut &[u8],
+        ts: Timestamp,
+        framer: &mut Framer,
+        f: &mut dyn FnMut(Ev<'_>) -> bool,
+    ) {
+        {
             match &mut self.state {
                 CState::Header => {
                     let take = (7 - self.hdr_n).min(data.len());
                     self.hdr[self.hdr_n..self.hdr_n + take].copy_from_slice(&data[..take]);
                     self.hdr_n += take;
-                    data = &data[take..];
+                    *data = &data[take..];
                     if self.hdr_n < 7 {
                         return;
                     }
@@ -359,7 +420,7 @@ impl Inflater {
                     *left -= n as u64;
                     let done = *left == 0;
                     self.stopped |= framer.feed(&data[..n], ts, f) < n;
-                    data = &data[n..];
+                    *data = &data[n..];
                     if done {
                         self.state = CState::Header;
                     }
@@ -367,7 +428,7 @@ impl Inflater {
                 CState::Skip { left } => {
                     let n = (*left).min(data.len() as u64) as usize;
                     *left -= n as u64;
-                    data = &data[n..];
+                    *data = &data[n..];
                     if *left == 0 {
                         self.state = CState::Header;
                     }
@@ -377,7 +438,7 @@ impl Inflater {
                     *left -= n as u64;
                     let done = *left == 0;
                     self.zbuf.extend_from_slice(&data[..n]);
-                    data = &data[n..];
+                    *data = &data[n..];
                     if done {
                         self.body_done(ts, framer, f);
                     }
@@ -388,7 +449,7 @@ impl Inflater {
                     *left -= n as u64;
                     let done = *left == 0;
                     let input = &data[..n];
-                    data = &data[n..];
+                    *data = &data[n..];
                     let bad = self.inflate_zlib(input, ul, &mut produced, ts, framer, f);
                     if let CState::Zlib { out, .. } = &mut self.state {
                         *out = produced;
@@ -408,7 +469,7 @@ impl Inflater {
                         } else {
                             CState::Header
                         };
-                        continue;
+                        return;
                     }
                     if done {
                         if produced != ul {

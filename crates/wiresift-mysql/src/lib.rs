@@ -14,6 +14,35 @@
 //! Sizes: `request_bytes` / `response_bytes` count the MySQL packets (headers included) before
 //! compression, so a compressed connection reports the same sizes as an uncompressed one.
 //!
+//! Session state, request timer and accounting (the engine's side is in `wiresift`'s
+//! `EngineConfig::session_budget` / `request_timeout`):
+//! - `state_bytes` is kept incrementally: each pending request is charged when queued (its SQL,
+//!   parameters, attributes, notes), plus prepared statements, markers and the framing buffers
+//!   (the kept payload prefix, the resync scan, the inflater's window and zstd body);
+//! - `shed(limit)` reports the oldest waiting requests early (`no_response`, `shed` note) and
+//!   keeps a small marker (72 bytes) for each (the request whose reply is being received is
+//!   never shed: FIFO pairing), then drops prepared statements oldest first (counted: later
+//!   EXECUTEs get the usual `prepared before the capture (or evicted)` note), then the SQL
+//!   kept by markers, then turns the markers into a count (their replies are still absorbed in
+//!   order, parsed without knowing the command), and gives back idle buffers; `shed(0)` (the
+//!   engine's last resort before it stops dissecting a connection) also reports the request
+//!   whose reply is being received and the login (`partial`, `shed` note) and drops the
+//!   partial packets (counted as skipped, both directions resynchronise): it leaves exactly 0;
+//! - the timer reports the oldest request still waiting after `request_timeout` (capture time)
+//!   as `no_response` with a `request_timeout` note, and keeps a marker: FIFO, so only the
+//!   front request times out (the ones behind a reply being received wait for it). A reply
+//!   that comes later (a `SELECT SLEEP(40)`, a slow report query: exactly what should be
+//!   flagged at 30 s) goes to its marker: it is counted and reported as a `late_reply` message
+//!   with how long it took, never paired with the next request; the connection's close
+//!   anomaly gives the count and the longest wait. A timed-out PREPARE's marker keeps its SQL
+//!   so that a late PREPARE_OK still registers the statement. No marker on a connection whose
+//!   server never spoke (nothing will answer);
+//! - `accounting()`: per direction, the bytes the framing layer consumed are `parsed` once
+//!   their packet is complete, `held` while it is not (plus the resync scan), `skipped` when a
+//!   gap / resync drops them (and the bytes skipped while out of sync), `undissected` after a
+//!   TLS detach or still partial at close. Tests: `tests/sql_budget.rs`, `tests/sql_timer.rs`,
+//!   `tests/sql_hostile.rs`.
+//!
 //! Known limits:
 //! - zstd bodies are buffered whole (up to [`Config::max_zstd_body`], 512 KiB, within the 1 MiB per-connection session budget): a larger zstd
 //!   packet is skipped and the direction resynchronises;
@@ -46,7 +75,8 @@ pub struct Config {
     /// Largest declared uncompressed length of a compressed packet that is inflated (default
     /// 16 MiB, the protocol's own maximum).
     pub max_inflate: u64,
-    /// Largest zstd compressed packet buffered for decoding (default 4 MiB).
+    /// Largest zstd compressed packet buffered for decoding (default 512 KiB: it is session
+    /// state, charged against the per-connection budget).
     pub max_zstd_body: usize,
     /// Bytes scanned for a message start before the oldest are dropped (default 64 KiB).
     pub max_resync_buffer: usize,

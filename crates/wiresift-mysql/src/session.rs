@@ -38,8 +38,9 @@ mod tests;
 
 use resync::find_start;
 use wiresift_core::{
-    fingerprint, CloseReason, ConnectionInfo, Detail, Direction, EventSink, Flow, GapInfo, Message,
-    Note, ParseAnomaly, ProtocolSession, Status, StreamChunk, Timestamp, Transaction,
+    fingerprint, push_note, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction,
+    Duration, EventSink, Flow, GapInfo, Message, Note, ParseAnomaly, ProtocolSession, Status,
+    StreamChunk, Timestamp, Transaction,
 };
 
 /// Plugin name used in events.
@@ -61,9 +62,61 @@ struct Half {
     inflater: Option<Inflater>,
     /// Looking for a message start; holds the bytes scanned so far.
     desync: Option<Vec<u8>>,
-    /// Bytes delivered / skipped while out of sync.
+    /// Bytes delivered / skipped while out of sync (or dropped from a partial packet).
     delivered: u64,
     skipped: u64,
+    /// Bytes handed to (and consumed by) the framing layer.
+    fed: u64,
+    /// Bytes of `fed` later dropped from a partial packet (counted in `skipped` or
+    /// `undissected`).
+    dropped: u64,
+    /// Bytes not looked at: after a detach, or unparsed at close.
+    undissected: u64,
+}
+
+impl Half {
+    /// Bytes of a partial message held in the framing layer (wire bytes).
+    fn framing_held(&self) -> u64 {
+        match &self.inflater {
+            Some(inf) => inf.partial(),
+            None => self.framer.partial(),
+        }
+    }
+    fn held(&self) -> u64 {
+        self.framing_held() + self.desync.as_ref().map_or(0, |b| b.len() as u64)
+    }
+    /// Drop the partial message in the framing layer (a gap, a resync): counted as skipped.
+    fn reset_framing(&mut self) {
+        let n = self.drop_partial();
+        self.skipped += n;
+    }
+    /// Forget the partial packet; returns its wire bytes (the caller counts them).
+    fn drop_partial(&mut self) -> u64 {
+        let inner = self.framer.reset();
+        let n = match self.inflater.as_mut() {
+            Some(inf) => inf.reset(),
+            None => inner,
+        };
+        self.dropped += n;
+        n
+    }
+    /// Install an inflater: a partial plain packet is dropped (counted as skipped).
+    fn set_inflater(&mut self, inf: Option<Inflater>) {
+        self.reset_framing();
+        self.inflater = inf;
+    }
+    /// Give back buffers not needed between packets.
+    fn shrink(&mut self) {
+        self.framer.shrink();
+        if let Some(inf) = self.inflater.as_mut() {
+            inf.shrink();
+        }
+    }
+    fn state_bytes(&self) -> usize {
+        self.framer.buffered()
+            + self.desync.as_ref().map_or(0, Vec::capacity)
+            + self.inflater.as_ref().map_or(0, Inflater::buffered)
+    }
 }
 
 /// Connection phase.
@@ -162,9 +215,70 @@ struct Pending {
     sets: u32,
     cur_set: ResultSet,
     binary: bool,
+    /// This entry only absorbs the reply of a request already reported (timed out or shed):
+    /// when it was reported, and why.
+    late: Option<(Timestamp, &'static str)>,
+    /// Bytes charged for it in `Logic::pending_bytes` (set when queued).
+    cost: usize,
+}
+
+/// A request already reported `no_response` (timed out or shed) whose reply may still come: it
+/// keeps the FIFO pairing right. See `Logic::lost`.
+#[derive(Debug)]
+struct Lost {
+    cmd: Command,
+    ts: Timestamp,
+    reported: Timestamp,
+    why: &'static str,
+    /// A STMT_PREPARE's SQL (kept on timeout so that a late reply still registers the
+    /// statement; dropped when shed).
+    prepare: Option<(String, u32)>,
+}
+
+impl Lost {
+    fn cost(&self) -> usize {
+        self.prepare.as_ref().map_or(0, |p| p.0.capacity())
+    }
+}
+
+fn params_cost(p: &Option<Vec<crate::params::Param>>) -> usize {
+    p.as_ref().map_or(0, |v| {
+        v.capacity() * std::mem::size_of::<crate::params::Param>()
+            + v.iter()
+                .map(|p| {
+                    p.name.as_ref().map_or(0, String::capacity)
+                        + match &p.value {
+                            crate::params::Value::Text(t) => t.capacity(),
+                            _ => 0,
+                        }
+                })
+                .sum::<usize>()
+    })
 }
 
 impl Pending {
+    /// Heap and inline bytes it keeps (an estimate, computed when it is queued).
+    fn compute_cost(&self) -> usize {
+        self.query.capacity()
+            + self.prepare_sql.as_ref().map_or(0, String::capacity)
+            + self.fingerprint.as_ref().map_or(0, String::capacity)
+            + self.notes.capacity() * std::mem::size_of::<Note>()
+            + params_cost(&self.request.params)
+            + params_cost(&self.request.attributes)
+            + self.request.arg.as_ref().map_or(0, String::capacity)
+            + self.request.infile.as_ref().map_or(0, String::capacity)
+            + self.request.connect_attributes.as_ref().map_or(0, |m| {
+                m.iter()
+                    .map(|(k, v)| 48 + k.capacity() + v.capacity())
+                    .sum()
+            })
+    }
+
+    /// Still waiting for the first byte of its reply.
+    fn waiting(&self) -> bool {
+        !self.has_response && self.resp_bytes == 0 && self.state != RState::Done
+    }
+
     fn new(command: &'static str, cmd: Option<Command>, ts: Timestamp) -> Self {
         Pending {
             command,
@@ -188,6 +302,8 @@ impl Pending {
             sets: 0,
             cur_set: ResultSet::default(),
             binary: false,
+            late: None,
+            cost: 0,
         }
     }
 }
@@ -251,6 +367,26 @@ struct Logic {
     evicted: u64,
     /// The login transaction (from HandshakeResponse to OK/ERR).
     login: Option<Pending>,
+    /// Sum of `Pending::cost` over `pending`.
+    pending_bytes: usize,
+    /// Requests already reported (timed out or shed) whose replies have not started, oldest
+    /// first. They are older than every entry of `pending` except an entry at its front whose
+    /// reply is being received; the next reply to start goes to `lost.front()` first.
+    lost: VecDeque<Lost>,
+    lost_bytes: usize,
+    /// Markers dropped because `lost` was full (pairing may then be off).
+    lost_dropped: u64,
+    /// Markers compacted to a count by a shed that had nothing else left: this many replies
+    /// (older than every entry of `lost`) are absorbed unparsed-for-pairing, as `UNKNOWN`; the
+    /// newest of their request times.
+    lost_anon: u64,
+    lost_anon_ts: Timestamp,
+    /// Replies that came after their request was reported (late), and the longest wait.
+    late_replies: u64,
+    late_max_us: u64,
+    /// Requests reported early by `shed` / by the request timeout.
+    shed_requests: u64,
+    timed_out: u64,
 }
 
 /// A MySQL session. See the module documentation.
@@ -268,6 +404,9 @@ impl MysqlSession {
             desync: conn.midstream.then(Vec::new),
             delivered: 0,
             skipped: 0,
+            fed: 0,
+            dropped: 0,
+            undissected: 0,
         };
         MysqlSession {
             halves: [half(C2S), half(S2C)],
@@ -298,11 +437,22 @@ impl MysqlSession {
                 resync: [false; 2],
                 evicted: 0,
                 login: None,
+                pending_bytes: 0,
+                lost: VecDeque::new(),
+                lost_bytes: 0,
+                lost_dropped: 0,
+                lost_anon: 0,
+                lost_anon_ts: Timestamp(0),
+                late_replies: 0,
+                late_max_us: 0,
+                shed_requests: 0,
+                timed_out: 0,
             },
         }
     }
 
     /// Bytes delivered and bytes skipped while out of sync, per direction (client, server).
+    /// (The full [`ByteAccounting`] is the trait's `ProtocolSession::accounting`.)
     pub fn accounting(&self) -> [(u64, u64); 2] {
         [
             (self.halves[0].delivered, self.halves[0].skipped),
@@ -334,13 +484,13 @@ impl MysqlSession {
                     if let Some(c) = comp {
                         self.logic.set_compression(c);
                         for h in self.halves.iter_mut() {
-                            h.inflater = (c != Compression::None).then(|| {
+                            h.set_inflater((c != Compression::None).then(|| {
                                 Inflater::new(
                                     c,
                                     self.logic.cfg.max_inflate,
                                     self.logic.cfg.max_zstd_body,
                                 )
-                            });
+                            }));
                         }
                     }
                     owned = buf;
@@ -367,27 +517,35 @@ impl MysqlSession {
             logic.stop = false;
             let used = match half.inflater.as_mut() {
                 Some(inf) => {
-                    inf.feed(rest, ts, &mut half.framer, &mut |ev| {
+                    let used = inf.feed(rest, ts, &mut half.framer, &mut |ev| {
                         logic.on_ev(dir, ev, out)
                     });
+                    // The inflater drops the rest of its input when the consumer stops it.
+                    half.fed += used as u64;
+                    half.skipped += (rest.len() - used) as u64;
                     rest.len()
                 }
-                None => half
-                    .framer
-                    .feed(rest, ts, &mut |ev| logic.on_ev(dir, ev, out)),
+                None => {
+                    let used = half
+                        .framer
+                        .feed(rest, ts, &mut |ev| logic.on_ev(dir, ev, out));
+                    half.fed += used as u64;
+                    used
+                }
             };
             rest = &rest[used..];
             if logic.detach {
+                half.undissected += rest.len() as u64;
                 return;
             }
             // A compression switch: the rest of this direction is compressed.
             if logic.compression_on && half.inflater.is_none() {
                 for h in self.halves.iter_mut() {
-                    h.inflater = Some(Inflater::new(
+                    h.set_inflater(Some(Inflater::new(
                         self.logic.compression,
                         self.logic.cfg.max_inflate,
                         self.logic.cfg.max_zstd_body,
-                    ));
+                    )));
                 }
             }
             if self.logic.resync[i] {
@@ -401,12 +559,50 @@ impl MysqlSession {
         }
     }
 
-    fn start_desync(&mut self, dir: Direction) {
-        let h = &mut self.halves[idx(dir)];
-        h.framer.reset();
-        if let Some(inf) = h.inflater.as_mut() {
-            inf.reset();
+    /// `shed(0)`: the engine stops dissecting a session that cannot get to nothing, so give up
+    /// what is in flight instead: the request whose reply is being received and the login are
+    /// reported now (`partial`, `shed` note), and both directions drop their partial message
+    /// (counted as skipped) and resynchronise, which skips the rest of that reply.
+    fn last_resort(&mut self, _ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        let mut n = 0;
+        let shed = Note::Shed {
+            budget: "connection",
+        };
+        if let Some(mut l) = self.logic.login.take() {
+            push_note(&mut l.notes, shed.clone());
+            self.logic.emit(l, out);
+            n += 1;
         }
+        while let Some(mut f) = self.logic.pop_pending() {
+            if f.state != RState::Done {
+                push_note(&mut f.notes, shed.clone());
+                self.logic.shed_requests += 1;
+                if f.late.is_none() {
+                    self.logic.finish_unanswered(f, out);
+                }
+            } else {
+                self.logic.emit(f, out);
+            }
+            n += 1;
+        }
+        self.logic.pending = VecDeque::new();
+        for (i, h) in self.halves.iter_mut().enumerate() {
+            let partial = h.framing_held() > 0 || h.desync.as_ref().is_some_and(|b| !b.is_empty());
+            if partial || i == 1 {
+                // The server side always: the rest of the reply just reported is skipped.
+                h.reset_framing();
+                if let Some(b) = h.desync.take() {
+                    h.skipped += b.len() as u64;
+                }
+                h.desync = Some(Vec::new());
+            }
+            h.shrink();
+        }
+        n
+    }
+
+    fn start_desync(&mut self, dir: Direction) {
+        self.halves[idx(dir)].reset_framing();
     }
 }
 
@@ -416,6 +612,7 @@ impl ProtocolSession for MysqlSession {
         let i = idx(chunk.dir);
         self.halves[i].delivered += chunk.data.len() as u64;
         if self.logic.detach {
+            self.halves[i].undissected += chunk.data.len() as u64;
             return Flow::Detach;
         }
         if chunk.dir == S2C && !chunk.data.is_empty() {
@@ -452,8 +649,60 @@ impl ProtocolSession for MysqlSession {
             if let Some(b) = h.desync.take() {
                 h.skipped += b.len() as u64;
             }
+            // A partial packet at close: never parsed.
+            let n = h.drop_partial();
+            h.undissected += n;
         }
         self.logic.close(ts, out);
+    }
+
+    fn accounting(&self) -> Option<ByteAccounting> {
+        let mut a = ByteAccounting::default();
+        for h in &self.halves {
+            let framing_held = h.framing_held();
+            a.delivered += h.delivered;
+            a.skipped += h.skipped;
+            a.undissected += h.undissected;
+            a.held += h.held();
+            // Consumed by the framing layer and not held: parsed (bytes later dropped from a
+            // partial packet were counted in `fed` and in `skipped`).
+            a.parsed += h.fed.saturating_sub(h.dropped + framing_held);
+        }
+        Some(a)
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.halves[0].state_bytes() + self.halves[1].state_bytes() + self.logic.state_bytes()
+    }
+
+    fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        // An eighth below the limit: a session at its cap sheds a batch now and then, not one
+        // item after every callback.
+        let limit = limit - limit / 8;
+        self.logic.full = out.detail() == Detail::Full;
+        for h in self.halves.iter_mut() {
+            h.shrink();
+        }
+        let framing = self.halves[0].state_bytes() + self.halves[1].state_bytes();
+        let mut n = self.logic.shed(limit.saturating_sub(framing), ts, out);
+        if limit == 0 && self.state_bytes() > 0 {
+            n += self.last_resort(ts, out);
+        }
+        n
+    }
+
+    fn timer_deadline(&self, request_timeout: Duration) -> Option<Timestamp> {
+        self.logic.timer_deadline(request_timeout)
+    }
+
+    fn on_timer(
+        &mut self,
+        now: Timestamp,
+        request_timeout: Duration,
+        out: &mut dyn EventSink,
+    ) -> u64 {
+        self.logic.full = out.detail() == Detail::Full;
+        self.logic.on_timer(now, request_timeout, out)
     }
 }
 
@@ -505,7 +754,7 @@ impl Logic {
             skipped_bytes: skipped,
         };
         if let Some(p) = self.pending.front_mut() {
-            p.notes.push(n);
+            push_note(&mut p.notes, n);
         }
     }
 
@@ -600,7 +849,7 @@ impl Logic {
         }
         if !self.server_seen {
             // One-sided capture: nothing will answer what is pending.
-            while let Some(f) = self.pending.pop_front() {
+            while let Some(f) = self.pop_pending() {
                 self.finish_unanswered(f, out);
             }
         }
@@ -615,10 +864,13 @@ impl Logic {
         r.expect_seq = p.last_seq.wrapping_add(1);
         let body = &p.data[1..];
         if p.truncated() {
-            r.notes.push(Note::Truncated {
-                field: "packet",
-                len: p.len,
-            });
+            push_note(
+                &mut r.notes,
+                Note::Truncated {
+                    field: "packet",
+                    len: p.len,
+                },
+            );
         }
         self.decode_command(cmd, body, p, &mut r, out);
         if self.phase == Phase::Replication {
@@ -631,9 +883,12 @@ impl Logic {
             .filter(|f| f.state == RState::Infile)
         {
             f.state = RState::Start;
-            f.notes.push(Note::Text {
-                text: "LOCAL INFILE content cut short".into(),
-            });
+            push_note(
+                &mut f.notes,
+                Note::Text {
+                    text: "LOCAL INFILE content cut short".into(),
+                },
+            );
         }
         if shape(cmd) == Shape::NoReply {
             r.status = Status::Ok;
@@ -642,7 +897,7 @@ impl Logic {
                 self.emit(r, out);
             } else {
                 // Reported in order, after the replies before it.
-                self.pending.push_back(r);
+                self.push_pending(r);
             }
             return;
         }
@@ -650,17 +905,20 @@ impl Logic {
             r.state = RState::Auth;
         }
         if self.pending.len() >= self.cfg.max_pending {
-            if let Some(mut old) = self.pending.pop_front() {
-                old.notes.push(Note::Text {
-                    text: format!(
-                        "pending-request limit ({}) reached: reported without its reply",
-                        self.cfg.max_pending
-                    ),
-                });
+            if let Some(mut old) = self.pop_pending() {
+                push_note(
+                    &mut old.notes,
+                    Note::Text {
+                        text: format!(
+                            "pending-request limit ({}) reached: reported without its reply",
+                            self.cfg.max_pending
+                        ),
+                    },
+                );
                 self.finish_unanswered(old, out);
             }
         }
-        self.pending.push_back(r);
+        self.push_pending(r);
     }
 
     fn login_request(&mut self, p: &Packet<'_>, out: &mut dyn EventSink) {
@@ -683,13 +941,16 @@ impl Logic {
         r.request.capabilities = Some(l.capabilities);
         if l.ssl_request {
             r.command = "LOGIN";
-            r.notes.push(Note::Encrypted);
+            push_note(&mut r.notes, Note::Encrypted);
             r.status = Status::Ok;
             r.request.compression = None;
             self.fill_greeting(&mut r);
-            r.notes.push(Note::Text {
-                text: "SSLRequest: the rest of the connection is TLS".into(),
-            });
+            push_note(
+                &mut r.notes,
+                Note::Text {
+                    text: "SSLRequest: the rest of the connection is TLS".into(),
+                },
+            );
             self.emit(r, out);
             self.phase = Phase::Tls;
             self.detach = true;
@@ -811,18 +1072,22 @@ impl Logic {
             Phase::Command => {}
         }
         self.drain_done(out);
+        self.revive_lost();
         let Some(f) = self.pending.front() else {
             if p.seq == 1 || self.conn.midstream {
                 // A reply with no request (request lost or before the capture).
                 let mut r = Pending::new("UNKNOWN", None, p.ts);
                 r.status = Status::NoRequest;
                 if self.client_gap {
-                    r.notes.push(Note::Gap {
-                        direction: C2S,
-                        bytes: None,
-                    });
+                    push_note(
+                        &mut r.notes,
+                        Note::Gap {
+                            direction: C2S,
+                            bytes: None,
+                        },
+                    );
                 }
-                self.pending.push_back(r);
+                self.push_pending(r);
                 self.response_packet(p, out);
                 if let Some(f) = self.pending.front() {
                     if f.command == "UNKNOWN" && f.state != RState::Done {
@@ -848,11 +1113,14 @@ impl Logic {
             && !matches!(f.state, RState::Infile | RState::Auth)
         {
             // A new reply started: the front one ended early.
-            let mut f = self.pending.pop_front().expect("front exists");
+            let mut f = self.pop_pending().expect("front exists");
             if !matches!(f.state, RState::Prepare { .. }) {
-                f.notes.push(Note::Text {
-                    text: "reply ended before its terminator".into(),
-                });
+                push_note(
+                    &mut f.notes,
+                    Note::Text {
+                        text: "reply ended before its terminator".into(),
+                    },
+                );
             }
             self.finish(f, out);
             self.drain_done(out);
@@ -989,7 +1257,7 @@ impl Logic {
     }
 
     fn end_front(&mut self, out: &mut dyn EventSink) {
-        if let Some(f) = self.pending.pop_front() {
+        if let Some(f) = self.pop_pending() {
             self.finish(f, out);
         }
         self.drain_done(out);
@@ -1002,7 +1270,7 @@ impl Logic {
             .front()
             .is_some_and(|f| f.state == RState::Done)
         {
-            let f = self.pending.pop_front().expect("front");
+            let f = self.pop_pending().expect("front");
             self.emit(f, out);
         }
     }
@@ -1075,6 +1343,27 @@ impl Logic {
     }
 
     fn emit(&mut self, f: Pending, out: &mut dyn EventSink) {
+        if let Some((reported, why)) = f.late {
+            // The reply of a request already reported: counted, never paired with another.
+            let waited = f.end.saturating_since(f.ts).as_micros();
+            self.late_replies += 1;
+            self.late_max_us = self.late_max_us.max(waited);
+            if self.full {
+                out.message(&Message {
+                    ts: f.end,
+                    protocol: PROTOCOL,
+                    connection: self.conn.id,
+                    direction: S2C,
+                    kind: "late_reply",
+                    summary: format!(
+                        "{} reply after {} us; the request was reported no_response ({why}) at {}",
+                        f.command, waited, reported
+                    ),
+                    detail: (),
+                });
+            }
+            return;
+        }
         let status = if f.cmd.is_none() && f.command != "LOGIN" {
             Status::NoRequest
         } else {
@@ -1126,22 +1415,25 @@ impl Logic {
                 self.client_gap = true;
                 if let Some(b) = self.pending.back_mut() {
                     if mid || b.state == RState::Infile {
-                        b.notes.push(note);
+                        push_note(&mut b.notes, note);
                         if b.state == RState::Infile {
                             b.state = RState::Start;
                         }
                     }
                 }
                 if let Some(l) = self.login.as_mut() {
-                    l.notes.push(Note::Gap {
-                        direction: gap.dir,
-                        bytes: gap.len,
-                    });
+                    push_note(
+                        &mut l.notes,
+                        Note::Gap {
+                            direction: gap.dir,
+                            bytes: gap.len,
+                        },
+                    );
                 }
             }
             S2C => {
                 if let Some(mut l) = self.login.take() {
-                    l.notes.push(note.clone());
+                    push_note(&mut l.notes, note.clone());
                     l.status = Status::Partial;
                     self.emit(l, out);
                     self.phase = Phase::Command;
@@ -1150,10 +1442,14 @@ impl Logic {
                     self.phase = Phase::Command;
                 }
                 // The reply being received is cut; the others may have been lost entirely.
+                // Requests already reported lose their markers: pairing starts afresh.
+                self.lost.clear();
+                self.lost_bytes = 0;
+                self.lost_anon = 0;
                 let mut first = true;
-                while let Some(mut f) = self.pending.pop_front() {
+                while let Some(mut f) = self.pop_pending() {
                     let started = f.has_response || first && mid;
-                    f.notes.push(note.clone());
+                    push_note(&mut f.notes, note.clone());
                     if started {
                         f.status = Status::Partial;
                     }
@@ -1165,11 +1461,25 @@ impl Logic {
     }
 
     fn close(&mut self, ts: Timestamp, out: &mut dyn EventSink) {
+        self.lost.clear();
+        self.lost_bytes = 0;
+        self.lost_anon = 0;
+        if self.late_replies > 0 || self.lost_dropped > 0 {
+            self.anomaly(
+                S2C,
+                ts,
+                format!(
+                    "{} replies came after their request was reported (timeout or budget; longest wait {} us); {} markers dropped",
+                    self.late_replies, self.late_max_us, self.lost_dropped
+                ),
+                out,
+            );
+        }
         if self.login.is_some() {
             let l = self.login.take().expect("login");
             self.emit(l, out);
         }
-        while let Some(f) = self.pending.pop_front() {
+        while let Some(f) = self.pop_pending() {
             if f.has_response && f.cmd.is_none() {
                 // An orphan reply that ran to the close.
                 let mut f = f;
@@ -1190,5 +1500,225 @@ impl Logic {
                 out,
             );
         }
+    }
+}
+
+impl Logic {
+    fn push_pending(&mut self, mut p: Pending) {
+        p.cost = p.compute_cost();
+        self.pending_bytes += p.cost;
+        self.pending.push_back(p);
+    }
+
+    fn pop_pending(&mut self) -> Option<Pending> {
+        let p = self.pending.pop_front()?;
+        self.pending_bytes = self.pending_bytes.saturating_sub(p.cost);
+        Some(p)
+    }
+
+    fn remove_pending(&mut self, i: usize) -> Option<Pending> {
+        let p = self.pending.remove(i)?;
+        self.pending_bytes = self.pending_bytes.saturating_sub(p.cost);
+        Some(p)
+    }
+
+    /// See `ProtocolSession::state_bytes` (the framing buffers are added by the session).
+    fn state_bytes(&self) -> usize {
+        self.pending_bytes
+            + self.lost_bytes
+            + self.stmt_bytes
+            + self.stmts.capacity() * (std::mem::size_of::<(u32, Stmt)>() + 8)
+            + self.pending.capacity() * std::mem::size_of::<Pending>()
+            + self.lost.capacity() * std::mem::size_of::<Lost>()
+            + self
+                .login
+                .as_ref()
+                .map_or(0, |l| std::mem::size_of::<Pending>() + l.compute_cost())
+            + self.unbound_prepare.as_ref().map_or(0, |u| u.0.capacity())
+    }
+
+    /// The front entry's reply is being received (it cannot be reported early without
+    /// breaking the pairing of what follows).
+    fn front_in_progress(&self) -> bool {
+        self.pending
+            .front()
+            .is_some_and(|f| !f.waiting() && f.state != RState::Done)
+    }
+
+    /// A reply starts: when requests already reported are still owed a reply, it is theirs.
+    fn revive_lost(&mut self) {
+        if (self.lost.is_empty() && self.lost_anon == 0) || self.front_in_progress() {
+            return;
+        }
+        if self.lost_anon > 0 {
+            self.lost_anon -= 1;
+            let mut r = Pending::new("UNKNOWN", None, self.lost_anon_ts);
+            r.late = Some((self.lost_anon_ts, "shed"));
+            r.cost = r.compute_cost();
+            self.pending_bytes += r.cost;
+            self.pending.push_front(r);
+            return;
+        }
+        let Some(l) = self.lost.pop_front() else {
+            return;
+        };
+        self.lost_bytes = self.lost_bytes.saturating_sub(l.cost());
+        let mut r = Pending::new(l.cmd.name(), Some(l.cmd), l.ts);
+        r.late = Some((l.reported, l.why));
+        if shape(l.cmd) == Shape::Auth {
+            r.state = RState::Auth;
+        }
+        if let Some((sql, params)) = l.prepare {
+            r.prepare_sql = Some(sql);
+            r.prepare_params = Some(params);
+        }
+        r.cost = r.compute_cost();
+        self.pending_bytes += r.cost;
+        self.pending.push_front(r);
+    }
+
+    /// Report `f` now as `no_response` (with `note`) and keep a marker for its reply.
+    fn report_early(
+        &mut self,
+        mut f: Pending,
+        note: Note,
+        why: &'static str,
+        keep_sql: bool,
+        now: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        push_note(&mut f.notes, note);
+        // No marker when the server was never seen (a client-only capture): no reply will come.
+        let lost = f
+            .cmd
+            .filter(|_| f.late.is_none() && self.server_seen)
+            .map(|cmd| Lost {
+                cmd,
+                ts: f.ts,
+                reported: now,
+                why,
+                prepare: if keep_sql && cmd == Command::STMT_PREPARE {
+                    f.prepare_sql
+                        .clone()
+                        .map(|s| (s, f.prepare_params.unwrap_or(0)))
+                } else {
+                    None
+                },
+            });
+        if f.late.is_none() {
+            self.finish_unanswered(f, out);
+        }
+        if let Some(l) = lost {
+            if self.lost.len() >= self.cfg.max_pending {
+                if let Some(old) = self.lost.pop_front() {
+                    self.lost_bytes = self.lost_bytes.saturating_sub(old.cost());
+                    self.lost_dropped += 1;
+                }
+            }
+            self.lost_bytes += l.cost();
+            self.lost.push_back(l);
+        }
+    }
+
+    fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        let mut n = 0;
+        // Oldest requests first (not the one whose reply is being received).
+        let at = usize::from(self.front_in_progress());
+        while self.state_bytes() > limit && self.pending.len() > at {
+            let Some(f) = self.remove_pending(at) else {
+                break;
+            };
+            n += 1;
+            if f.state == RState::Done {
+                // Complete (a command with no reply), only queued for order.
+                self.emit(f, out);
+                continue;
+            }
+            self.shed_requests += 1;
+            self.report_early(
+                f,
+                Note::Shed {
+                    budget: "connection",
+                },
+                "shed",
+                false,
+                ts,
+                out,
+            );
+        }
+        // Prepared statements, oldest first; later EXECUTEs of them say `unknown statement`.
+        while self.state_bytes() > limit && !self.stmts.is_empty() {
+            let Some((&oldest, _)) = self.stmts.iter().min_by_key(|(_, s)| s.order) else {
+                break;
+            };
+            if let Some(s) = self.stmts.remove(&oldest) {
+                self.stmt_bytes = self.stmt_bytes.saturating_sub(s.cost());
+            }
+            self.evicted += 1;
+            n += 1;
+        }
+        if self.stmts.is_empty() && self.stmts.capacity() > 0 && self.state_bytes() > limit {
+            self.stmts = HashMap::new();
+        }
+        // The SQL kept by markers of timed-out PREPAREs.
+        if self.state_bytes() > limit {
+            for l in self.lost.iter_mut().filter(|l| l.prepare.is_some()) {
+                l.prepare = None;
+                n += 1;
+            }
+            self.lost_bytes = self.lost.iter().map(Lost::cost).sum();
+        }
+        if self.state_bytes() > limit && self.unbound_prepare.take().is_some() {
+            n += 1;
+        }
+        // Last: the markers become a count (their replies are still absorbed in order, parsed
+        // without knowing the command).
+        if self.state_bytes() > limit && !self.lost.is_empty() {
+            n += self.lost.len() as u64;
+            self.lost_anon += self.lost.len() as u64;
+            if let Some(l) = self.lost.back() {
+                self.lost_anon_ts = l.ts;
+            }
+            self.lost = VecDeque::new();
+            self.lost_bytes = 0;
+        }
+        if self.state_bytes() > limit {
+            self.pending.shrink_to_fit();
+            self.lost.shrink_to_fit();
+        }
+        n
+    }
+
+    fn timer_deadline(&self, timeout: Duration) -> Option<Timestamp> {
+        // FIFO: only the oldest request can time out (one whose reply is being received
+        // does not; the ones behind it wait for it to end).
+        let f = self.pending.iter().find(|f| f.state != RState::Done)?;
+        f.waiting().then(|| f.ts.saturating_add(timeout))
+    }
+
+    fn on_timer(&mut self, now: Timestamp, timeout: Duration, out: &mut dyn EventSink) -> u64 {
+        let mut n = 0;
+        loop {
+            self.drain_done(out);
+            let Some(f) = self.pending.front() else {
+                break;
+            };
+            if !f.waiting() || now.saturating_since(f.ts) < timeout {
+                break;
+            }
+            let f = self.pop_pending().expect("front");
+            let waited_us = now.saturating_since(f.ts).as_micros();
+            self.timed_out += 1;
+            n += 1;
+            self.report_early(
+                f,
+                Note::RequestTimeout { waited_us },
+                "timeout",
+                true,
+                now,
+                out,
+            );
+        }
+        n
     }
 }

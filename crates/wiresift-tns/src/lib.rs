@@ -45,6 +45,23 @@
 //! length field must equal the SQL found) or a FETCH (only one reading ends at the call's end);
 //! until then a FETCH's cursor id is not read.
 //!
+//! # Session state, request timer and accounting
+//! `state_bytes` is the pending call (its kept request bytes and response tail), the cursor →
+//! SQL and cursor → rows maps, the kept packet head/tail and the carry-over. `shed(limit)`
+//! drops cursor map entries oldest first (counted in `cursors_evicted`: a later FETCH on such a
+//! cursor is reported without SQL, as for one opened before the capture), then the cached
+//! fingerprint, then reports the waiting call early (`no_response`, `shed` note). The timer
+//! reports a call with no reply after `request_timeout` (capture time) as `no_response` with a
+//! `request_timeout` note. Either way a marker takes the call's place: its reply, when it comes
+//! (a long-running statement), is counted (`late_replies`, `late_max_us` in `tns_summary`) and
+//! reported as a `late_reply` message with its latency, never paired with the next call; a
+//! packet continuing the reported call is absorbed by the marker (`shed(0)`, the engine's last
+//! resort, drops the marker too, reports a call whose reply is being received as `partial`
+//! and drops the partial packets, counted as skipped: it leaves 0). `accounting()`: whole
+//! packets framed (and the OOB byte) are `parsed`, a packet being read is `held`, bytes skipped
+//! while out of sync or cut by a gap / the close are `skipped`, bytes after native encryption
+//! started are `undissected`.
+//!
 //! # Not done (yet)
 //! - Native network encryption: detected from the server's ANO reply and counted
 //!   (`encrypted_bytes`), not decoded; no capture with encryption on was available to test it.
@@ -52,6 +69,8 @@
 //! - OCI (fixed representation) replies: the row count comes from the ERROR message located by
 //!   checked fields near the end of the reply; 9i-era replies are not decoded (no rows).
 //! - A SQL text larger than [`TnsConfig::max_request`] is not reported (notes say why).
+//! - A call whose reply has started is never shed (its kept request, ≤ 64 KiB, stays until the
+//!   reply ends); the connect phase is not timed out.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -10,9 +10,9 @@ use crate::ttc::{self, IntRep};
 use crate::PROTOCOL;
 use std::collections::VecDeque;
 use wiresift_core::{
-    CloseReason, ConnectionInfo, Detail, Direction, EventSink, Flow, GapInfo, Message, MsgPayload,
-    Note, ParseAnomaly, ProtocolSession, ReqResp, Status, StreamBuf, StreamChunk, Timestamp,
-    Transaction,
+    push_note, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction, Duration, EventSink,
+    Flow, GapInfo, Message, MsgPayload, Note, ParseAnomaly, ProtocolSession, ReqResp, Status,
+    StreamBuf, StreamChunk, Timestamp, Transaction,
 };
 
 /// The transaction detail of this plugin.
@@ -83,6 +83,20 @@ struct Pending {
     connect_data_follows: bool,
     redirect_follows: bool,
     gaps_not_noted: u64,
+    /// Only absorbs the reply of a call already reported (timed out or shed): when it was
+    /// reported, and why.
+    late: Option<(Timestamp, &'static str)>,
+}
+
+impl Pending {
+    /// Bytes it keeps (an estimate).
+    fn cost(&self) -> usize {
+        std::mem::size_of::<Pending>()
+            + self.req_buf.capacity()
+            + self.resp_tail.capacity()
+            + self.notes.capacity() * std::mem::size_of::<Note>()
+            + self.error.as_ref().map_or(0, String::capacity)
+    }
 }
 
 impl Pending {
@@ -109,6 +123,7 @@ impl Pending {
             connect_data_follows: false,
             redirect_follows: false,
             gaps_not_noted: 0,
+            late: None,
         }
     }
 }
@@ -185,6 +200,15 @@ pub struct Counters {
     /// packets, ACK/NULL/… between exchanges). With `skipped_bytes`, `oob_bytes` and the
     /// transactions' `request_bytes` + `response_bytes` they add up to the delivered bytes.
     pub unattributed_bytes: u64,
+    /// Calls reported early because the session budget was hit.
+    pub shed_calls: u64,
+    /// Calls reported `no_response` by the request timeout.
+    pub timed_out: u64,
+    /// Replies that came after their call was reported (timed out or shed): counted, not
+    /// paired; and the longest such wait (µs).
+    pub late_replies: u64,
+    /// The longest wait of a late reply, µs.
+    pub late_max_us: u64,
 }
 
 impl MsgPayload for Counters {}
@@ -222,6 +246,11 @@ struct State {
     carried_left: [usize; 2],
     /// The last (SQL, fingerprint) pair.
     last_fingerprint: Option<(String, String)>,
+    /// Bytes delivered, and bytes of whole packets framed (parsed), per direction.
+    delivered: u64,
+    framed: u64,
+    /// Sum of the cursor map's SQL capacities (kept with the map).
+    cursor_bytes: usize,
 }
 
 impl TnsSession {
@@ -255,6 +284,9 @@ impl TnsSession {
                 carry_ts: [conn.start, conn.start],
                 carried_left: [0, 0],
                 last_fingerprint: None,
+                delivered: 0,
+                framed: 0,
+                cursor_bytes: 0,
             },
         }
     }
@@ -396,10 +428,14 @@ impl State {
                 self.counters.oob_bytes += 1;
                 self.half[i].offset += 1;
                 if let Some(p) = self.pending.as_mut() {
-                    p.notes.push(Note::Text {
-                        text: "out-of-band check: 1 urgent byte skipped before the RESET marker"
-                            .into(),
-                    });
+                    push_note(
+                        &mut p.notes,
+                        Note::Text {
+                            text:
+                                "out-of-band check: 1 urgent byte skipped before the RESET marker"
+                                    .into(),
+                        },
+                    );
                 }
                 return 1;
             }
@@ -570,6 +606,7 @@ impl State {
     /// A whole packet of `dir` arrived.
     fn packet(&mut self, dir: Direction, h: Header, ts: Timestamp, out: &mut dyn EventSink) {
         let i = dir.index();
+        self.framed += u64::from(h.len);
         self.count(dir, h.ptype);
         if dir == C2S {
             self.client_packets_after_connect = if h.ptype == ptype::CONNECT {
@@ -655,9 +692,12 @@ impl State {
             }
             pd.req.connect = Some(c);
         } else {
-            pd.notes.push(Note::Text {
-                text: "CONNECT packet too short to decode".into(),
-            });
+            push_note(
+                &mut pd.notes,
+                Note::Text {
+                    text: "CONNECT packet too short to decode".into(),
+                },
+            );
         }
         self.pending = Some(pd);
     }
@@ -803,8 +843,8 @@ impl State {
             self.counters.ano = true;
             if dir == S2C && ano_encryption_on(head) {
                 if let Some(pd) = self.pending.as_mut() {
-                    pd.notes.push(Note::Encrypted);
-                    pd.notes.push(Note::Text {
+                    push_note(&mut pd.notes, Note::Encrypted);
+                    push_note(&mut pd.notes, Note::Text {
                         text: "native network encryption negotiated: the rest of the connection is not decoded".into(),
                     });
                 }
@@ -815,6 +855,9 @@ impl State {
             C2S => {
                 let new_call = match self.pending.as_ref() {
                     None => true,
+                    // The marker of a call already reported: a packet continuing that call
+                    // is absorbed.
+                    Some(pd) if pd.late.is_some() && !pd.got_response => starts_call(head),
                     Some(pd) if pd.kind == Kind::Orphan => true,
                     Some(pd) if pd.kind == Kind::Connect => true,
                     Some(pd) if pd.got_response => true,
@@ -923,17 +966,23 @@ impl State {
         let (g, r) = (hf.gap_note.take(), hf.resync_note.take());
         if let Some(pd) = self.pending.as_mut() {
             if let Some(bytes) = g {
-                pd.notes.push(Note::Gap {
-                    direction: dir,
-                    bytes,
-                });
+                push_note(
+                    &mut pd.notes,
+                    Note::Gap {
+                        direction: dir,
+                        bytes,
+                    },
+                );
                 pd.partial = true;
             }
             if let Some(n) = r {
-                pd.notes.push(Note::Resync {
-                    direction: dir,
-                    skipped_bytes: n,
-                });
+                push_note(
+                    &mut pd.notes,
+                    Note::Resync {
+                        direction: dir,
+                        skipped_bytes: n,
+                    },
+                );
             }
         }
     }
@@ -943,6 +992,30 @@ impl State {
         let Some(mut pd) = self.pending.take() else {
             return;
         };
+        if let Some((reported, why)) = pd.late {
+            // The marker of a call already reported: its reply (if it came) is counted, never
+            // paired with another call.
+            if pd.got_response {
+                let end = pd.complete_at.or(pd.last_resp_ts).unwrap_or(now);
+                let waited = end.saturating_since(pd.ts).as_micros();
+                self.counters.late_replies += 1;
+                self.counters.late_max_us = self.counters.late_max_us.max(waited);
+                if out.detail() == Detail::Full {
+                    out.message(&Message {
+                        ts: end,
+                        protocol: PROTOCOL,
+                        connection: self.conn.id,
+                        direction: S2C,
+                        kind: "late_reply",
+                        summary: format!(
+                            "reply after {waited} us; the call was reported no_response ({why}) at {reported}"
+                        ),
+                        detail: (),
+                    });
+                }
+            }
+            return;
+        }
         let detail = out.detail();
         let mut tx = Transaction::new(PROTOCOL, &self.conn, pd.ts, TnsDetail::default());
         tx.request_bytes = pd.req_bytes;
@@ -962,15 +1035,21 @@ impl State {
             Kind::Call | Kind::Orphan => self.decode_call(&mut pd, &mut tx),
         }
         if pd.gaps_not_noted > 0 {
-            pd.notes.push(Note::Text {
-                text: format!("{} more gaps inside this call", pd.gaps_not_noted),
-            });
+            push_note(
+                &mut pd.notes,
+                Note::Text {
+                    text: format!("{} more gaps inside this call", pd.gaps_not_noted),
+                },
+            );
         }
         if pd.req_dropped > 0 {
-            pd.notes.push(Note::Truncated {
-                field: "request",
-                len: pd.req_bytes,
-            });
+            push_note(
+                &mut pd.notes,
+                Note::Truncated {
+                    field: "request",
+                    len: pd.req_bytes,
+                },
+            );
         }
         let status = if let Some(s) = pd.status {
             s
@@ -1080,9 +1159,12 @@ impl State {
                             .map_or(format!("function {}", p.function_code), str::to_string)
                     })
                     .collect();
-                pd.notes.push(Note::Text {
-                    text: format!("piggybacked: {}", names.join(", ")),
-                });
+                push_note(
+                    &mut pd.notes,
+                    Note::Text {
+                        text: format!("piggybacked: {}", names.join(", ")),
+                    },
+                );
             }
             match c.msg_type {
                 ttc::msg::FUNCTION => {
@@ -1135,7 +1217,7 @@ impl State {
                 }
             }
             for n in c.notes {
-                pd.notes.push(Note::Text { text: n });
+                push_note(&mut pd.notes, Note::Text { text: n });
             }
         } else {
             tx.command = String::new();
@@ -1161,12 +1243,20 @@ impl State {
         }
         if let (Some(cur), false) = (pd.resp.cursor, tx.query.is_empty()) {
             if pd.req.sql_bytes.is_some() {
-                self.cursors.retain(|(k, _)| *k != cur);
+                if let Some(i) = self.cursors.iter().position(|(k, _)| *k == cur) {
+                    if let Some((_, q)) = self.cursors.remove(i) {
+                        self.cursor_bytes = self.cursor_bytes.saturating_sub(q.capacity());
+                    }
+                }
                 if self.cursors.len() >= self.cfg.max_cursors {
-                    self.cursors.pop_front();
+                    if let Some((_, q)) = self.cursors.pop_front() {
+                        self.cursor_bytes = self.cursor_bytes.saturating_sub(q.capacity());
+                    }
                     self.counters.cursors_evicted += 1;
                 }
-                self.cursors.push_back((cur, tx.query.clone()));
+                let q = tx.query.clone();
+                self.cursor_bytes += q.capacity();
+                self.cursors.push_back((cur, q));
             }
         }
         if pd.kind == Kind::Orphan {
@@ -1177,6 +1267,105 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Bytes of protocol state kept (see `ProtocolSession::state_bytes`).
+    fn state_bytes(&self) -> usize {
+        let h: usize = self
+            .half
+            .iter()
+            .map(|h| h.head.capacity() + h.tail.capacity())
+            .sum();
+        let c = self.cursor_bytes
+            + self.cursors.capacity() * std::mem::size_of::<(u32, String)>()
+            + self.cursor_rows.capacity() * std::mem::size_of::<(u32, u64)>();
+        let f = self
+            .last_fingerprint
+            .as_ref()
+            .map_or(0, |(q, f)| q.capacity() + f.capacity());
+        self.pending.as_ref().map_or(0, Pending::cost) + h + c + f
+    }
+
+    /// Report the waiting call now as `no_response` with `note`; a marker takes its place so
+    /// that its reply, if it comes, is counted and not paired with the next call.
+    fn report_early(
+        &mut self,
+        note: Note,
+        why: &'static str,
+        now: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        let Some(pd) = self.pending.as_mut() else {
+            return;
+        };
+        let ts = pd.ts;
+        push_note(&mut pd.notes, note);
+        self.finish(now, out);
+        let mut m = Pending::new(Kind::Orphan, ts);
+        m.late = Some((now, why));
+        self.pending = Some(m);
+    }
+
+    fn waiting_call(&self) -> Option<&Pending> {
+        self.pending
+            .as_ref()
+            .filter(|p| p.late.is_none() && !p.got_response && p.kind == Kind::Call)
+    }
+
+    fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        let mut n = 0;
+        for h in self.half.iter_mut() {
+            if matches!(h.mode, Mode::Header) {
+                h.head = Vec::new();
+                h.tail = VecDeque::new();
+            }
+        }
+        // Cursor maps first, oldest first (counted as evicted: later calls on those cursors
+        // are reported without their SQL, as for a cursor opened before the capture).
+        while self.state_bytes() > limit
+            && !(self.cursors.is_empty() && self.cursor_rows.is_empty())
+        {
+            if let Some((_, q)) = self.cursors.pop_front() {
+                self.cursor_bytes = self.cursor_bytes.saturating_sub(q.capacity());
+                self.counters.cursors_evicted += 1;
+                n += 1;
+            }
+            if self.cursors.len() < self.cursor_rows.len() {
+                self.cursor_rows.pop_front();
+            }
+        }
+        if self.state_bytes() > limit && self.last_fingerprint.take().is_some() {
+            n += 1;
+        }
+        if self.state_bytes() > limit && self.waiting_call().is_some() {
+            self.counters.shed_calls += 1;
+            self.report_early(
+                Note::Shed {
+                    budget: "connection",
+                },
+                "shed",
+                ts,
+                out,
+            );
+            n += 1;
+        }
+        if limit == 0
+            && self.state_bytes() > limit
+            && self
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.late.is_some() && !p.got_response)
+        {
+            // Last resort (the engine's `shed(0)` before it stops dissecting the connection):
+            // the marker of a reported call (its reply, if it comes, is a `no_request`).
+            self.pending = None;
+            n += 1;
+        }
+        if self.state_bytes() > limit {
+            self.cursors.shrink_to_fit();
+            self.cursor_rows.shrink_to_fit();
+        }
+        n
     }
 
     fn close(&mut self, ts: Timestamp, out: &mut dyn EventSink) {
@@ -1208,10 +1397,13 @@ fn bound(s: &str, max: usize, notes: &mut Vec<Note>) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    notes.push(Note::Truncated {
-        field: "query",
-        len: s.len() as u64,
-    });
+    push_note(
+        notes,
+        Note::Truncated {
+            field: "query",
+            len: s.len() as u64,
+        },
+    );
     let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -1325,7 +1517,114 @@ impl TnsSession {
 }
 
 impl ProtocolSession for TnsSession {
+    fn accounting(&self) -> Option<ByteAccounting> {
+        let st = &self.st;
+        let mut held = (self.bufs[0].len() + self.bufs[1].len()) as u64;
+        for h in &st.half {
+            if let Mode::Body { h, remaining } = h.mode {
+                held += u64::from(h.len).saturating_sub(remaining);
+            }
+        }
+        Some(ByteAccounting {
+            delivered: st.delivered,
+            parsed: st.framed + st.counters.oob_bytes,
+            skipped: st.counters.skipped_bytes[0] + st.counters.skipped_bytes[1],
+            undissected: st.counters.encrypted_bytes,
+            held,
+        })
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.bufs[0].len() + self.bufs[1].len() + self.st.state_bytes()
+    }
+
+    fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        // An eighth below the limit: a session at its cap sheds a batch now and then, not one
+        // item after every callback.
+        let limit = limit - limit / 8;
+        let framing = self.bufs[0].len() + self.bufs[1].len();
+        let mut n = self.st.shed(limit.saturating_sub(framing), ts, out);
+        if limit == 0 && self.state_bytes() > 0 {
+            // `shed(0)`: the engine stops dissecting a session that cannot get to nothing, so
+            // report the call in progress now (`partial`, `shed` note) and drop the partial
+            // packets (counted as skipped); both directions resynchronise.
+            if let Some(pd) = self.st.pending.as_mut() {
+                if pd.late.is_none() {
+                    pd.partial = true;
+                    push_note(
+                        &mut pd.notes,
+                        Note::Shed {
+                            budget: "connection",
+                        },
+                    );
+                    self.st.counters.shed_calls += 1;
+                    self.st.finish(ts, out);
+                } else {
+                    self.st.pending = None;
+                }
+                n += 1;
+            }
+            for d in [C2S, S2C] {
+                let i = d.index();
+                let dropped = self.bufs[i].clear();
+                let st = &mut self.st;
+                st.skip(d, dropped, ts);
+                if let Mode::Body { h, remaining } = st.half[i].mode {
+                    st.counters.skipped_bytes[i] += u64::from(h.len).saturating_sub(remaining);
+                    st.half[i].synced = false;
+                }
+                let hf = &mut st.half[i];
+                hf.mode = Mode::Header;
+                hf.head = Vec::new();
+                hf.tail = VecDeque::new();
+                if dropped > 0 {
+                    hf.synced = false;
+                }
+            }
+            // Reporting the call may have filled the maps again.
+            let st = &mut self.st;
+            st.counters.cursors_evicted += st.cursors.len() as u64;
+            st.cursors = VecDeque::new();
+            st.cursor_rows = VecDeque::new();
+            st.cursor_bytes = 0;
+            st.last_fingerprint = None;
+        }
+        n
+    }
+
+    fn timer_deadline(&self, request_timeout: Duration) -> Option<Timestamp> {
+        self.st
+            .waiting_call()
+            .map(|p| p.ts.saturating_add(request_timeout))
+    }
+
+    fn on_timer(
+        &mut self,
+        now: Timestamp,
+        request_timeout: Duration,
+        out: &mut dyn EventSink,
+    ) -> u64 {
+        let Some(p) = self.st.waiting_call() else {
+            return 0;
+        };
+        let waited = now.saturating_since(p.ts);
+        if waited < request_timeout {
+            return 0;
+        }
+        self.st.counters.timed_out += 1;
+        self.st.report_early(
+            Note::RequestTimeout {
+                waited_us: waited.as_micros(),
+            },
+            "timeout",
+            now,
+            out,
+        );
+        1
+    }
+
     fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
+        self.st.delivered += chunk.data.len() as u64;
         let width_before = self.st.width;
         self.feed(chunk.dir, chunk.data, chunk.ts, out);
         if width_before.is_none() && self.st.width.is_some() {
@@ -1366,10 +1665,13 @@ impl ProtocolSession for TnsSession {
                 .filter(|n| matches!(n, Note::Gap { .. }))
                 .count();
             if gaps < MAX_GAP_NOTES {
-                pd.notes.push(Note::Gap {
-                    direction: gap.dir,
-                    bytes: gap.len,
-                });
+                push_note(
+                    &mut pd.notes,
+                    Note::Gap {
+                        direction: gap.dir,
+                        bytes: gap.len,
+                    },
+                );
             } else {
                 pd.gaps_not_noted += 1;
             }
@@ -1395,9 +1697,12 @@ impl ProtocolSession for TnsSession {
                 if h.ptype == ptype::DATA {
                     if let Some(pd) = self.st.pending.as_mut() {
                         pd.partial = true;
-                        pd.notes.push(Note::Text {
-                            text: "last packet cut by the end of the capture".into(),
-                        });
+                        push_note(
+                            &mut pd.notes,
+                            Note::Text {
+                                text: "last packet cut by the end of the capture".into(),
+                            },
+                        );
                     }
                 }
             }

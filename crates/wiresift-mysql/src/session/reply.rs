@@ -26,12 +26,15 @@ impl Logic {
         f.end = p.end;
         f.has_response = true;
         if p.seq != f.expect_seq && f.command != "UNKNOWN" {
-            f.notes.push(Note::Text {
-                text: format!(
-                    "reply packet sequence id {} (expected {})",
-                    p.seq, f.expect_seq
-                ),
-            });
+            push_note(
+                &mut f.notes,
+                Note::Text {
+                    text: format!(
+                        "reply packet sequence id {} (expected {})",
+                        p.seq, f.expect_seq
+                    ),
+                },
+            );
         }
         f.expect_seq = p.last_seq.wrapping_add(1);
         let first = p.data.first().copied();

@@ -15,10 +15,13 @@ impl Logic {
         let set_query = |r: &mut Pending, sql: &[u8]| {
             let q = text(sql, maxq);
             if sql.len() > maxq {
-                r.notes.push(Note::Truncated {
-                    field: "query",
-                    len: sql.len() as u64,
-                });
+                push_note(
+                    &mut r.notes,
+                    Note::Truncated {
+                        field: "query",
+                        len: sql.len() as u64,
+                    },
+                );
             }
             r.query = q;
         };
@@ -49,10 +52,13 @@ impl Logic {
                 }
                 set_query(r, sql);
                 if p.truncated() {
-                    r.notes.push(Note::Truncated {
-                        field: "query",
-                        len: p.len - 1,
-                    });
+                    push_note(
+                        &mut r.notes,
+                        Note::Truncated {
+                            field: "query",
+                            len: p.len - 1,
+                        },
+                    );
                 }
             }
             Command::INIT_DB | Command::CREATE_DB | Command::DROP_DB => {
@@ -224,16 +230,20 @@ impl Logic {
         let full = self.full;
         let qa = self.caps & cap::QUERY_ATTRIBUTES != 0;
         let Some(s) = self.stmts.get_mut(&id) else {
-            r.notes.push(Note::Text { text: format!("statement {id} was prepared before the capture (or evicted): parameters not decoded") });
+            push_note(&mut r.notes, Note::Text { text: format!("statement {id} was prepared before the capture (or evicted): parameters not decoded") });
             return;
         };
         r.query = s.sql.clone();
         r.fingerprint = Some(s.fingerprint.clone());
         if s.predicted {
-            r.notes.push(Note::Text {
-                text: "statement id bound to the PREPARE before it (server replies not captured)"
-                    .into(),
-            });
+            push_note(
+                &mut r.notes,
+                Note::Text {
+                    text:
+                        "statement id bound to the PREPARE before it (server replies not captured)"
+                            .into(),
+                },
+            );
         }
         let mut count = s.params as usize;
         if qa && flags & 0x08 != 0 {
@@ -248,9 +258,12 @@ impl Logic {
             return;
         }
         if count > self.cfg.max_params {
-            r.notes.push(Note::Text {
-                text: format!("{count} parameters: above the decoding limit"),
-            });
+            push_note(
+                &mut r.notes,
+                Note::Text {
+                    text: format!("{count} parameters: above the decoding limit"),
+                },
+            );
             return;
         }
         let b = Block {
@@ -270,15 +283,15 @@ impl Logic {
                 }
                 for p in &d.params {
                     if let Some(len) = p.len {
-                        r.notes.push(Note::Truncated { field: "param", len });
+                        push_note(&mut r.notes, Note::Truncated { field: "param", len });
                     }
                 }
                 if full {
                     r.request.params = Some(d.params);
                 }
             }
-            Err(ParamError::NoTypes) => r.notes.push(Note::Text { text: "parameter types were bound by an execute before the capture: values not decoded".into() }),
-            Err(ParamError::Short) => r.notes.push(Note::Text { text: "parameter block cut short (packet truncated to the kept prefix)".into() }),
+            Err(ParamError::NoTypes) => push_note(&mut r.notes, Note::Text { text: "parameter types were bound by an execute before the capture: values not decoded".into() }),
+            Err(ParamError::Short) => push_note(&mut r.notes, Note::Text { text: "parameter block cut short (packet truncated to the kept prefix)".into() }),
         }
         s.long_data.iter_mut().for_each(|l| *l = None);
     }
@@ -292,11 +305,14 @@ impl Logic {
         r.request.flags = Some(flags);
         let id = self.resolve(id, true);
         let Some(s) = self.stmts.get_mut(&id) else {
-            r.notes.push(Note::Text {
-                text: format!(
-                    "statement {id} was prepared before the capture: parameters not decoded"
-                ),
-            });
+            push_note(
+                &mut r.notes,
+                Note::Text {
+                    text: format!(
+                        "statement {id} was prepared before the capture: parameters not decoded"
+                    ),
+                },
+            );
             return;
         };
         r.query = s.sql.clone();
