@@ -99,7 +99,10 @@ fn memcached_on_resp_port_detaches_with_a_reason() {
     // (`set k 0 0 5\r\nhello\r\n`, 20 bytes, read as RESP inline commands). The reply that
     // showed it is not RESP (`STORED\r\n`) is undissected in the session's accounting, which
     // the engine counts for the chunk a session detaches in.
-    assert_eq!(s.dissect.undissected_bytes, s.reassembly.delivered_bytes - 20);
+    assert_eq!(
+        s.dissect.undissected_bytes,
+        s.reassembly.delivered_bytes - 20
+    );
 }
 
 /// (connection, command, query, status, response.status, error) of every transaction.

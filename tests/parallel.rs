@@ -180,11 +180,13 @@ fn thread_counts_give_identical_output_with_timeouts_firing_everywhere() {
     let mut cfg = EngineConfig::default();
     cfg.reassembly.idle_timeout = Duration(2_000_000);
     cfg.reassembly.hole_timeout = Duration(20_000);
+    // Request timers too: 300 µs of capture time without a reply.
+    cfg.request_timeout = Some(Duration(300_000));
     let files = committed();
     let (n, _) = check_thread_counts(&files, &cfg, "short timeouts");
     assert!(n >= 30);
     // The timeouts really fired, in captures with several connections.
-    let (mut idle, mut holes) = (0, 0);
+    let (mut idle, mut holes, mut timed_out) = (0, 0, 0);
     for f in &files {
         if let Some(r) = run(std::slice::from_ref(f), 1, &cfg) {
             idle += r.summary["reassembly"]["closed"]["idle_timeout"]
@@ -193,10 +195,12 @@ fn thread_counts_give_identical_output_with_timeouts_firing_everywhere() {
             holes += r.summary["reassembly"]["gaps_by_reason"]["hole_timeout"]
                 .as_u64()
                 .unwrap();
+            timed_out += r.summary["dissect"]["requests_timed_out"].as_u64().unwrap();
         }
     }
     assert!(idle > 100, "{idle} idle timeouts");
     assert!(holes > 0, "{holes} hole timeouts");
+    assert!(timed_out > 100, "{timed_out} request timeouts");
 }
 
 #[test]
