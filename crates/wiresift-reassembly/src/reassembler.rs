@@ -281,14 +281,17 @@ impl Reassembler {
         let after = conn.buffered();
         let id = conn.info.id.0;
         for (d, h) in conn.halves.iter_mut().enumerate() {
-            if h.hole_since != h.hole_registered {
-                if let Some(t) = h.hole_registered {
+            let since = h.hole_since();
+            if since != h.hole_registered() {
+                if let Some(t) = h.hole_registered() {
                     self.holes.remove(&(t, id, slot, d as u8));
                 }
-                if let Some(t) = h.hole_since {
+                if let Some(t) = since {
                     self.holes.insert((t, id, slot, d as u8));
                 }
-                h.hole_registered = h.hole_since;
+                h.set_hole_registered(since);
+            } else {
+                h.release_idle();
             }
         }
         self.buffered = self.buffered + after - before;

@@ -81,10 +81,13 @@ type FxBuild = BuildHasherDefault<FxHasher>;
 /// A 4-tuple in canonical order, packed into integers so that hashing and comparing it is a
 /// few word operations: both directions of a connection give the same key. IPv4 addresses
 /// are stored in their IPv4-mapped IPv6 form, with the family kept apart so the two never mix.
+///
+/// The addresses are kept as pairs of words (high, low) rather than `u128`, so the key is
+/// 8-aligned and 40 bytes, not 48.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Key {
-    lo_ip: u128,
-    hi_ip: u128,
+    lo_ip: [u64; 2],
+    hi_ip: [u64; 2],
     lo_port: u16,
     hi_port: u16,
     v6: bool,
@@ -111,8 +114,8 @@ impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
         let ports =
             (u64::from(self.lo_port) << 17) | (u64::from(self.hi_port) << 1) | u64::from(self.v6);
-        let a = (self.lo_ip as u64) ^ (self.hi_ip as u64).rotate_left(32);
-        let b = ((self.lo_ip >> 64) as u64) ^ ((self.hi_ip >> 64) as u64).rotate_left(32) ^ ports;
+        let a = self.lo_ip[1] ^ self.hi_ip[1].rotate_left(32);
+        let b = self.lo_ip[0] ^ self.hi_ip[0].rotate_left(32) ^ ports;
         let x = fold_mul(a ^ 0x2d35_8dcc_aa6c_78a5, 0x8bb8_4b93_962e_acc9);
         state.write_u64(fold_mul(x ^ b, 0x4b33_a62e_d433_d4a3));
     }
@@ -127,9 +130,10 @@ impl Key {
         } else {
             ((b_ip, b_port), (a_ip, a_port))
         };
+        let words = |ip: u128| [(ip >> 64) as u64, ip as u64];
         Key {
-            lo_ip,
-            hi_ip,
+            lo_ip: words(lo_ip),
+            hi_ip: words(hi_ip),
             lo_port,
             hi_port,
             v6: a6 || b6,
@@ -379,6 +383,17 @@ mod tests {
 
     fn ep(s: &str) -> Endpoint {
         Endpoint(s.parse().expect("endpoint"))
+    }
+
+    #[test]
+    fn node_and_key_are_small() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Key>(), 40);
+        assert!(
+            size_of::<Node>() <= 384,
+            "Node is {} bytes",
+            size_of::<Node>()
+        );
     }
 
     #[test]
