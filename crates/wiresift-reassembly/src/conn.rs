@@ -133,11 +133,15 @@ impl Conn {
         }
 
         if flags.syn() {
-            if me.first_seq().is_some() {
-                // Same ISN as before (the table checked): a retransmitted SYN or SYN-ACK.
-                cx.retransmitted(0);
+            let isn = SeqNum(seg.seq);
+            match me.first_seq() {
+                // Same ISN as before: a retransmitted SYN or SYN-ACK.
+                Some(first) if first == isn.add(1) => cx.retransmitted(0),
+                // A SYN-ACK with another ISN (a SYN with one is port reuse, the table's call).
+                Some(_) => me.other_isn(isn),
+                None => {}
             }
-            me.transition(HalfInput::Syn(SeqNum(seg.seq)));
+            me.transition(HalfInput::Syn(isn));
             if flags.ack() {
                 // A SYN-ACK acknowledges the client's ISN + 1: that is where its data starts.
                 peer.transition(HalfInput::FirstSeq(SeqNum(seg.ack)));
@@ -145,6 +149,7 @@ impl Conn {
         } else {
             me.transition(HalfInput::FirstSeq(SeqNum(seg.seq)));
             if flags.ack() {
+                peer.peer_acked(SeqNum(seg.ack));
                 peer.on_ack(SeqNum(seg.ack), scratch, &mut cx);
             }
         }

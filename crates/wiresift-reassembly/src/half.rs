@@ -25,6 +25,10 @@ const MAX_CHUNK: usize = 64 * 1024;
 /// How many delivered segments are remembered to time retransmissions of delivered bytes.
 const RING_LEN: usize = 8;
 
+/// How many of the last delivered bytes of a direction are kept to compare retransmissions
+/// with (`overlap_conflicts`).
+pub(crate) const WINDOW: usize = 64;
+
 /// Phase of one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HalfState {
@@ -74,14 +78,53 @@ struct Delivered {
     ts: Timestamp,
 }
 
-/// The last few delivered segments, to time retransmissions of already delivered bytes.
-#[derive(Debug, Default)]
+/// The last few delivered segments, to time retransmissions of already delivered bytes, and
+/// the last [`WINDOW`] delivered bytes, to compare them with.
+#[derive(Debug)]
 struct Ring {
     items: [Delivered; RING_LEN],
     pos: usize,
+    /// The last delivered bytes, circular: the byte at position `p` is at `win[p % WINDOW]`.
+    win: [u8; WINDOW],
+    /// First position `win` may hold: the bytes from `max(win_from, next - WINDOW)` to `next`
+    /// are there (a gap moves it to its end).
+    win_from: u64,
 }
 
 impl Ring {
+    fn new(start: u64) -> Self {
+        Ring {
+            items: [Delivered::default(); RING_LEN],
+            pos: 0,
+            win: [0; WINDOW],
+            win_from: start,
+        }
+    }
+
+    /// Keep the tail of `data`, delivered from position `start`.
+    #[inline]
+    fn keep(&mut self, start: u64, data: &[u8]) {
+        let tail = &data[data.len().saturating_sub(WINDOW)..];
+        let p0 = start + (data.len() - tail.len()) as u64;
+        let idx = (p0 % WINDOW as u64) as usize;
+        let first = (WINDOW - idx).min(tail.len());
+        self.win[idx..idx + first].copy_from_slice(&tail[..first]);
+        self.win[..tail.len() - first].copy_from_slice(&tail[first..]);
+    }
+
+    /// How many bytes of `data` (a copy of the stream from position `start`) differ from the
+    /// delivered bytes still in the window; `next` is the direction's next position.
+    fn differing(&self, start: u64, data: &[u8], next: u64) -> u64 {
+        let from = self
+            .win_from
+            .max(next.saturating_sub(WINDOW as u64))
+            .max(start);
+        let to = next.min(start + data.len() as u64);
+        (from..to)
+            .filter(|&p| self.win[(p % WINDOW as u64) as usize] != data[(p - start) as usize])
+            .count() as u64
+    }
+
     #[inline]
     fn push(&mut self, start: u64, end: u64, ts: Timestamp) {
         if end > start {
@@ -149,6 +192,14 @@ impl<S: StreamSink> Cx<'_, S> {
         });
     }
 
+    /// Bytes of a retransmitted copy that differ from the first copy.
+    fn conflicts(&mut self, bytes: u64) {
+        if bytes > 0 {
+            self.stats.overlap_conflicts += bytes;
+            self.g.overlap_conflicts += bytes;
+        }
+    }
+
     pub(crate) fn retransmitted(&mut self, bytes: u64) {
         self.stats.retransmitted_segments += 1;
         self.stats.retransmitted_bytes += bytes;
@@ -175,6 +226,9 @@ struct Reorder {
     /// position and the arrival of the last segment delivered before it (about when the lost
     /// bytes were sent). When the retransmission fills the hole, the wait is a stall.
     ahead: Option<(u64, Timestamp)>,
+    /// A second SYN(-ACK) of this direction announced another ISN before any byte was
+    /// delivered: the stream's first sequence number if the peer acknowledges it.
+    alt_first: Option<SeqNum>,
 }
 
 impl Reorder {
@@ -183,6 +237,7 @@ impl Reorder {
             && self.hole_since.is_none()
             && self.hole_registered.is_none()
             && self.ahead.is_none()
+            && self.alt_first.is_none()
     }
 }
 
@@ -218,6 +273,43 @@ impl Half {
             fin_ts: Timestamp(0),
             ring: None,
             ro: None,
+        }
+    }
+
+    /// Nothing delivered, buffered or declared missing yet: the stream has not started.
+    fn untouched(&self) -> bool {
+        self.state == HalfState::Established
+            && self.ring.is_none()
+            && self.buffered_segments() == 0
+            && self.first.is_some_and(|f| first_position(f) == self.next)
+    }
+
+    /// A SYN(-ACK) of this direction with another ISN than the first one (a server answering a
+    /// retransmitted SYN afresh): not a retransmission. While nothing of the stream has been
+    /// seen, remember it; the peer's acknowledgement picks the one the stream follows
+    /// ([`Half::peer_acked`]).
+    pub(crate) fn other_isn(&mut self, isn: SeqNum) {
+        if self.untouched() {
+            self.ro_mut().alt_first = Some(isn.add(1));
+        }
+    }
+
+    /// The peer acknowledged `ack`: if that is the other ISN announced by a second SYN-ACK,
+    /// and nothing of the stream has been seen, the stream starts there. Either way the
+    /// other ISN is forgotten: the peer has chosen.
+    #[inline]
+    pub(crate) fn peer_acked(&mut self, ack: SeqNum) {
+        let Some(r) = self.ro.as_deref_mut() else {
+            return;
+        };
+        // The first acknowledgement after the second SYN-ACK decides.
+        let Some(alt) = r.alt_first.take() else {
+            return;
+        };
+        if alt == ack && self.untouched() {
+            tracing::debug!(dir = self.dir.short(), "stream follows the second ISN");
+            self.first = Some(alt);
+            self.next = first_position(alt);
         }
     }
 
@@ -284,13 +376,16 @@ impl Half {
         }
     }
 
+    /// Bytes `data` (captured, from position `start` == `next`) are being delivered; they
+    /// arrived at `ts`. The caller moves `next` past them.
     #[inline]
-    fn ring_push(&mut self, start: u64, end: u64, ts: Timestamp) {
-        if end > start {
-            self.ring
-                .get_or_insert_with(Box::default)
-                .push(start, end, ts);
+    fn delivered(&mut self, start: u64, data: &[u8], ts: Timestamp) {
+        if data.is_empty() {
+            return;
         }
+        let ring = self.ring.get_or_insert_with(|| Box::new(Ring::new(start)));
+        ring.push(start, start + data.len() as u64, ts);
+        ring.keep(start, data);
     }
 
     pub(crate) fn state(&self) -> HalfState {
@@ -412,6 +507,9 @@ impl Half {
             return;
         }
         self.next += len;
+        if let Some(r) = self.ring.as_deref_mut() {
+            r.win_from = self.next;
+        }
         if self.ahead().is_some_and(|(p, _)| self.next >= p) {
             self.set_ahead(None); // the hole it revealed is declared lost, not waited for
         }
@@ -497,10 +595,19 @@ impl Half {
         }
         let mut dup = 0u64;
         if start < self.next {
-            // Some (or all) of it was delivered already: a retransmission; time it if we can.
+            // Some (or all) of it was delivered already: a retransmission; time it if we can,
+            // and compare it with the delivered bytes still in the window. A one-byte segment
+            // just before `next` is a keep-alive probe, whose byte is garbage by design.
             dup = self.next.min(end) - start;
-            if let Some(orig) = self.ring.as_ref().and_then(|r| r.original_ts(start)) {
-                cx.stall(self.dir, cx.now.saturating_since(orig));
+            if let Some(ring) = self.ring.as_deref() {
+                if let Some(orig) = ring.original_ts(start) {
+                    cx.stall(self.dir, cx.now.saturating_since(orig));
+                }
+                let keepalive = payload_len == 1 && start + 1 == self.next;
+                if !keepalive {
+                    let differ = ring.differing(start, payload, self.next);
+                    cx.conflicts(differ);
+                }
             }
             if end <= self.next {
                 cx.retransmitted(dup);
@@ -522,7 +629,7 @@ impl Half {
                     self.ahead_filled(cap_end, cx);
                 }
                 cx.data(self.dir, payload, Duration(0));
-                self.ring_push(start, cap_end, cx.now);
+                self.delivered(start, payload, cx.now);
                 self.next = cap_end;
                 self.gap(missing, GapReason::SnaplenTruncated, cx);
                 self.check_fin(cx);
@@ -540,34 +647,26 @@ impl Half {
         if dup + overlap > 0 {
             cx.retransmitted(dup + overlap);
         }
-        if conflict {
-            cx.stats.overlap_conflicts += 1;
-            cx.g.overlap_conflicts += 1;
-        }
+        cx.conflicts(conflict);
         if start == self.next {
             self.drain(scratch, cx);
         }
     }
 
     /// Buffer `data` at `start`, keeping bytes already buffered (the first copy wins). Returns
-    /// how many bytes were already buffered and whether any of them differed.
-    fn insert(
-        &mut self,
-        start: u64,
-        data: &[u8],
-        missing_after: u32,
-        ts: Timestamp,
-    ) -> (u64, bool) {
+    /// how many bytes were already buffered and how many of them differed.
+    fn insert(&mut self, start: u64, data: &[u8], missing_after: u32, ts: Timestamp) -> (u64, u64) {
+        let differ = |a: &[u8], b: &[u8]| a.iter().zip(b).filter(|(x, y)| x != y).count() as u64;
         let end = start + data.len() as u64;
         let mut pos = start;
         let mut overlap = 0;
-        let mut conflict = false;
+        let mut conflict = 0;
         if let Some((&k, p)) = self.ooo().range(..start).next_back() {
             let pend = k + p.data.len() as u64;
             if pend > start {
                 let o_end = pend.min(end);
                 let old = &p.data[(start - k) as usize..(o_end - k) as usize];
-                conflict |= old != &data[..(o_end - start) as usize];
+                conflict += differ(old, &data[..(o_end - start) as usize]);
                 overlap += o_end - start;
                 pos = o_end;
             }
@@ -578,7 +677,7 @@ impl Half {
                 Some((k, p)) if k < end => {
                     let o_end = (k + p.data.len() as u64).min(end);
                     let old = &p.data[..(o_end - k) as usize];
-                    conflict |= old != &data[(k - start) as usize..(o_end - start) as usize];
+                    conflict += differ(old, &data[(k - start) as usize..(o_end - start) as usize]);
                     overlap += o_end - k;
                     if k > pos {
                         let piece = &data[(pos - start) as usize..(k - start) as usize];
@@ -666,7 +765,7 @@ impl Half {
                     scratch.clear();
                 }
                 scratch.extend_from_slice(piece);
-                self.ring_push(self.next, end, p.ts);
+                self.delivered(self.next, piece, p.ts);
                 self.next = end;
             }
             let tail_end = end + u64::from(p.missing_after);
@@ -868,7 +967,7 @@ mod tests {
 
     #[test]
     fn ring_finds_original_copy() {
-        let mut r = Ring::default();
+        let mut r = Ring::new(0);
         assert_eq!(r.original_ts(0), None);
         for i in 0..20u64 {
             r.push(i * 10, i * 10 + 10, Timestamp(i));
