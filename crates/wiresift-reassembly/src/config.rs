@@ -9,7 +9,8 @@ pub struct ReassemblyConfig {
     /// Most connections tracked at once (default 100 000). Opening one more evicts the least
     /// recently active connection: its holes become [`crate::GapReason::Eviction`] gaps, it is
     /// closed with [`wiresift_core::CloseReason::Evicted`] and counted. Each tracked
-    /// connection costs about 0.9 KB plus its out-of-order bytes.
+    /// connection costs about 0.4 KB in the table (measured: 401 bytes idle, 673 with
+    /// data delivered in one direction; `tests/alloc.rs`) plus its out-of-order bytes.
     pub max_connections: usize,
     /// Out-of-order bytes one connection may buffer, both directions together (default 4 MiB).
     /// Beyond it the oldest hole is skipped ([`crate::GapReason::ReorderBudget`]).
