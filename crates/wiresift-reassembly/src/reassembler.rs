@@ -316,18 +316,21 @@ impl Reassembler {
         conn.flush(gap_reason, &mut self.scratch, &mut self.stats, sink);
         conn.stats.close_reason = Some(reason);
         self.after_change(slot, before);
-        let (key, conn) = self.table.remove(slot);
-        if matches!(reason, CloseReason::Fin | CloseReason::Rst) {
-            self.table
-                .remember_closed(key, conn.info.id, now, self.cfg.max_connections);
-        }
         self.stats.closed.add(reason);
-        tracing::debug!(conn = conn.info.id.0, reason = reason.as_str(), "close");
+        // The event borrows the connection where it lies; it is dropped in place after.
+        let conn = self.table.conn(slot);
+        let id = conn.info.id;
+        tracing::debug!(conn = id.0, reason = reason.as_str(), "close");
         sink.on_event(StreamEvent::Close {
-            conn: conn.info.id,
+            conn: id,
             ts: conn.now(),
             reason,
             stats: &conn.stats,
         });
+        let key = self.table.remove(slot);
+        if matches!(reason, CloseReason::Fin | CloseReason::Rst) {
+            self.table
+                .remember_closed(key, id, now, self.cfg.max_connections);
+        }
     }
 }

@@ -322,13 +322,12 @@ impl Table {
         slot
     }
 
-    pub(crate) fn remove(&mut self, slot: u32) -> (Key, Conn) {
+    /// Remove (and drop, in place) the connection in `slot`; returns its key.
+    pub(crate) fn remove(&mut self, slot: u32) -> Key {
         self.unlink(slot);
         let node = &mut self.nodes[slot as usize];
-        let conn = node
-            .conn
-            .take()
-            .expect("slot in the map holds a connection");
+        debug_assert!(node.conn.is_some(), "slot in the map holds a connection");
+        node.conn = None;
         let key = node.key;
         if let Ok(e) = self.map.find_entry(hash_key(&key), |&s| s == slot) {
             e.remove();
@@ -337,7 +336,7 @@ impl Table {
             self.last = None;
         }
         self.free.push(slot);
-        (key, conn)
+        key
     }
 
     /// Mark a packet (frame index `frame`) on `slot` at (global) time `now`.
@@ -492,8 +491,8 @@ mod tests {
         assert_eq!(t.lru(), Some(s1));
         t.touch(s1, Timestamp(4), 4);
         assert_eq!(t.lru(), Some(s2));
-        let (key, c) = t.remove(s2);
-        assert_eq!((key, c.info.id.0), (k(2), 2));
+        assert_eq!(t.conn(s2).info.id.0, 2);
+        assert_eq!(t.remove(s2), k(2));
         assert_eq!(t.lru(), Some(s3));
         assert_eq!(t.get(&k(2)), None);
         let s4 = t.insert(k(4), conn(4), Timestamp(5), 5);
