@@ -235,3 +235,29 @@ fn bytes_per_idle_connection() {
     assert!(per <= 512, "{per} bytes per idle connection");
     assert!(per_data <= 768, "{per_data} bytes per connection with data");
 }
+
+/// Evicting idle connections to make room for new ones does not grow the heap: the table stays
+/// at `max_connections` and the evicted connections' memory is reused.
+#[test]
+fn eviction_churn_does_not_grow_memory() {
+    let cfg = ReassemblyConfig {
+        max_connections: 5_000,
+        ..ReassemblyConfig::default()
+    };
+    let mut r = Reassembler::new(cfg);
+    let mut sink = Bytes::default();
+    let base = live();
+    open_idle(&mut r, &mut sink, 10_000, b"x");
+    let after_10k = live() - base;
+    let mut r2 = Reassembler::new(r.config().clone());
+    drop(r);
+    let base = live();
+    open_idle(&mut r2, &mut sink, 40_000, b"x");
+    let after_40k = live() - base;
+    eprintln!("live heap: {after_10k} after 10k, {after_40k} after 40k opens (5k kept)");
+    assert_eq!(r2.stats().evictions, 35_000);
+    assert!(
+        after_40k <= after_10k + after_10k / 20,
+        "{after_10k} -> {after_40k}"
+    );
+}
