@@ -12,10 +12,9 @@ pub struct ReassemblyConfig {
     /// connection costs about 0.4 KB in the table (measured: 401 bytes idle, 673 with data
     /// delivered in one direction; `tests/alloc.rs`) plus its out-of-order bytes; with the
     /// engine's state and an idle protocol session (RESP) about 1.8 KB in all (peak RSS of
-    /// `dissect` over 10^5 SYN-only flows to port 6379). The default keeps a full table with
-    /// sessions within 64 MB of peak RSS (28 000 x 1.9 KB = 53 MB, plus the process;
-    /// 28 000 also fits the engine's connection map in 32 768 buckets at hashbrown's 7/8 load,
-    /// where 30 000 would double it); 100 000 took 182 MB.
+    /// `dissect` over SYN-only flows to port 6379: 54 MB at 28 000, 182 MB at 100 000). The
+    /// default keeps a full table with sessions within 64 MB (28 000 also fits hash maps of
+    /// 32 768 buckets at hashbrown's 7/8 load).
     pub max_connections: usize,
     /// Out-of-order bytes one connection may buffer, both directions together (default 4 MiB).
     /// Beyond it the oldest hole is skipped ([`crate::GapReason::ReorderBudget`]).
