@@ -219,12 +219,14 @@ pub struct ConnStats {
     pub packets: u64,
     /// Bytes delivered as `Data`, indexed by [`Direction::index`].
     pub bytes: [u64; 2],
-    /// Segments carrying bytes already delivered or buffered (plus retransmitted SYNs).
+    /// Segments carrying bytes already delivered or buffered (plus retransmitted SYNs and
+    /// SYN-ACKs with the same ISN).
     pub retransmitted_segments: u64,
     /// Bytes received again: already delivered or already buffered.
     pub retransmitted_bytes: u64,
-    /// Retransmitted copies whose bytes differ from the buffered first copy. Only bytes still
-    /// buffered (out of order) can be compared: delivered bytes are not kept.
+    /// Bytes of retransmitted copies that differ from the first copy (which wins). Compared
+    /// with bytes still buffered (out of order) and with the last 64 delivered bytes of the
+    /// direction; older delivered bytes are not kept.
     pub overlap_conflicts: u64,
     /// Segments that arrived ahead of a hole and were buffered.
     pub out_of_order_segments: u64,
@@ -368,7 +370,8 @@ pub struct ReassemblyStats {
     pub retransmitted_bytes: u64,
     /// Segments buffered ahead of a hole.
     pub out_of_order_segments: u64,
-    /// Retransmitted copies that differed from the buffered first copy.
+    /// Bytes of retransmitted copies that differed from the first copy (see
+    /// [`ConnStats::overlap_conflicts`]).
     pub overlap_conflicts: u64,
     /// Segments whose timestamp was earlier than the latest seen in the capture.
     pub ts_backwards: u64,

@@ -25,6 +25,10 @@ const MAX_CHUNK: usize = 64 * 1024;
 /// How many delivered segments are remembered to time retransmissions of delivered bytes.
 const RING_LEN: usize = 8;
 
+/// How many of the last delivered bytes of a direction are kept to compare retransmissions
+/// with (`overlap_conflicts`).
+pub(crate) const WINDOW: usize = 64;
+
 /// Phase of one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HalfState {
@@ -74,14 +78,53 @@ struct Delivered {
     ts: Timestamp,
 }
 
-/// The last few delivered segments, to time retransmissions of already delivered bytes.
-#[derive(Debug, Default)]
+/// The last few delivered segments, to time retransmissions of already delivered bytes, and
+/// the last [`WINDOW`] delivered bytes, to compare them with.
+#[derive(Debug)]
 struct Ring {
     items: [Delivered; RING_LEN],
     pos: usize,
+    /// The last delivered bytes, circular: the byte at position `p` is at `win[p % WINDOW]`.
+    win: [u8; WINDOW],
+    /// First position `win` may hold: the bytes from `max(win_from, next - WINDOW)` to `next`
+    /// are there (a gap moves it to its end).
+    win_from: u64,
 }
 
 impl Ring {
+    fn new(start: u64) -> Self {
+        Ring {
+            items: [Delivered::default(); RING_LEN],
+            pos: 0,
+            win: [0; WINDOW],
+            win_from: start,
+        }
+    }
+
+    /// Keep the tail of `data`, delivered from position `start`.
+    #[inline]
+    fn keep(&mut self, start: u64, data: &[u8]) {
+        let tail = &data[data.len().saturating_sub(WINDOW)..];
+        let p0 = start + (data.len() - tail.len()) as u64;
+        let idx = (p0 % WINDOW as u64) as usize;
+        let first = (WINDOW - idx).min(tail.len());
+        self.win[idx..idx + first].copy_from_slice(&tail[..first]);
+        self.win[..tail.len() - first].copy_from_slice(&tail[first..]);
+    }
+
+    /// How many bytes of `data` (a copy of the stream from position `start`) differ from the
+    /// delivered bytes still in the window; `next` is the direction's next position.
+    fn differing(&self, start: u64, data: &[u8], next: u64) -> u64 {
+        let from = self
+            .win_from
+            .max(next.saturating_sub(WINDOW as u64))
+            .max(start);
+        let to = next.min(start + data.len() as u64);
+        (from..to)
+            .filter(|&p| self.win[(p % WINDOW as u64) as usize] != data[(p - start) as usize])
+            .count() as u64
+    }
+
     #[inline]
     fn push(&mut self, start: u64, end: u64, ts: Timestamp) {
         if end > start {
@@ -149,6 +192,14 @@ impl<S: StreamSink> Cx<'_, S> {
         });
     }
 
+    /// Bytes of a retransmitted copy that differ from the first copy.
+    fn conflicts(&mut self, bytes: u64) {
+        if bytes > 0 {
+            self.stats.overlap_conflicts += bytes;
+            self.g.overlap_conflicts += bytes;
+        }
+    }
+
     pub(crate) fn retransmitted(&mut self, bytes: u64) {
         self.stats.retransmitted_segments += 1;
         self.stats.retransmitted_bytes += bytes;
@@ -157,7 +208,44 @@ impl<S: StreamSink> Cx<'_, S> {
     }
 }
 
-/// One direction.
+/// The rarely used part of a direction: what it needs only while something is missing. Boxed
+/// and allocated on demand, so that an in-order (or idle) direction costs a pointer for it;
+/// freed again once nothing is missing ([`Half::release_idle`]).
+#[derive(Debug, Default)]
+struct Reorder {
+    /// Out-of-order pieces by start position.
+    ooo: BTreeMap<u64, Pending>,
+    ooo_bytes: usize,
+    /// Earliest arrival among buffered pieces (and a FIN waiting for earlier bytes): the age
+    /// of the oldest hole.
+    hole_since: Option<Timestamp>,
+    /// What the reassembler's hole index holds for this direction.
+    hole_registered: Option<Timestamp>,
+    /// Evidence of bytes sent but not captured with nothing buffered after them: a segment of
+    /// this direction (typically a pure ACK) whose sequence number is past `next`. Holds that
+    /// position and the arrival of the last segment delivered before it (about when the lost
+    /// bytes were sent). When the retransmission fills the hole, the wait is a stall.
+    ahead: Option<(u64, Timestamp)>,
+    /// A second SYN(-ACK) of this direction announced another ISN before any byte was
+    /// delivered: the stream's first sequence number if the peer acknowledges it.
+    alt_first: Option<SeqNum>,
+}
+
+impl Reorder {
+    fn is_idle(&self) -> bool {
+        self.ooo.is_empty()
+            && self.hole_since.is_none()
+            && self.hole_registered.is_none()
+            && self.ahead.is_none()
+            && self.alt_first.is_none()
+    }
+}
+
+/// Read-only stand-in for a direction with nothing buffered.
+static NO_PIECES: BTreeMap<u64, Pending> = BTreeMap::new();
+
+/// One direction. Kept small (64 bytes): the out-of-order state and the ring of delivered
+/// segments are boxed and allocated only when used.
 #[derive(Debug)]
 pub(crate) struct Half {
     dir: Direction,
@@ -166,22 +254,13 @@ pub(crate) struct Half {
     next: u64,
     /// Position of the first byte of the stream, once known.
     first: Option<SeqNum>,
-    /// Out-of-order pieces by start position.
-    ooo: BTreeMap<u64, Pending>,
-    ooo_bytes: usize,
-    /// Earliest arrival among buffered pieces: the age of the oldest hole.
-    pub(crate) hole_since: Option<Timestamp>,
-    /// What the reassembler's hole index holds for this direction.
-    pub(crate) hole_registered: Option<Timestamp>,
     /// When the FIN arrived (meaningful in `FinReceived`): a FIN with bytes missing before it
     /// is a hole even when nothing is buffered.
     fin_ts: Timestamp,
-    ring: Ring,
-    /// Evidence of bytes sent but not captured with nothing buffered after them: a segment of
-    /// this direction (typically a pure ACK) whose sequence number is past `next`. Holds that
-    /// position and the arrival of the last segment delivered before it (about when the lost
-    /// bytes were sent). When the retransmission fills the hole, the wait is a stall.
-    ahead: Option<(u64, Timestamp)>,
+    /// The last delivered segments; allocated with the first delivered byte.
+    ring: Option<Box<Ring>>,
+    /// Out-of-order state; allocated while something is missing.
+    ro: Option<Box<Reorder>>,
 }
 
 impl Half {
@@ -191,14 +270,122 @@ impl Half {
             state: HalfState::AwaitingFirst,
             next: 0,
             first: None,
-            ooo: BTreeMap::new(),
-            ooo_bytes: 0,
-            hole_since: None,
-            hole_registered: None,
             fin_ts: Timestamp(0),
-            ring: Ring::default(),
-            ahead: None,
+            ring: None,
+            ro: None,
         }
+    }
+
+    /// Nothing delivered, buffered or declared missing yet: the stream has not started.
+    fn untouched(&self) -> bool {
+        self.state == HalfState::Established
+            && self.ring.is_none()
+            && self.buffered_segments() == 0
+            && self.first.is_some_and(|f| first_position(f) == self.next)
+    }
+
+    /// A SYN(-ACK) of this direction with another ISN than the first one (a server answering a
+    /// retransmitted SYN afresh): not a retransmission. While nothing of the stream has been
+    /// seen, remember it; the peer's acknowledgement picks the one the stream follows
+    /// ([`Half::peer_acked`]).
+    pub(crate) fn other_isn(&mut self, isn: SeqNum) {
+        if self.untouched() {
+            self.ro_mut().alt_first = Some(isn.add(1));
+        }
+    }
+
+    /// The peer acknowledged `ack`: if that is the other ISN announced by a second SYN-ACK,
+    /// and nothing of the stream has been seen, the stream starts there. Either way the
+    /// other ISN is forgotten: the peer has chosen.
+    #[inline]
+    pub(crate) fn peer_acked(&mut self, ack: SeqNum) {
+        let Some(r) = self.ro.as_deref_mut() else {
+            return;
+        };
+        // The first acknowledgement after the second SYN-ACK decides.
+        let Some(alt) = r.alt_first.take() else {
+            return;
+        };
+        if alt == ack && self.untouched() {
+            tracing::debug!(dir = self.dir.short(), "stream follows the second ISN");
+            self.first = Some(alt);
+            self.next = first_position(alt);
+        }
+    }
+
+    /// The buffered pieces (empty when nothing is missing).
+    #[inline]
+    fn ooo(&self) -> &BTreeMap<u64, Pending> {
+        match &self.ro {
+            Some(r) => &r.ooo,
+            None => &NO_PIECES,
+        }
+    }
+
+    /// The out-of-order state, allocated on first use.
+    #[inline]
+    fn ro_mut(&mut self) -> &mut Reorder {
+        self.ro.get_or_insert_with(Box::default)
+    }
+
+    /// Start of the first buffered piece.
+    #[inline]
+    fn first_buffered(&self) -> Option<u64> {
+        self.ro.as_ref().and_then(|r| r.ooo.keys().next().copied())
+    }
+
+    fn ahead(&self) -> Option<(u64, Timestamp)> {
+        self.ro.as_ref().and_then(|r| r.ahead)
+    }
+
+    fn set_ahead(&mut self, a: Option<(u64, Timestamp)>) {
+        if a.is_some() || self.ro.is_some() {
+            self.ro_mut().ahead = a;
+        }
+    }
+
+    /// The age of this direction's oldest hole (`None` when nothing is missing).
+    pub(crate) fn hole_since(&self) -> Option<Timestamp> {
+        self.ro.as_ref().and_then(|r| r.hole_since)
+    }
+
+    /// What the reassembler's hole index holds for this direction.
+    pub(crate) fn hole_registered(&self) -> Option<Timestamp> {
+        self.ro.as_ref().and_then(|r| r.hole_registered)
+    }
+
+    /// Record what the reassembler's hole index now holds, and free the out-of-order state
+    /// when nothing is missing any more.
+    pub(crate) fn set_hole_registered(&mut self, t: Option<Timestamp>) {
+        if t.is_some() || self.ro.is_some() {
+            self.ro_mut().hole_registered = t;
+        }
+        self.release_idle();
+    }
+
+    /// Free the out-of-order state if it holds nothing.
+    pub(crate) fn release_idle(&mut self) {
+        if self.ro.as_ref().is_some_and(|r| r.is_idle()) {
+            self.ro = None;
+        }
+    }
+
+    fn set_hole_since(&mut self, t: Option<Timestamp>) {
+        if t.is_some() || self.ro.is_some() {
+            self.ro_mut().hole_since = t;
+        }
+    }
+
+    /// Bytes `data` (captured, from position `start` == `next`) are being delivered; they
+    /// arrived at `ts`. The caller moves `next` past them.
+    #[inline]
+    fn delivered(&mut self, start: u64, data: &[u8], ts: Timestamp) {
+        if data.is_empty() {
+            return;
+        }
+        let ring = self.ring.get_or_insert_with(|| Box::new(Ring::new(start)));
+        ring.push(start, start + data.len() as u64, ts);
+        ring.keep(start, data);
     }
 
     pub(crate) fn state(&self) -> HalfState {
@@ -217,11 +404,11 @@ impl Half {
     }
 
     pub(crate) fn buffered_bytes(&self) -> usize {
-        self.ooo_bytes
+        self.ro.as_ref().map_or(0, |r| r.ooo_bytes)
     }
 
     pub(crate) fn buffered_segments(&self) -> usize {
-        self.ooo.len()
+        self.ro.as_ref().map_or(0, |r| r.ooo.len())
     }
 
     fn fin(&self) -> Option<u64> {
@@ -282,19 +469,18 @@ impl Half {
         }
         self.fin_ts = cx.now;
         if let HalfState::FinReceived { fin } = self.state {
-            let beyond: Vec<u64> = self.ooo.range(fin..).map(|(k, _)| *k).collect();
-            for k in beyond {
-                if let Some(p) = self.ooo.remove(&k) {
-                    self.ooo_bytes -= p.data.len();
+            if let Some(r) = self.ro.as_deref_mut() {
+                for (_, p) in r.ooo.split_off(&fin) {
+                    r.ooo_bytes -= p.data.len();
                 }
-            }
-            if let Some((&k, p)) = self.ooo.iter_mut().next_back() {
-                let end = k + p.data.len() as u64;
-                if end > fin {
-                    let keep = (fin - k) as usize;
-                    self.ooo_bytes -= p.data.len() - keep;
-                    p.data.truncate(keep);
-                    p.missing_after = 0;
+                if let Some((&k, p)) = r.ooo.iter_mut().next_back() {
+                    let end = k + p.data.len() as u64;
+                    if end > fin {
+                        let keep = (fin - k) as usize;
+                        r.ooo_bytes -= p.data.len() - keep;
+                        p.data.truncate(keep);
+                        p.missing_after = 0;
+                    }
                 }
             }
             self.recompute_hole_since();
@@ -321,8 +507,11 @@ impl Half {
             return;
         }
         self.next += len;
-        if self.ahead.is_some_and(|(p, _)| self.next >= p) {
-            self.ahead = None; // the hole it revealed is declared lost, not waited for
+        if let Some(r) = self.ring.as_deref_mut() {
+            r.win_from = self.next;
+        }
+        if self.ahead().is_some_and(|(p, _)| self.next >= p) {
+            self.set_ahead(None); // the hole it revealed is declared lost, not waited for
         }
         cx.stats.gaps += 1;
         cx.stats.gap_bytes += len;
@@ -351,13 +540,16 @@ impl Half {
     /// the delivered stream with nothing buffered in between, bytes were sent that the capture
     /// has not seen (yet). Remember it to time their retransmission.
     pub(crate) fn on_empty_seq(&mut self, seq: SeqNum) {
-        if self.state == HalfState::AwaitingFirst || self.ahead.is_some() || !self.ooo.is_empty() {
+        if self.state == HalfState::AwaitingFirst
+            || self.ahead().is_some()
+            || !self.ooo().is_empty()
+        {
             return;
         }
         let pos = unwrap_near(seq, self.next);
         if pos > self.next && pos - self.next <= MAX_WINDOW && self.fin().is_none_or(|f| pos <= f) {
-            if let Some(sent) = self.ring.last_ts() {
-                self.ahead = Some((pos, sent));
+            if let Some(sent) = self.ring.as_ref().and_then(|r| r.last_ts()) {
+                self.set_ahead(Some((pos, sent)));
             }
         }
     }
@@ -365,13 +557,13 @@ impl Half {
     /// In-order bytes up to `end` arrived: if they fill a hole that a later sequence number had
     /// revealed, report how long it stayed open.
     fn ahead_filled<S: StreamSink>(&mut self, end: u64, cx: &mut Cx<'_, S>) {
-        if let Some((pos, since)) = self.ahead {
+        if let Some((pos, since)) = self.ahead() {
             cx.stall(self.dir, cx.now.saturating_since(since));
             if end >= pos {
-                self.ahead = None;
+                self.set_ahead(None);
             } else {
                 // Partly filled: the rest of the hole is timed from now on.
-                self.ahead = Some((pos, cx.now));
+                self.set_ahead(Some((pos, cx.now)));
             }
         }
     }
@@ -403,10 +595,19 @@ impl Half {
         }
         let mut dup = 0u64;
         if start < self.next {
-            // Some (or all) of it was delivered already: a retransmission; time it if we can.
+            // Some (or all) of it was delivered already: a retransmission; time it if we can,
+            // and compare it with the delivered bytes still in the window. A one-byte segment
+            // just before `next` is a keep-alive probe, whose byte is garbage by design.
             dup = self.next.min(end) - start;
-            if let Some(orig) = self.ring.original_ts(start) {
-                cx.stall(self.dir, cx.now.saturating_since(orig));
+            if let Some(ring) = self.ring.as_deref() {
+                if let Some(orig) = ring.original_ts(start) {
+                    cx.stall(self.dir, cx.now.saturating_since(orig));
+                }
+                let keepalive = payload_len == 1 && start + 1 == self.next;
+                if !keepalive {
+                    let differ = ring.differing(start, payload, self.next);
+                    cx.conflicts(differ);
+                }
             }
             if end <= self.next {
                 cx.retransmitted(dup);
@@ -419,17 +620,16 @@ impl Half {
         let cap_end = start + payload.len() as u64;
         let missing = end - cap_end;
         if start == self.next {
-            let first_buffered = self.ooo.keys().next().copied();
-            if first_buffered.is_none_or(|k| end < k) {
+            if self.first_buffered().is_none_or(|k| end < k) {
                 // Fast path: in order, not touching buffered bytes: straight from the segment.
                 if dup > 0 {
                     cx.retransmitted(dup);
                 }
-                if self.ahead.is_some() {
+                if self.ahead().is_some() {
                     self.ahead_filled(cap_end, cx);
                 }
                 cx.data(self.dir, payload, Duration(0));
-                self.ring.push(start, cap_end, cx.now);
+                self.delivered(start, payload, cx.now);
                 self.next = cap_end;
                 self.gap(missing, GapReason::SnaplenTruncated, cx);
                 self.check_fin(cx);
@@ -447,45 +647,37 @@ impl Half {
         if dup + overlap > 0 {
             cx.retransmitted(dup + overlap);
         }
-        if conflict {
-            cx.stats.overlap_conflicts += 1;
-            cx.g.overlap_conflicts += 1;
-        }
+        cx.conflicts(conflict);
         if start == self.next {
             self.drain(scratch, cx);
         }
     }
 
     /// Buffer `data` at `start`, keeping bytes already buffered (the first copy wins). Returns
-    /// how many bytes were already buffered and whether any of them differed.
-    fn insert(
-        &mut self,
-        start: u64,
-        data: &[u8],
-        missing_after: u32,
-        ts: Timestamp,
-    ) -> (u64, bool) {
+    /// how many bytes were already buffered and how many of them differed.
+    fn insert(&mut self, start: u64, data: &[u8], missing_after: u32, ts: Timestamp) -> (u64, u64) {
+        let differ = |a: &[u8], b: &[u8]| a.iter().zip(b).filter(|(x, y)| x != y).count() as u64;
         let end = start + data.len() as u64;
         let mut pos = start;
         let mut overlap = 0;
-        let mut conflict = false;
-        if let Some((&k, p)) = self.ooo.range(..start).next_back() {
+        let mut conflict = 0;
+        if let Some((&k, p)) = self.ooo().range(..start).next_back() {
             let pend = k + p.data.len() as u64;
             if pend > start {
                 let o_end = pend.min(end);
                 let old = &p.data[(start - k) as usize..(o_end - k) as usize];
-                conflict |= old != &data[..(o_end - start) as usize];
+                conflict += differ(old, &data[..(o_end - start) as usize]);
                 overlap += o_end - start;
                 pos = o_end;
             }
         }
         while pos < end {
-            let next = self.ooo.range(pos..).next().map(|(&k, p)| (k, p));
+            let next = self.ooo().range(pos..).next().map(|(&k, p)| (k, p));
             match next {
                 Some((k, p)) if k < end => {
                     let o_end = (k + p.data.len() as u64).min(end);
                     let old = &p.data[..(o_end - k) as usize];
-                    conflict |= old != &data[(k - start) as usize..(o_end - start) as usize];
+                    conflict += differ(old, &data[(k - start) as usize..(o_end - start) as usize]);
                     overlap += o_end - k;
                     if k > pos {
                         let piece = &data[(pos - start) as usize..(k - start) as usize];
@@ -506,8 +698,9 @@ impl Half {
         if data.is_empty() {
             return;
         }
-        self.ooo_bytes += data.len();
-        self.ooo.insert(
+        let r = self.ro_mut();
+        r.ooo_bytes += data.len();
+        r.ooo.insert(
             at,
             Pending {
                 data: data.to_vec(),
@@ -515,7 +708,7 @@ impl Half {
                 missing_after,
             },
         );
-        self.hole_since = Some(self.hole_since.map_or(ts, |h| h.min(ts)));
+        r.hole_since = Some(r.hole_since.map_or(ts, |h| h.min(ts)));
     }
 
     /// The FIN position when bytes before it are still missing.
@@ -530,17 +723,18 @@ impl Half {
     /// waiting for earlier bytes.
     fn recompute_hole_since(&mut self) {
         let fin = self.pending_fin().map(|_| self.fin_ts);
-        self.hole_since = self.ooo.values().map(|p| p.ts).chain(fin).min();
+        let since = self.ooo().values().map(|p| p.ts).chain(fin).min();
+        self.set_hole_since(since);
     }
 
     /// Deliver every buffered byte now contiguous with `next`, as few chunks as possible.
     fn drain<S: StreamSink>(&mut self, scratch: &mut Vec<u8>, cx: &mut Cx<'_, S>) {
         // Buffered data after the hole is the stronger evidence: its stall is timed below.
-        self.ahead = None;
+        self.set_ahead(None);
         // How long the bytes about to be delivered waited: from the oldest arrival among them.
         let mut reach = self.next;
         let mut oldest: Option<Timestamp> = None;
-        for (&k, p) in &self.ooo {
+        for (&k, p) in self.ooo() {
             if k > reach {
                 break;
             }
@@ -554,13 +748,15 @@ impl Half {
         let held = cx.now.saturating_since(oldest);
         cx.stall(self.dir, held);
         scratch.clear();
-        while let Some(entry) = self.ooo.first_entry() {
+        while let Some(entry) = self.ro.as_deref_mut().and_then(|r| r.ooo.first_entry()) {
             let k = *entry.key();
             if k > self.next {
                 break;
             }
             let p = entry.remove();
-            self.ooo_bytes -= p.data.len();
+            if let Some(r) = self.ro.as_deref_mut() {
+                r.ooo_bytes -= p.data.len();
+            }
             let end = k + p.data.len() as u64;
             if end > self.next {
                 let piece = &p.data[(self.next - k) as usize..];
@@ -569,7 +765,7 @@ impl Half {
                     scratch.clear();
                 }
                 scratch.extend_from_slice(piece);
-                self.ring.push(self.next, end, p.ts);
+                self.delivered(self.next, piece, p.ts);
                 self.next = end;
             }
             let tail_end = end + u64::from(p.missing_after);
@@ -578,7 +774,7 @@ impl Half {
                 // already cover part of it.
                 cx.data(self.dir, &scratch[..], held);
                 scratch.clear();
-                let covered_from = self.ooo.keys().next().copied().unwrap_or(u64::MAX);
+                let covered_from = self.first_buffered().unwrap_or(u64::MAX);
                 let gap_end = tail_end.min(covered_from).max(self.next);
                 self.gap(gap_end - self.next, GapReason::SnaplenTruncated, cx);
             }
@@ -603,8 +799,8 @@ impl Half {
         }
         self.drain(scratch, cx);
         while self.next < limit {
-            let gap_end = match self.ooo.keys().next() {
-                Some(&k) if k < limit => k,
+            let gap_end = match self.first_buffered() {
+                Some(k) if k < limit => k,
                 _ => limit,
             };
             self.gap(gap_end - self.next, reason, cx);
@@ -620,7 +816,7 @@ impl Half {
         scratch: &mut Vec<u8>,
         cx: &mut Cx<'_, S>,
     ) {
-        if let Some(end) = self.ooo.keys().next().copied().or(self.pending_fin()) {
+        if let Some(end) = self.first_buffered().or(self.pending_fin()) {
             self.skip_to(end, reason, scratch, cx);
         }
     }
@@ -635,7 +831,7 @@ impl Half {
     ) {
         let limit = match self.state {
             HalfState::FinReceived { fin } => fin,
-            _ => self.ooo.iter().next_back().map_or(0, |(&k, p)| {
+            _ => self.ooo().iter().next_back().map_or(0, |(&k, p)| {
                 k + p.data.len() as u64 + u64::from(p.missing_after)
             }),
         };
@@ -664,10 +860,12 @@ impl Half {
 
     /// Forget buffered bytes (the connection is being dropped after `flush_all`).
     pub(crate) fn clear(&mut self) {
-        self.ooo.clear();
-        self.ooo_bytes = 0;
-        self.hole_since = None;
-        self.ahead = None;
+        if let Some(r) = self.ro.as_deref_mut() {
+            r.ooo.clear();
+            r.ooo_bytes = 0;
+            r.hole_since = None;
+            r.ahead = None;
+        }
     }
 }
 
@@ -769,7 +967,7 @@ mod tests {
 
     #[test]
     fn ring_finds_original_copy() {
-        let mut r = Ring::default();
+        let mut r = Ring::new(0);
         assert_eq!(r.original_ts(0), None);
         for i in 0..20u64 {
             r.push(i * 10, i * 10 + 10, Timestamp(i));

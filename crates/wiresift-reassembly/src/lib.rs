@@ -15,7 +15,7 @@
 //!   Sequence numbers are unwrapped to 64-bit positions near the current one ([`SeqNum`]), so
 //!   32-bit wraparound needs no special case.
 //! - Out-of-order segments are copied into a per-direction ordered buffer (first copy of a byte
-//!   wins, conflicting copies counted); everything is bounded by [`ReassemblyConfig`], and
+//!   wins, conflicting bytes counted); everything is bounded by [`ReassemblyConfig`], and
 //!   hitting a bound skips the oldest hole (a `Gap`), it never grows or drops silently.
 //! - All time is capture time; timestamps that go backwards are counted and never produce
 //!   negative durations (each connection keeps a monotonic clock).
@@ -33,8 +33,13 @@
 //! - A snaplen-truncated segment: the captured prefix is data, the rest a
 //!   [`GapReason::SnaplenTruncated`] gap declared when the segment is delivered (a later full
 //!   copy of those bytes is then a retransmission).
-//! - Retransmitted bytes are compared only with bytes still buffered (delivered bytes are not
-//!   kept), so `overlap_conflicts` only sees conflicts with out-of-order data.
+//! - Retransmitted bytes are compared with the bytes still buffered and with the last 64
+//!   delivered bytes of their direction (older delivered bytes are not kept): conflicts with
+//!   either are counted, in bytes, in `overlap_conflicts`. A keep-alive probe (one byte just
+//!   before the stream position, garbage by design) is not compared.
+//! - A SYN-ACK with another ISN than the first one (a server answering a retransmitted SYN
+//!   afresh) is not a retransmission: while nothing of that direction has been seen, the
+//!   stream follows the ISN the client's next acknowledgement picks.
 //! - An ACK is trusted at once: bytes it covers that were never captured become an
 //!   [`GapReason::AckedUnseen`] gap immediately (a capture that reorders data after its ACK, e.g.
 //!   a merge of two interfaces, loses those bytes).

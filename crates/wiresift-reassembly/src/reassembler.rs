@@ -282,14 +282,17 @@ impl Reassembler {
         let after = conn.buffered();
         let id = conn.info.id.0;
         for (d, h) in conn.halves.iter_mut().enumerate() {
-            if h.hole_since != h.hole_registered {
-                if let Some(t) = h.hole_registered {
+            let since = h.hole_since();
+            if since != h.hole_registered() {
+                if let Some(t) = h.hole_registered() {
                     self.holes.remove(&(t, id, slot, d as u8));
                 }
-                if let Some(t) = h.hole_since {
+                if let Some(t) = since {
                     self.holes.insert((t, id, slot, d as u8));
                 }
-                h.hole_registered = h.hole_since;
+                h.set_hole_registered(since);
+            } else {
+                h.release_idle();
             }
         }
         self.buffered = self.buffered + after - before;
@@ -314,18 +317,21 @@ impl Reassembler {
         conn.flush(gap_reason, &mut self.scratch, &mut self.stats, sink);
         conn.stats.close_reason = Some(reason);
         self.after_change(slot, before);
-        let (key, conn) = self.table.remove(slot);
-        if matches!(reason, CloseReason::Fin | CloseReason::Rst) {
-            self.table
-                .remember_closed(key, conn.info.id, now, self.cfg.max_connections);
-        }
         self.stats.closed.add(reason);
-        tracing::debug!(conn = conn.info.id.0, reason = reason.as_str(), "close");
+        // The event borrows the connection where it lies; it is dropped in place after.
+        let conn = self.table.conn(slot);
+        let id = conn.info.id;
+        tracing::debug!(conn = id.0, reason = reason.as_str(), "close");
         sink.on_event(StreamEvent::Close {
-            conn: conn.info.id,
+            conn: id,
             ts: conn.now(),
             reason,
             stats: &conn.stats,
         });
+        let key = self.table.remove(slot);
+        if matches!(reason, CloseReason::Fin | CloseReason::Rst) {
+            self.table
+                .remember_closed(key, id, now, self.cfg.max_connections);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! One test per behaviour, over hand-built segments.
 
 use super::*;
+use crate::half::WINDOW;
 use Piece::{Bytes, Gap};
 
 fn b(s: &str) -> Piece {
@@ -685,9 +686,78 @@ fn conflicting_overlap_is_counted_and_first_copy_wins() {
     assert_eq!(t.rec.stream(1, C2S), b"helXXworld");
     t.finish();
     let st = &t.rec.closes()[0].2;
-    assert_eq!(st.overlap_conflicts, 1);
+    // Bytes, not segments: "YYY" against "wor".
+    assert_eq!(st.overlap_conflicts, 3);
     assert_eq!(st.retransmitted_segments, 1);
     assert_eq!(st.retransmitted_bytes, 3);
+}
+
+#[test]
+fn conflict_with_delivered_bytes_is_counted_within_the_window() {
+    let mut t = T::new();
+    t.handshake(100, 900);
+    t.c(10, 101, Some(901), PSH, b"hello world");
+    // Same bytes again: a plain retransmission.
+    t.c(11, 101, Some(901), PSH, b"hello world");
+    assert_eq!(t.r.stats().overlap_conflicts, 0);
+    // Two bytes differ from what was delivered; the first copy stays.
+    t.c(12, 101, Some(901), PSH, b"hellO_world");
+    assert_eq!(t.r.stats().overlap_conflicts, 2);
+    // Partly new: only the old part is compared.
+    t.c(13, 107, Some(901), PSH, b"WORLD!");
+    assert_eq!(t.r.stats().overlap_conflicts, 7);
+    assert_eq!(t.rec.stream(1, C2S), b"hello world!");
+    // A keep-alive probe (one garbage byte just before the stream position) is no conflict.
+    t.c(14, 112, Some(901), ACK, b"\0");
+    assert_eq!(t.r.stats().overlap_conflicts, 7);
+    // Bytes older than the window are not compared (documented).
+    t.c(15, 113, Some(901), PSH, &[b'x'; WINDOW]);
+    t.c(16, 101, Some(901), PSH, b"HELLO WORLD");
+    assert_eq!(t.r.stats().overlap_conflicts, 7);
+    // After a gap, the window holds only what was delivered since.
+    t.c(17, 113 + WINDOW as u32 + 10, Some(901), PSH, b"abc");
+    t.s(18, 901, Some(113 + WINDOW as u32 + 13), ACK, b"");
+    assert_eq!(t.rec.gaps().len(), 1);
+    t.c(19, 113 + WINDOW as u32 + 5, Some(901), PSH, b"zzzzzXbc");
+    assert_eq!(t.r.stats().overlap_conflicts, 8);
+    t.finish();
+    let st = &t.rec.closes()[0].2;
+    assert_eq!(st.overlap_conflicts, 8);
+    assert_eq!(st.retransmitted_segments, 6);
+}
+
+#[test]
+fn syn_ack_with_a_new_isn_is_not_a_retransmission() {
+    // The client retransmits its SYN; the server answers afresh with another ISN, and the
+    // client acknowledges that one: the stream follows it.
+    let mut t = T::new();
+    t.c(0, 100, None, SYN, b"");
+    t.s(1, 900, Some(101), SYN, b"");
+    t.c(1000, 100, None, SYN, b"");
+    t.s(1001, 5000, Some(101), SYN, b"");
+    t.c(1002, 101, Some(5001), 0, b"");
+    t.s(1003, 5001, Some(101), PSH, b"+OK\r\n");
+    t.c(1004, 101, Some(5006), PSH, b"hi");
+    assert_eq!(t.rec.stream(1, S2C), b"+OK\r\n");
+    assert_eq!(t.rec.stream(1, C2S), b"hi");
+    assert!(t.rec.gaps().is_empty(), "{:?}", t.rec.gaps());
+    assert_eq!(t.rec.opens().len(), 1);
+    t.finish();
+    let st = &t.rec.closes()[0].2;
+    // Only the client's SYN (same ISN) was retransmitted.
+    assert_eq!(st.retransmitted_segments, 1);
+
+    // Same, but the client acknowledges the first SYN-ACK: the stream stays on it.
+    let mut t = T::new();
+    t.c(0, 100, None, SYN, b"");
+    t.s(1, 900, Some(101), SYN, b"");
+    t.s(2, 5000, Some(101), SYN, b"");
+    t.c(3, 101, Some(901), 0, b"");
+    t.s(4, 901, Some(101), PSH, b"+OK\r\n");
+    assert_eq!(t.rec.stream(1, S2C), b"+OK\r\n");
+    assert!(t.rec.gaps().is_empty());
+    t.finish();
+    assert_eq!(t.rec.closes()[0].2.retransmitted_segments, 0);
 }
 
 #[test]
