@@ -59,7 +59,8 @@ pub struct EngineConfig {
 pub struct SessionBudget {
     /// Cap per connection (default 1 MiB).
     pub per_connection: usize,
-    /// Cap for the whole run (default 32 MiB).
+    /// Cap for the whole run (default 16 MiB: with a full connection table of idle sessions,
+    /// ~36 MB, the process stays within 64 MB on any input).
     pub global: usize,
 }
 
@@ -67,7 +68,7 @@ impl Default for SessionBudget {
     fn default() -> Self {
         SessionBudget {
             per_connection: 1 << 20,
-            global: 32 << 20,
+            global: 16 << 20,
         }
     }
 }

@@ -43,7 +43,7 @@ use wiresift_reassembly::{
 };
 
 /// Segments per batch sent to the workers (at most).
-const BATCH_SEGMENTS: usize = 2048;
+const BATCH_SEGMENTS: usize = 512;
 /// Payload bytes per batch (at most, give or take one segment): with [`IN_FLIGHT`], this bounds
 /// what the reader can be ahead of the slowest worker.
 const BATCH_BYTES: usize = 1 << 20;
