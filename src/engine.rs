@@ -11,7 +11,7 @@
 use crate::output::{ConnectionSummary, Output, ParallelOutput};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use wiresift_core::registry::{ProbeOutcome, Registry};
 use wiresift_core::{
     ConnectionId, ConnectionInfo, Detail, Direction, Duration, Endpoint, EventSink, Flow, GapInfo,
@@ -43,6 +43,9 @@ pub struct EngineConfig {
     /// is reported as `no_response` with a `request_timeout` note (see
     /// [`ProtocolSession::on_timer`]). Default 30 s; `None`: only at close.
     pub request_timeout: Option<Duration>,
+    /// Request timeouts for some plugins (by name), overriding
+    /// [`EngineConfig::request_timeout`] for their connections (`None`: off for that plugin).
+    pub plugin_request_timeouts: Vec<(String, Option<Duration>)>,
 }
 
 /// Bytes of protocol-session state the engine allows (see [`EngineConfig::session_budget`]).
@@ -76,6 +79,7 @@ impl Default for EngineConfig {
             stall_memory: 32,
             session_budget: SessionBudget::default(),
             request_timeout: Some(Duration::from_secs(30)),
+            plugin_request_timeouts: Vec::new(),
         }
     }
 }
@@ -97,6 +101,22 @@ pub struct DissectStats {
     pub anomalies: u64,
     /// Transactions annotated with a retransmission delay.
     pub transactions_with_retransmission_delay: u64,
+    /// Highest session-state bytes held at once, all sessions together
+    /// ([`ProtocolSession::state_bytes`]; with several threads: the sum of the workers' peaks).
+    pub peak_session_bytes: u64,
+    /// Times a session went over the per-connection budget and was asked to shed.
+    pub budget_hits_connection: u64,
+    /// Times the sessions together went over the global budget (the session that grew was
+    /// asked to shed).
+    pub budget_hits_global: u64,
+    /// Sessions that could not shed enough to stay within a budget: their connections were
+    /// no longer dissected (the rest of their bytes count as undissected).
+    pub sessions_dropped_over_budget: u64,
+    /// Items shed to stay within the budgets: pending requests reported early (`shed` note) or
+    /// kept detail and map entries dropped.
+    pub items_shed: u64,
+    /// Requests reported as `no_response` by the request timeout (`request_timeout` note).
+    pub requests_timed_out: u64,
 }
 
 impl DissectStats {
@@ -111,6 +131,12 @@ impl DissectStats {
         self.messages += o.messages;
         self.anomalies += o.anomalies;
         self.transactions_with_retransmission_delay += o.transactions_with_retransmission_delay;
+        self.peak_session_bytes += o.peak_session_bytes;
+        self.budget_hits_connection += o.budget_hits_connection;
+        self.budget_hits_global += o.budget_hits_global;
+        self.sessions_dropped_over_budget += o.sessions_dropped_over_budget;
+        self.items_shed += o.items_shed;
+        self.requests_timed_out += o.requests_timed_out;
     }
 }
 
@@ -152,6 +178,12 @@ struct Conn {
     tunnel: Option<TunnelNote>,
     /// Hand-overs so far (bounded: a hand-over loop stops dissection).
     handovers: u8,
+    /// Session-state bytes last charged for this connection.
+    state: usize,
+    /// The request-timer entry in [`Ctx::timers`], if any.
+    scheduled: Option<Timestamp>,
+    /// The request timeout of this connection's plugin.
+    timeout: Option<Duration>,
 }
 
 /// A connection that carries a tunnel through a proxy (HTTP CONNECT, SOCKS): the connection
@@ -187,6 +219,14 @@ pub(crate) struct Ctx<O: Output> {
     pub(crate) stats: DissectStats,
     probe_budget: usize,
     stall_memory: usize,
+    budget: SessionBudget,
+    request_timeout: Option<Duration>,
+    /// Per-plugin overrides of `request_timeout`, by plugin index.
+    plugin_timeouts: Vec<(usize, Option<Duration>)>,
+    /// Session-state bytes charged, all connections together.
+    session_bytes: usize,
+    /// Request timers: (deadline, connection), at most one per live connection.
+    timers: BTreeSet<(Timestamp, ConnectionId)>,
 }
 
 /// Wraps the output to count events and annotate transactions with retransmission delay.
@@ -196,6 +236,25 @@ struct Emitter<'a, O: Output> {
     stalls: &'a VecDeque<(Timestamp, Direction, Duration)>,
     /// The proxy, for transactions inside a tunnel.
     proxy: Option<Endpoint>,
+    /// While a session sheds: the budget that was hit, written into its `shed` notes.
+    shed_budget: Option<&'static str>,
+}
+
+impl<'a, O: Output> Emitter<'a, O> {
+    fn new(
+        out: &'a mut O,
+        stats: &'a mut DissectStats,
+        stalls: &'a VecDeque<(Timestamp, Direction, Duration)>,
+        tunnel: &Option<TunnelNote>,
+    ) -> Self {
+        Emitter {
+            out,
+            stats,
+            stalls,
+            proxy: tunnel.as_ref().and_then(TunnelNote::proxy_field),
+            shed_budget: None,
+        }
+    }
 }
 
 impl<O: Output> EventSink for Emitter<'_, O> {
@@ -209,6 +268,13 @@ impl<O: Output> EventSink for Emitter<'_, O> {
         }
         if self.proxy.is_some() {
             tx.proxy = self.proxy;
+        }
+        if let Some(b) = self.shed_budget {
+            for n in &mut tx.notes {
+                if let Note::Shed { budget } = n {
+                    *budget = b;
+                }
+            }
         }
         self.out.transaction(tx);
     }
@@ -252,6 +318,11 @@ fn attribute_stalls(
 
 impl<O: Output> Dispatcher<O> {
     pub(crate) fn new(registry: Registry, out: O, cfg: &EngineConfig) -> Self {
+        let plugin_timeouts = cfg
+            .plugin_request_timeouts
+            .iter()
+            .filter_map(|(n, t)| Some((registry.index_of(n)?, t.filter(|t| t.0 > 0))))
+            .collect();
         Dispatcher {
             conns: FxHashMap::default(),
             ctx: Ctx {
@@ -260,12 +331,128 @@ impl<O: Output> Dispatcher<O> {
                 stats: DissectStats::default(),
                 probe_budget: cfg.probe_budget,
                 stall_memory: cfg.stall_memory,
+                budget: cfg.session_budget,
+                request_timeout: cfg.request_timeout.filter(|t| t.0 > 0),
+                plugin_timeouts,
+                session_bytes: 0,
+                timers: BTreeSet::new(),
             },
         }
     }
 }
 
 impl<O: Output> Ctx<O> {
+    /// After a session callback at capture time `now`: charge the session's state against the
+    /// budgets (asking it to shed when over; dropping it if it cannot), and schedule its request
+    /// timer. `from_timer`: called right after [`ProtocolSession::on_timer`], when a deadline
+    /// still due is not scheduled again (a session that did not act would fire forever; its next
+    /// callback schedules it).
+    fn settle(&mut self, conn: &mut Conn, now: Timestamp, from_timer: bool) {
+        let id = conn.info.id;
+        let others = self.session_bytes - conn.state;
+        if let Slot::Probing { bytes, .. } = conn.slot {
+            // Bytes kept while probing count against the global budget too.
+            if others.saturating_add(bytes) > self.budget.global {
+                self.stats.budget_hits_global += 1;
+                self.stats.undissected_bytes += bytes as u64;
+                self.stats.unidentified_connections += 1;
+                conn.slot = Slot::Idle;
+                conn.state = 0;
+                self.session_bytes = others;
+            } else {
+                conn.state = bytes;
+                self.session_bytes = others + bytes;
+                self.stats.peak_session_bytes =
+                    self.stats.peak_session_bytes.max(self.session_bytes as u64);
+            }
+            return;
+        }
+        let Slot::Session(s, _) = &mut conn.slot else {
+            self.session_bytes = others;
+            conn.state = 0;
+            if let Some(t) = conn.scheduled.take() {
+                self.timers.remove(&(t, id));
+            }
+            return;
+        };
+        let proxy = conn.tunnel.as_ref().and_then(TunnelNote::proxy_field);
+        let mut bytes = s.state_bytes();
+        let mut over = false;
+        if bytes > self.budget.per_connection {
+            self.stats.budget_hits_connection += 1;
+            let limit = self.budget.per_connection;
+            bytes = self.shed(s.as_mut(), &conn.stalls, proxy, limit, now, "connection");
+            over = bytes > limit;
+        }
+        if !over && others.saturating_add(bytes) > self.budget.global {
+            self.stats.budget_hits_global += 1;
+            let limit = self.budget.global.saturating_sub(others);
+            bytes = self.shed(s.as_mut(), &conn.stalls, proxy, limit, now, "global");
+            over = bytes > limit;
+        }
+        if over {
+            // The session cannot get within its budget: stop dissecting this connection.
+            self.stats.sessions_dropped_over_budget += 1;
+            conn.slot = Slot::Idle;
+            self.session_bytes = others;
+            conn.state = 0;
+            if let Some(t) = conn.scheduled.take() {
+                self.timers.remove(&(t, id));
+            }
+            return;
+        }
+        conn.state = bytes;
+        self.session_bytes = others + bytes;
+        self.stats.peak_session_bytes =
+            self.stats.peak_session_bytes.max(self.session_bytes as u64);
+        if let Some(tmo) = conn.timeout {
+            match s.timer_deadline(tmo) {
+                Some(d) if from_timer && d <= now => {}
+                Some(d) if conn.scheduled.is_none_or(|t| d < t) => {
+                    if let Some(t) = conn.scheduled.replace(d) {
+                        self.timers.remove(&(t, id));
+                    }
+                    self.timers.insert((d, id));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Ask `s` to get down to `limit` bytes; returns its state bytes after.
+    fn shed(
+        &mut self,
+        s: &mut dyn ProtocolSession,
+        stalls: &VecDeque<(Timestamp, Direction, Duration)>,
+        proxy: Option<Endpoint>,
+        limit: usize,
+        now: Timestamp,
+        budget: &'static str,
+    ) -> usize {
+        let mut em = Emitter {
+            out: &mut self.out,
+            stats: &mut self.stats,
+            stalls,
+            proxy,
+            shed_budget: Some(budget),
+        };
+        let mut n = s.shed(limit, now, &mut em);
+        if s.state_bytes() > limit {
+            n += s.shed(0, now, &mut em);
+        }
+        self.stats.items_shed += n;
+        s.state_bytes()
+    }
+
+    /// Forget a closed connection's budget charge and timer.
+    fn release(&mut self, conn: &mut Conn) {
+        self.session_bytes -= conn.state;
+        conn.state = 0;
+        if let Some(t) = conn.scheduled.take() {
+            self.timers.remove(&(t, conn.info.id));
+        }
+    }
+
     fn start_session(&mut self, idx: usize, conn: &mut Conn) {
         let plugin = self.registry.plugin(idx);
         let name = plugin.name();
@@ -275,6 +462,11 @@ impl<O: Output> Ctx<O> {
         if let Some(t) = conn.tunnel.as_ref().and_then(|t| t.target_addr) {
             info.server = t;
         }
+        conn.timeout = self
+            .plugin_timeouts
+            .iter()
+            .find(|(i, _)| *i == idx)
+            .map_or(self.request_timeout, |(_, t)| *t);
         conn.slot = Slot::Session(plugin.new_session(&info), name);
     }
 
@@ -339,12 +531,8 @@ impl<O: Output> Ctx<O> {
     fn data_for(&mut self, conn: &mut Conn, chunk: &StreamChunk<'_>) {
         match &mut conn.slot {
             Slot::Session(session, _) => {
-                let mut em = Emitter {
-                    out: &mut self.out,
-                    stats: &mut self.stats,
-                    stalls: &conn.stalls,
-                    proxy: conn.tunnel.as_ref().and_then(TunnelNote::proxy_field),
-                };
+                let mut em =
+                    Emitter::new(&mut self.out, &mut self.stats, &conn.stalls, &conn.tunnel);
                 match session.on_data(chunk, &mut em) {
                     Flow::Continue => {}
                     Flow::Detach => conn.slot = Slot::Idle,
@@ -417,6 +605,9 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                     stalls: VecDeque::new(),
                     tunnel: None,
                     handovers: 0,
+                    state: 0,
+                    scheduled: None,
+                    timeout: None,
                 };
                 match self.ctx.registry.by_port(info.server.port()) {
                     Some(idx) => self.ctx.start_session(idx, &mut conn),
@@ -435,6 +626,7 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                 self.ctx.out.data(conn, &chunk);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     self.ctx.data_for(c, &chunk);
+                    self.ctx.settle(c, chunk.ts, false);
                 }
             }
             StreamEvent::Gap { conn, gap, .. } => {
@@ -454,10 +646,10 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                     c.stalls.push_back((ts, dir, delay));
                 }
             }
-            StreamEvent::Fin { conn, dir, ts } => self.with_session(conn, |s, em| {
+            StreamEvent::Fin { conn, dir, ts } => self.with_session(conn, ts, |s, em| {
                 s.on_fin(dir, ts, em);
             }),
-            StreamEvent::Rst { conn, dir, ts } => self.with_session(conn, |s, em| {
+            StreamEvent::Rst { conn, dir, ts } => self.with_session(conn, ts, |s, em| {
                 s.on_rst(dir, ts, em);
             }),
             StreamEvent::Close {
@@ -469,14 +661,15 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                 let Some(mut c) = self.conns.remove(&conn) else {
                     return;
                 };
+                self.ctx.release(&mut c);
                 let protocol = match &mut c.slot {
                     Slot::Session(s, name) => {
-                        let mut em = Emitter {
-                            out: &mut self.ctx.out,
-                            stats: &mut self.ctx.stats,
-                            stalls: &c.stalls,
-                            proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
-                        };
+                        let mut em = Emitter::new(
+                            &mut self.ctx.out,
+                            &mut self.ctx.stats,
+                            &c.stalls,
+                            &c.tunnel,
+                        );
                         s.on_close(ts, reason, &mut em);
                         Some(*name)
                     }
@@ -498,6 +691,10 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                 });
             }
         }
+    }
+
+    fn on_clock(&mut self, now: Timestamp) {
+        self.fire_timers(now, |_, _, _| {});
     }
 
     /// Server ports were already tried by the reassembler (`server_ports`); probe the payload.
@@ -527,19 +724,53 @@ impl<O: Output> Dispatcher<O> {
     fn with_session(
         &mut self,
         id: ConnectionId,
+        now: Timestamp,
         f: impl FnOnce(&mut dyn ProtocolSession, &mut dyn EventSink),
     ) {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
         if let Slot::Session(s, _) = &mut c.slot {
-            let mut em = Emitter {
-                out: &mut self.ctx.out,
-                stats: &mut self.ctx.stats,
-                stalls: &c.stalls,
-                proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
-            };
+            let mut em = Emitter::new(&mut self.ctx.out, &mut self.ctx.stats, &c.stalls, &c.tunnel);
             f(s.as_mut(), &mut em);
+            self.ctx.settle(c, now, false);
+        }
+    }
+
+    /// Capture time reached `now`: run the request timers that are due, in (deadline,
+    /// connection) order. `mark` is called before each session's `on_timer` (the sharded engine
+    /// tags the output that follows).
+    pub(crate) fn fire_timers(
+        &mut self,
+        now: Timestamp,
+        mut mark: impl FnMut(&mut O, Timestamp, ConnectionId),
+    ) {
+        while let Some(&(d, id)) = self.ctx.timers.first() {
+            if d > now {
+                break;
+            }
+            self.ctx.timers.pop_first();
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            c.scheduled = None;
+            let (Slot::Session(s, _), Some(tmo)) = (&mut c.slot, c.timeout) else {
+                continue;
+            };
+            match s.timer_deadline(tmo) {
+                Some(d2) if d2 <= now => {}
+                Some(d2) => {
+                    c.scheduled = Some(d2);
+                    self.ctx.timers.insert((d2, id));
+                    continue;
+                }
+                None => continue,
+            }
+            mark(&mut self.ctx.out, d, id);
+            let mut em = Emitter::new(&mut self.ctx.out, &mut self.ctx.stats, &c.stalls, &c.tunnel);
+            let n = s.on_timer(now, tmo, &mut em);
+            self.ctx.stats.requests_timed_out += n;
+            self.ctx.settle(c, now, true);
         }
     }
 
@@ -549,17 +780,14 @@ impl<O: Output> Dispatcher<O> {
         };
         match &mut c.slot {
             Slot::Session(s, _) => {
-                let mut em = Emitter {
-                    out: &mut self.ctx.out,
-                    stats: &mut self.ctx.stats,
-                    stalls: &c.stalls,
-                    proxy: c.tunnel.as_ref().and_then(TunnelNote::proxy_field),
-                };
+                let mut em =
+                    Emitter::new(&mut self.ctx.out, &mut self.ctx.stats, &c.stalls, &c.tunnel);
                 match s.on_gap(gap, &mut em) {
                     Flow::Continue => {}
                     Flow::Detach => c.slot = Slot::Idle,
                     Flow::Handover => self.ctx.handover(c),
                 }
+                self.ctx.settle(c, gap.ts, false);
             }
             // A gap while probing: what was kept can no longer be replayed as one stream.
             Slot::Probing { bytes, .. } => {

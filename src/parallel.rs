@@ -54,7 +54,8 @@ const IN_FLIGHT: usize = 2;
 struct Tag {
     /// Frame index of the segment whose arrival caused it (`u64::MAX`: end of capture).
     frame: u64,
-    /// 0: idle timeout, 1: hole timeout, 2: the segment itself, 3: end of capture.
+    /// 0: idle timeout, 1: hole timeout, 2: request timer, 3: the segment itself, 4: end of
+    /// capture.
     phase: u8,
     a: u64,
     b: u64,
@@ -65,7 +66,7 @@ impl Tag {
     fn segment(frame: u64) -> Tag {
         Tag {
             frame,
-            phase: 2,
+            phase: 3,
             a: 0,
             b: 0,
             c: 0,
@@ -89,11 +90,26 @@ impl Tag {
             },
             TimedCause::Finish { conn } => Tag {
                 frame: u64::MAX,
-                phase: 3,
+                phase: 4,
                 a: conn.0,
                 b: 0,
                 c: 0,
             },
+        }
+    }
+}
+
+impl Tag {
+    /// A request timer of connection `conn` due at `deadline`, run when the segment `frame`
+    /// moved the clock (timers run in (deadline, connection) order, after idle and hole
+    /// timeouts).
+    fn timer(frame: u64, deadline: Timestamp, conn: wiresift_core::ConnectionId) -> Tag {
+        Tag {
+            frame,
+            phase: 2,
+            a: deadline.0,
+            b: conn.0,
+            c: 0,
         }
     }
 }
@@ -187,6 +203,13 @@ impl<S: ShardOutput> StreamSink for WorkerSink<'_, S> {
     fn on_timed(&mut self, cause: TimedCause) {
         let len = self.disp.ctx.out.ordered().len();
         self.marks.cut(len, Tag::timed(self.frame, cause));
+    }
+    fn on_clock(&mut self, now: Timestamp) {
+        let (marks, frame) = (&mut *self.marks, self.frame);
+        self.disp.fire_timers(now, |out, deadline, conn| {
+            let len = out.ordered().len();
+            marks.cut(len, Tag::timer(frame, deadline, conn));
+        });
     }
 }
 
@@ -304,6 +327,7 @@ fn per_worker(cfg: &EngineConfig, n: usize) -> EngineConfig {
     let div = |x: usize| x.div_ceil(n).max(1);
     c.reassembly.max_connections = div(c.reassembly.max_connections);
     c.reassembly.max_total_buffer_bytes = div(c.reassembly.max_total_buffer_bytes);
+    c.session_budget.global = div(c.session_budget.global);
     c
 }
 

@@ -186,6 +186,11 @@ pub trait StreamSink {
     /// One event.
     fn on_event(&mut self, ev: StreamEvent<'_>);
 
+    /// Called at the end of every [`crate::Reassembler::advance_time`] (so before each
+    /// segment, after the idle and hole timeouts it caused): capture time is now `now`. The
+    /// engine runs its request timers here. Default: nothing.
+    fn on_clock(&mut self, _now: Timestamp) {}
+
     /// Called just before the reassembler acts on its own rather than on the segment at hand:
     /// an idle timeout, a hole timeout, or the end of the capture. The events that follow (up
     /// to the next call, or to the next segment) are caused by it. The sharded engine uses this

@@ -145,6 +145,7 @@ impl Reassembler {
         }
         let cutoff = Timestamp(now.0.saturating_sub(self.cfg.time_wait.0));
         self.table.expire_closed(cutoff);
+        sink.on_clock(now);
     }
 
     /// End of capture: every hole becomes a gap ([`GapReason::EndOfCapture`]), buffered bytes
