@@ -7,7 +7,7 @@
 # (seed it first with fuzz/seed.sh), without a sanitizer (all library crates forbid unsafe code;
 # ASan only slowed them down), with debug assertions and overflow checks (cargo-fuzz's default),
 # capped input length and a 1 GiB RSS limit. WIRESIFT_FUZZ_SEED fixes libFuzzer's seed (default
-# 0: random). Logs go to fuzz/target/run-all/T.log; a crash leaves its input in fuzz/artifacts/T/.
+# 0: random); WIRESIFT_FUZZ_RUNS stops a target after that many executions. Logs go to fuzz/target/run-all/T.log; a crash leaves its input in fuzz/artifacts/T/.
 # Exit status: 1 if any target crashed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -25,6 +25,7 @@ targets=${*:-$ALL}
 max_len() {
   case $1 in
     decode) echo 16384 ;;
+    resp | smtp) echo 2048 ;;
     *) echo 4096 ;;
   esac
 }
@@ -40,9 +41,12 @@ run_one() {
   t=$1
   mkdir -p "corpus/$t" "artifacts/$t"
   before=$(ls "artifacts/$t" | wc -l)
-  cargo +nightly fuzz run -s none "$t" -- -max_total_time="$dur" -print_final_stats=1 \
+  # CPU seconds the run got (user + sys): the machine may be shared, so exec/s alone says
+  # little; execs per CPU second is the target's own speed.
+  /usr/bin/time -f '%U %S' -o "$logs/$t.cpu" \
+    cargo +nightly fuzz run -s none "$t" -- -max_total_time="$dur" -print_final_stats=1 \
     -max_len="$(max_len "$t")" -rss_limit_mb=1024 -seed="${WIRESIFT_FUZZ_SEED:-0}" \
-    >"$logs/$t.log" 2>&1
+    ${WIRESIFT_FUZZ_RUNS:+-runs=$WIRESIFT_FUZZ_RUNS} >"$logs/$t.log" 2>&1
   rc=$?
   after=$(ls "artifacts/$t" | wc -l)
   echo "$rc $((after - before))" >"$logs/$t.rc"
@@ -58,7 +62,7 @@ fi
 
 fail=0
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
-printf '%-14s %12s %8s %8s %8s\n' target execs exec/s rss_mb crashes
+printf '%-14s %12s %8s %8s %10s %8s %8s\n' target execs exec/s cpu_s exec/cpu_s rss_mb crashes
 for t in $targets; do
   execs=$(grep -a 'stat::number_of_executed_units' "$logs/$t.log" | awk '{print $2}' | tail -n1)
   rate=$(grep -a 'stat::average_exec_per_sec' "$logs/$t.log" | awk '{print $2}' | tail -n1)
@@ -69,6 +73,8 @@ for t in $targets; do
   crashes=$new
   if [ "$rc" != 0 ] && [ "$new" = 0 ]; then crashes="rc=$rc"; fi
   [ "$rc" != 0 ] && fail=1
-  printf '%-14s %12s %8s %8s %8s\n' "$t" "${execs:--}" "${rate:--}" "${rss:--}" "$crashes"
+  cpu=$(awk 'END {printf "%.1f", $1 + $2}' "$logs/$t.cpu" 2>/dev/null)
+  per=$(awk -v e="${execs:-0}" -v c="${cpu:-0}" 'BEGIN {if (c > 0) printf "%.0f", e / c; else print "-"}')
+  printf '%-14s %12s %8s %8s %10s %8s %8s\n' "$t" "${execs:--}" "${rate:--}" "${cpu:--}" "$per" "${rss:--}" "$crashes"
 done
 exit $fail
