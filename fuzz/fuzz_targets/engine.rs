@@ -130,6 +130,9 @@ fn check(e: &Engine<Out>) {
         "{:?}",
         s.reassembly
     );
+    // The engine drops a session that cannot shed to within its budget even with `shed(0)`:
+    // for a session, that is failing the `shed` contract.
+    assert_eq!(s.dissect.sessions_dropped_over_budget, 0, "{:?}", s.dissect);
     let (max, sum) = state_figures();
     assert!(
         max <= PER_CONN,

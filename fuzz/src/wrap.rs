@@ -1,8 +1,8 @@
 //! Checking wrappers around a registry's plugins, for targets that drive the whole engine: each
 //! session the engine creates is wrapped so that after every callback the engine makes, the
-//! accounting invariant holds (`delivered` = bytes the engine fed it), after every `shed(limit)`
-//! the session is within `limit`, and every session's state after the engine's budget rules is
-//! recorded for the target to check against the per-connection and global caps.
+//! accounting invariant holds (`delivered` = bytes the engine fed it), and every session's state
+//! after the engine's budget rules is recorded for the target to check against the
+//! per-connection and global caps.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -151,9 +151,10 @@ impl ProtocolSession for CheckedSession {
         self.inner.state_bytes()
     }
     fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+        // Not asserted here: the engine asks for `shed(0)` next when this was not enough, and
+        // drops a session that still cannot get within its budget (the target checks that no
+        // session was dropped, and what the others hold after every packet).
         let n = self.inner.shed(limit, ts, out);
-        let b = self.inner.state_bytes();
-        assert!(b <= limit, "state_bytes {b} > limit {limit} after shed");
         self.after("shed");
         n
     }
