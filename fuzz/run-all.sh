@@ -25,7 +25,7 @@ targets=${*:-$ALL}
 max_len() {
   case $1 in
     decode) echo 16384 ;;
-    resp | smtp) echo 2048 ;;
+    resp | smtp | resp_pipeline) echo 2048 ;;
     *) echo 4096 ;;
   esac
 }

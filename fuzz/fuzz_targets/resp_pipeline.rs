@@ -198,7 +198,7 @@ fuzz_target!(|input: Input| {
         match op {
             Op::Requests { n, kind, chunk } => {
                 buf.clear();
-                for _ in 0..(n % 32) {
+                for _ in 0..(n % 16) {
                     request(&mut buf, *kind, next_id);
                     next_id += 1;
                     requests += 1;
@@ -208,7 +208,7 @@ fuzz_target!(|input: Input| {
             }
             Op::Replies { n, kind, chunk } => {
                 buf.clear();
-                for _ in 0..(n % 32) {
+                for _ in 0..(n % 16) {
                     reply(&mut buf, *kind);
                     replies += 1;
                 }
