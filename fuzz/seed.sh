@@ -1,50 +1,72 @@
 #!/usr/bin/env bash
 # Seed fuzz corpora from the project's own test captures (and ../shared/pcaps when present).
+#
+# Seeds are kept small on purpose (the fuzz targets' cost grows with input length and libFuzzer
+# replays the whole corpus first): captures for `decode` are at most 16 KiB (larger ones are cut
+# to their first 4 KiB, still a valid capture prefix), and session seeds are at most 2 KiB.
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p corpus/decode corpus/resp corpus/smtp corpus/reassembly corpus/cql corpus/tunnel
+mkdir -p corpus/decode corpus/reassembly corpus/resp corpus/resp_pipeline corpus/smtp \
+  corpus/mysql corpus/cql corpus/tns corpus/tunnel corpus/engine
+n=0
 for f in ../testdata/*/*.pcap ../testdata/*/*.pcapng ../../shared/pcaps/*/*.pcap*; do
   [ -f "$f" ] || continue
+  [ "$n" -lt 64 ] || break
   sz=$(stat -c %s "$f")
-  [ "$sz" -le 200000 ] && cp "$f" "corpus/decode/$(basename "$f")"
+  if [ "$sz" -le 16384 ]; then
+    cp "$f" "corpus/decode/$(basename "$f")"
+  else
+    # Cut with bash, not `| head`: head closing the pipe early can kill the writer with
+    # SIGPIPE, which `set -o pipefail` turns into a failure of this script.
+    dd if="$f" of="corpus/decode/$(basename "$f").4k" bs=4096 count=1 status=none
+  fi
+  n=$((n + 1))
 done
-# Session targets take stream bytes: use the tshark-derived golden streams (client bytes then
-# server bytes, 4 KiB of each), whatever framing a target puts on its input.
-for t in resp smtp; do
-  for d in ../testdata/golden/$t/*/; do
-    [ -d "$d" ] || continue
-    stem=$(basename "$d")
-    for c in "$d"*.c2s; do
-      [ -f "$c" ] || continue
-      s="${c%.c2s}.s2c"
-      { head -c 4096 "$c"; [ -f "$s" ] && head -c 4096 "$s"; } > "corpus/$t/$stem-$(basename "${c%.c2s}")"
-    done
-  done
-done
-# cql: a selector byte, the client stream's length (2 bytes), then the first 4 KiB of each direction of a few connections of the CQL
-# captures (v4 frames, lz4/snappy frames, v5 segments), reassembled by tshark when present.
-if command -v tshark >/dev/null 2>&1; then
-  for f in v4 v4-lz4 v3-snappy v5 v5-lz4; do
-    [ -f "../testdata/cql/$f.pcap" ] || continue
-    for s in 1 3 5; do
-      hex=$(tshark -r "../testdata/cql/$f.pcap" -q -z "follow,tcp,raw,$s" 2>/dev/null | grep -E '^\s*[0-9a-f]+$' || true)
-      # Cut with bash, not `| head`: head closing the pipe early kills tr with SIGPIPE, which
-      # `set -o pipefail` turns into a failure of this script (seen in CI, depending on timing).
-      c2s=$(printf '%s\n' "$hex" | grep -v '^\s' | tr -d '\n' || true)
-      s2c=$(printf '%s\n' "$hex" | grep '^\s' | tr -d ' \t\n' || true)
-      c2s=${c2s:0:8192}
-      s2c=${s2c:0:8192}
-      [ -n "$c2s" ] || continue
-      sel=$([ "${f#v5}" != "$f" ] && echo 00 || echo 01)
-      printf '%s%04x%s%s' "$sel" $(( ${#c2s} / 2 )) "$c2s" "$s2c" | xxd -r -p > "corpus/cql/$f-$s"
-    done
-  done
-fi
-echo "seeded: $(ls corpus/cql | wc -l) cql"
-# Tunnel set-ups in the tunnel target's script format ([ctl, len, bytes]; ctl 0 client, 1 proxy).
+# Session targets take a selector byte then a script of records [ctl, len, bytes…] (ctl bit 0:
+# direction; see fuzz/src/lib.rs `Script`); the tunnel target takes the script alone. The
+# records are the TCP payloads of the first connections of each protocol's captures, in
+# capture order, as tshark's `follow,tcp,raw` gives them (skipped when tshark is missing).
 python3 - <<'PY'
+import glob, os, re, shutil, subprocess
+
 def rec(d, b):
-    return bytes([d, len(b)]) + b
+    out = b""
+    for i in range(0, len(b), 255):
+        c = b[i:i + 255]
+        out += bytes([d, len(c)]) + c
+    return out
+
+def streams(pcap, count=2):
+    for s in range(count):
+        try:
+            txt = subprocess.run(["tshark", "-r", pcap, "-q", "-z", f"follow,tcp,raw,{s}"],
+                                 capture_output=True, text=True, timeout=60).stdout
+        except Exception:
+            return
+        recs = []
+        for line in txt.splitlines():
+            m = re.fullmatch(r"(\s*)([0-9a-f]+)", line)
+            if not m:
+                continue
+            recs.append((1 if m.group(1) else 0, bytes.fromhex(m.group(2))))
+        if recs:
+            yield s, recs
+
+have_tshark = shutil.which("tshark") is not None
+targets = {"resp": "resp", "smtp": "smtp", "mysql": "mysql", "cql": "cql", "tns": "tns",
+           "tunnel": "tunnel"}
+for target, proto in targets.items():
+    if not have_tshark:
+        break
+    files = sorted(glob.glob(f"../testdata/{proto}/*.pcap"))[:8]
+    for f in files:
+        for s, recs in streams(f):
+            script = b"".join(rec(d, b) for d, b in recs)[:2048]
+            seed = script if target == "tunnel" else b"\x00" + script
+            name = f"corpus/{target}/{os.path.basename(f)[:-5]}-{s}"
+            open(name, "wb").write(seed)
+
+# Tunnel set-ups by hand as well (the captures may use other ports).
 seeds = {
     "http": rec(0, b"CONNECT 10.0.0.2:25 HTTP/1.1\r\nHost: 10.0.0.2:25\r\n\r\n")
     + rec(1, b"HTTP/1.1 200 Connection established\r\n\r\n220 mx\r\n"),
@@ -52,9 +74,12 @@ seeds = {
     + rec(0, bytes([1, 1]) + b"u" + bytes([1]) + b"p") + rec(1, bytes([1, 0]))
     + rec(0, bytes([5, 1, 0, 3, 2]) + b"mx" + bytes([0, 25]))
     + rec(1, bytes([5, 0, 0, 1, 10, 0, 0, 2, 4, 56]) + b"220 mx\r\n"),
-    "socks4a": rec(0, bytes([4, 1, 0, 25, 0, 0, 0, 1]) + b"u\0mx\0") + rec(1, bytes([0, 90, 0, 0, 0, 0, 0, 0])),
+    "socks4a": rec(0, bytes([4, 1, 0, 25, 0, 0, 0, 1]) + b"u\0mx\0")
+    + rec(1, bytes([0, 90, 0, 0, 0, 0, 0, 0])),
 }
 for k, v in seeds.items():
     open(f"corpus/tunnel/{k}", "wb").write(v)
 PY
-echo "seeded: $(ls corpus/decode | wc -l) decode, $(ls corpus/resp | wc -l) resp, $(ls corpus/smtp | wc -l) smtp"
+for t in decode resp smtp mysql cql tns tunnel; do
+  printf 'seeded %s: %s files, %s\n' "$t" "$(ls "corpus/$t" | wc -l)" "$(du -sh "corpus/$t" | cut -f1)"
+done

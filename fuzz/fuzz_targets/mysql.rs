@@ -1,15 +1,14 @@
-//! MySQL fuzz target: the payload parsers on the whole input, then a session fed a client and a
-//! server stream cut from the input (the first byte picks the split, the segment size, whether
-//! the connection is mid-stream, whether a gap is declared, and whether a real handshake that
-//! negotiates zlib compression comes first, so the rest is read through the compressed layer).
-//! Nothing may panic, and every delivered byte must be counted.
+//! MySQL fuzz target: the payload parsers on the whole input, then a session fed a
+//! [`wiresift_fuzz::Script`] under the shared driver's checks. The first byte is a selector:
+//! bits 0–1 the session-state cap, bit 2 no request timer, bit 3 `Detail::Summary`, bit 5 a real
+//! handshake that negotiates zlib compression comes first (so the rest is read through the
+//! compressed layer), bit 6 mid-stream pickup. Nothing may panic, and every delivered byte must
+//! be counted.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wiresift_core::{
-    CloseReason, ConnectionId, ConnectionInfo, Direction, Duration, Endpoint, GapInfo,
-    ProtocolSession, SessionEvent, StreamChunk, Timestamp,
-};
+use wiresift_core::{Direction, Duration, Timestamp};
+use wiresift_fuzz::{cap, conn, run_script, Checked, Rules};
 use wiresift_mysql::params::{decode_block, Block};
 use wiresift_mysql::wire::{self, Cur};
 use wiresift_mysql::{Config, MysqlSession};
@@ -29,6 +28,7 @@ fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let data = cap(data, 4096);
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
@@ -48,19 +48,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = decode_block(&mut Cur::new(rest), &b);
 
-    let split = if rest.is_empty() { 0 } else { (usize::from(sel) * 7919) % (rest.len() + 1) };
-    let (c2s, s2c) = rest.split_at(split);
-    let seg = 1 + usize::from(sel & 0x1f);
     let compressed = sel & 0x20 != 0;
     let midstream = sel & 0x40 != 0 && !compressed;
-    let gaps = sel & 0x80 != 0;
-    let conn = ConnectionInfo {
-        id: ConnectionId(1),
-        client: Endpoint::new("10.0.0.1".parse().unwrap(), 40000),
-        server: Endpoint::new("10.0.0.2".parse().unwrap(), 3306),
-        start: Timestamp(0),
-        midstream,
-    };
     let cfg = Config {
         max_packet_keep: 256,
         max_pending: 8,
@@ -71,47 +60,24 @@ fuzz_target!(|data: &[u8]| {
         max_inflate: 1 << 20,
         ..Config::default()
     };
-    let mut s = MysqlSession::new(&conn, cfg);
-    let mut out: Vec<SessionEvent> = Vec::new();
-    let mut t = 0u64;
-    let mut delivered = 0u64;
-    let mut feed = |s: &mut MysqlSession, dir, d: &[u8], t: u64, out: &mut Vec<SessionEvent>| {
-        s.on_data(&StreamChunk { dir, ts: Timestamp(t), data: d, held: Duration(0) }, out);
-    };
+    let s = MysqlSession::new(&conn(3306, midstream), cfg);
+    let mut c = Checked::new(s, Rules::pick(sel, sel & 4 != 0), Timestamp(0));
+    c.sink.summary = sel & 8 != 0;
     if compressed {
         for (dir, d) in [
             (Direction::ServerToClient, packet(0, GREETING)),
             (Direction::ClientToServer, packet(1, LOGIN)),
             (Direction::ServerToClient, packet(2, OK)),
         ] {
-            t += 1000;
-            delivered += d.len() as u64;
-            feed(&mut s, dir, &d, t, &mut out);
+            c.advance(Duration::from_millis(1));
+            c.data(dir, &d, Duration(0));
         }
     }
-    let mut ci = c2s.chunks(seg).enumerate();
-    let mut si = s2c.chunks(seg + 3).enumerate();
-    loop {
-        let a = ci.next();
-        let b = si.next();
-        if a.is_none() && b.is_none() {
-            break;
-        }
-        for (dir, x) in [(Direction::ClientToServer, a), (Direction::ServerToClient, b)] {
-            let Some((i, d)) = x else { continue };
-            t += 1_000;
-            if gaps && i == 3 {
-                let len = (sel & 1 == 1).then_some(d.len() as u64);
-                s.on_gap(&GapInfo { dir, ts: Timestamp(t), len }, &mut out);
-                continue;
-            }
-            delivered += d.len() as u64;
-            feed(&mut s, dir, d, t, &mut out);
-        }
-        out.clear();
+    run_script(&mut c, rest);
+    // The session's own accounts: (delivered, skipped) per direction.
+    let acc = c.s.accounting();
+    if !c.detached {
+        assert_eq!(acc[0].0 + acc[1].0, c.fed[0] + c.fed[1]);
     }
-    s.on_close(Timestamp(t + 1), CloseReason::Fin, &mut out);
-    let acc = s.accounting();
-    assert_eq!(acc[0].0 + acc[1].0, delivered);
     assert!(acc[0].1 <= acc[0].0 && acc[1].1 <= acc[1].0);
 });

@@ -1,26 +1,18 @@
-//! SMTP session fuzz target: the input is a script of segments for both directions (and a few
-//! gaps), driven through one `SmtpSession`. Nothing may panic and buffering must stay bounded.
-//!
-//! Script format: a sequence of records `[ctl, len, bytes…]`. `ctl & 1` picks the direction
-//! (0 = client→server), `ctl & 2` declares a gap of `len` bytes instead of data, `ctl & 4`
-//! marks the connection as picked up mid-stream (first record only).
+//! SMTP session fuzz target. The first byte is a selector (bits 0–1 the session-state cap, bit 2
+//! no request timer, bit 3 `Detail::Summary`, bit 6 mid-stream pickup); the rest is a
+//! [`wiresift_fuzz::Script`] fed to one `SmtpSession` under the shared driver's checks
+//! (accounting, state cap with shed, timer, note bound). Buffering stays bounded.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wiresift_core::{
-    CloseReason, ConnectionId, ConnectionInfo, Direction, Endpoint, EventSink, GapInfo,
-    ProtocolSession, SessionEvent, StreamChunk, Timestamp,
-};
+use wiresift_core::Timestamp;
+use wiresift_fuzz::{cap, conn, run_script_with, Checked, Rules};
 use wiresift_smtp::{SmtpConfig, SmtpSession};
 
 fuzz_target!(|data: &[u8]| {
-    let midstream = data.first().is_some_and(|c| c & 4 != 0);
-    let conn = ConnectionInfo {
-        id: ConnectionId(1),
-        client: Endpoint::new([10, 0, 0, 1].into(), 40000),
-        server: Endpoint::new([10, 0, 0, 2].into(), 25),
-        start: Timestamp(0),
-        midstream,
+    let data = cap(data, 4096);
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
     };
     // Small limits so that the overlong and overflow paths are reached often.
     let cfg = SmtpConfig {
@@ -30,44 +22,9 @@ fuzz_target!(|data: &[u8]| {
         header_area: 128,
         ..Default::default()
     };
-    let mut s = SmtpSession::new(&conn, cfg);
-    let mut out: Vec<SessionEvent> = Vec::new();
-    let mut rest = data;
-    let mut t = 0u64;
-    while rest.len() >= 2 {
-        let (ctl, len) = (rest[0], usize::from(rest[1]));
-        rest = &rest[2..];
-        let dir = if ctl & 1 == 0 {
-            Direction::ClientToServer
-        } else {
-            Direction::ServerToClient
-        };
-        t += 1000;
-        if ctl & 2 != 0 {
-            let gap = GapInfo {
-                dir,
-                ts: Timestamp(t),
-                len: (ctl & 8 == 0).then_some(len as u64),
-            };
-            s.on_gap(&gap, &mut out as &mut dyn EventSink);
-            continue;
-        }
-        let n = len.min(rest.len());
-        let chunk = StreamChunk {
-            dir,
-            ts: Timestamp(t),
-            data: &rest[..n],
-            held: Default::default(),
-        };
-        s.on_data(&chunk, &mut out as &mut dyn EventSink);
-        rest = &rest[n..];
-        // Carry-over 2 × 128, overlong prefixes 2 × 64, header area 128, reply 4 × 64.
-        assert!(s.buffered_bytes() <= 1024);
-        out.clear();
-    }
-    s.on_close(
-        Timestamp(t + 1),
-        CloseReason::Fin,
-        &mut out as &mut dyn EventSink,
-    );
+    let s = SmtpSession::new(&conn(25, sel & 0x40 != 0), cfg);
+    let mut c = Checked::new(s, Rules::pick(sel, sel & 4 != 0), Timestamp(0));
+    c.sink.summary = sel & 8 != 0;
+    // Carry-over 2 × 128, overlong prefixes 2 × 64, header area 128, reply 4 × 64.
+    run_script_with(&mut c, rest, |c| assert!(c.s.buffered_bytes() <= 1024));
 });

@@ -1,26 +1,18 @@
-//! TNS session fuzz target: the input is a script of segments for both directions (and a few
-//! gaps), driven through one `TnsSession`. Nothing may panic and buffering must stay bounded.
-//!
-//! Script format: a sequence of records `[ctl, len, bytes…]`. `ctl & 1` picks the direction
-//! (0 = client→server), `ctl & 2` declares a gap of `len` bytes instead of data, `ctl & 4`
-//! marks the connection as picked up mid-stream (first record only).
+//! TNS session fuzz target. The first byte is a selector (bits 0–1 the session-state cap, bit 2
+//! no request timer, bit 3 `Detail::Summary`, bit 6 mid-stream pickup); the rest is a
+//! [`wiresift_fuzz::Script`] fed to one `TnsSession` under the shared driver's checks. Buffering
+//! stays bounded, and every byte fed is in a transaction or counted by the session.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wiresift_core::{
-    CloseReason, ConnectionId, ConnectionInfo, Direction, Endpoint, EventSink, GapInfo,
-    ProtocolSession, SessionEvent, StreamChunk, Timestamp,
-};
+use wiresift_core::Timestamp;
+use wiresift_fuzz::{cap, conn, run_script_with, Checked, Rules};
 use wiresift_tns::{TnsConfig, TnsSession};
 
 fuzz_target!(|data: &[u8]| {
-    let midstream = data.first().is_some_and(|c| c & 4 != 0);
-    let conn = ConnectionInfo {
-        id: ConnectionId(1),
-        client: Endpoint::new([10, 0, 0, 1].into(), 40000),
-        server: Endpoint::new([10, 0, 0, 2].into(), 1521),
-        start: Timestamp(0),
-        midstream,
+    let data = cap(data, 4096);
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
     };
     // Small limits so that the overflow and truncation paths are reached often.
     let cfg = TnsConfig {
@@ -31,69 +23,29 @@ fuzz_target!(|data: &[u8]| {
         max_sql: 64,
         max_cursors: 4,
     };
-    let mut s = TnsSession::new(&conn, cfg);
-    let mut out: Vec<SessionEvent> = Vec::new();
-    let mut rest = data;
-    let mut t = 0u64;
-    let (mut fed, mut in_tx) = (0u64, 0u64);
-    let tx_bytes = |out: &Vec<SessionEvent>| -> u64 {
-        out.iter()
-            .map(|e| match e {
-                SessionEvent::Transaction(t) => t.request_bytes + t.response_bytes,
-                _ => 0,
-            })
-            .sum()
-    };
-    while rest.len() >= 2 {
-        let (ctl, len) = (rest[0], usize::from(rest[1]));
-        rest = &rest[2..];
-        let dir = if ctl & 1 == 0 {
-            Direction::ClientToServer
-        } else {
-            Direction::ServerToClient
-        };
-        t += 1000;
-        if ctl & 2 != 0 {
-            let gap = GapInfo {
-                dir,
-                ts: Timestamp(t),
-                len: (ctl & 8 == 0).then_some(len as u64),
-            };
-            s.on_gap(&gap, &mut out as &mut dyn EventSink);
-            continue;
-        }
-        let n = len.min(rest.len());
-        let chunk = StreamChunk {
-            dir,
-            ts: Timestamp(t),
-            data: &rest[..n],
-            held: Default::default(),
-        };
-        s.on_data(&chunk, &mut out as &mut dyn EventSink);
-        fed += n as u64;
-        rest = &rest[n..];
-        // Carry-over 2 × 512, kept packet bytes 2 × (256 + 128), request 256 + tail 128,
-        // cursor map 4 × (64 + 8), last SQL + fingerprint (64 + 256).
-        assert!(s.buffered_bytes() <= 2 * 512 + 2 * 384 + 384 + 4 * 72 + 320);
-        in_tx += tx_bytes(&out);
-        out.clear();
+    let s = TnsSession::new(&conn(1521, sel & 0x40 != 0), cfg);
+    let mut c = Checked::new(s, Rules::pick(sel, sel & 4 != 0), Timestamp(0));
+    c.sink.summary = sel & 8 != 0;
+    // Carry-over 2 × 512, kept packet bytes 2 × (256 + 128), request 256 + tail 128, cursor
+    // map 4 × (64 + 8), last SQL + fingerprint (64 + 256).
+    run_script_with(&mut c, rest, |c| {
+        assert!(c.s.buffered_bytes() <= 2 * 512 + 2 * 384 + 384 + 4 * 72 + 320)
+    });
+    if c.detached {
+        return;
     }
-    s.on_close(
-        Timestamp(t + 1),
-        CloseReason::Fin,
-        &mut out as &mut dyn EventSink,
-    );
-    in_tx += tx_bytes(&out);
     // Accounting: every byte fed is in a transaction or counted by the session.
-    let c = s.counters();
-    let counted = c.skipped_bytes[0]
-        + c.skipped_bytes[1]
-        + c.oob_bytes
-        + c.unattributed_bytes
-        + c.encrypted_bytes;
+    let k = c.s.counters();
+    let counted = k.skipped_bytes[0]
+        + k.skipped_bytes[1]
+        + k.oob_bytes
+        + k.unattributed_bytes
+        + k.encrypted_bytes;
+    let fed = c.fed[0] + c.fed[1];
     assert_eq!(
-        in_tx + counted,
+        c.sink.tx_bytes + counted,
         fed,
-        "tx {in_tx} + counted {counted} != fed {fed}"
+        "tx {} + counted {counted} != fed {fed}",
+        c.sink.tx_bytes
     );
 });

@@ -1,6 +1,6 @@
 //! Streaming capture-file reader: classic pcap and pcapng.
 //!
-//! The reader holds one read buffer ([`READ_BUFFER_SIZE`], 1 MiB) and never loads the whole
+//! The reader holds one read buffer (grown on demand to [`READ_BUFFER_SIZE`], 1 MiB) and never loads the whole
 //! input: packets are returned as slices into that buffer, valid until the next call. It reads
 //! from any [`Read`], so a pipe (`-` for stdin) works as well as a file: the format is chosen by
 //! peeking at the magic number in the buffer, no seeking.
@@ -35,7 +35,8 @@ use wiresift_core::Timestamp;
 
 use crate::error::CaptureError;
 
-/// Size of the read buffer (1 MiB). It only grows for a single record larger than this, up to
+/// Size of the read buffer (1 MiB; it starts at 8 KiB and doubles as the input needs). It only
+/// grows beyond this for a single record larger than this, up to
 /// [`MAX_RECORD_LEN`].
 pub const READ_BUFFER_SIZE: usize = 1 << 20;
 
@@ -316,7 +317,9 @@ impl CaptureReader {
     pub fn from_read(src: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
         let mut r = CaptureReader {
             src,
-            buf: vec![0; READ_BUFFER_SIZE],
+            // Grown on demand up to READ_BUFFER_SIZE (see `fill`): a small input never pays
+            // for zeroing the whole buffer.
+            buf: Vec::new(),
             start: 0,
             end: 0,
             offset: 0,
@@ -422,8 +425,13 @@ impl CaptureReader {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-            if need > self.buf.len() {
-                self.buf.resize(need, 0);
+            // Double the buffer (from 8 KiB) each time it runs short, up to READ_BUFFER_SIZE,
+            // or to `need` for one larger record.
+            let want = (self.buf.len() * 2)
+                .clamp(8 << 10, READ_BUFFER_SIZE)
+                .max(need);
+            if want > self.buf.len() {
+                self.buf.resize(want, 0);
             }
         }
         while self.avail() < need && !self.eof {
