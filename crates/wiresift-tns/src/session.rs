@@ -994,7 +994,8 @@ impl State {
         };
         if let Some((reported, why)) = pd.late {
             // The marker of a call already reported: its reply (if it came) is counted, never
-            // paired with another call.
+            // paired with another call; its bytes are in no transaction.
+            self.counters.unattributed_bytes += pd.req_bytes + pd.resp_bytes;
             if pd.got_response {
                 let end = pd.complete_at.or(pd.last_resp_ts).unwrap_or(now);
                 let waited = end.saturating_since(pd.ts).as_micros();
