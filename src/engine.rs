@@ -60,7 +60,7 @@ pub struct SessionBudget {
     /// Cap per connection (default 1 MiB).
     pub per_connection: usize,
     /// Cap for the whole run (default 16 MiB: with a full connection table of idle sessions,
-    /// ~36 MB, the process stays within 64 MB on any input).
+    /// ~29 MB, the process stays within 64 MB on any input).
     pub global: usize,
 }
 

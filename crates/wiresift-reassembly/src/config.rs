@@ -6,15 +6,15 @@ use wiresift_core::Duration;
 /// flight, never on capture length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReassemblyConfig {
-    /// Most connections tracked at once (default 20 000). Opening one more evicts the least
+    /// Most connections tracked at once (default 16 000). Opening one more evicts the least
     /// recently active connection: its holes become [`crate::GapReason::Eviction`] gaps, it is
     /// closed with [`wiresift_core::CloseReason::Evicted`] and counted. Each tracked
     /// connection costs about 0.4 KB in the table (measured: 401 bytes idle, 673 with data
     /// delivered in one direction; `tests/alloc.rs`) plus its out-of-order bytes; with the
     /// engine's state and an idle protocol session (RESP) about 1.8 KB in all (peak RSS of
     /// `dissect` over SYN-only flows to port 6379: 54 MB at 28 000, 182 MB at 100 000). The
-    /// default keeps a full table with sessions (~36 MB) and the engine's 16 MiB session-state
-    /// budget within 64 MB.
+    /// default keeps a full table with sessions (~29 MB), the engine's 16 MiB session-state
+    /// budget and the threaded pipeline's buffers within 64 MB.
     pub max_connections: usize,
     /// Out-of-order bytes one connection may buffer, both directions together (default 4 MiB).
     /// Beyond it the oldest hole is skipped ([`crate::GapReason::ReorderBudget`]).
@@ -48,7 +48,7 @@ pub struct ReassemblyConfig {
 impl Default for ReassemblyConfig {
     fn default() -> Self {
         ReassemblyConfig {
-            max_connections: 20_000,
+            max_connections: 16_000,
             max_conn_buffer_bytes: 4 << 20,
             max_total_buffer_bytes: 32 << 20,
             max_segments_per_direction: 4096,

@@ -186,7 +186,7 @@ fn memory_does_not_grow_with_capture_length() {
     assert_eq!(long.connection_count(), 0);
     // Remembered closed tuples (time_wait) and the hash tables' capacity depend on the
     // connection rate, not on how long the capture is. (The short run must be long enough for
-    // the tables to reach their steady capacity: 50k connections are not at 20 000
+    // the tables to reach their steady capacity: 50k connections are not at 16 000
     // max_connections; 600k give the same figure as 400k.)
     assert!(
         after_long <= after_short + after_short / 10,
