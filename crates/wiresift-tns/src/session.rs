@@ -1358,8 +1358,11 @@ impl State {
                 .is_some_and(|p| p.late.is_some() && !p.got_response)
         {
             // Last resort (the engine's `shed(0)` before it stops dissecting the connection):
-            // the marker of a reported call (its reply, if it comes, is a `no_request`).
-            self.pending = None;
+            // the marker of a reported call (its reply, if it comes, is a `no_request`); the
+            // bytes it absorbed are in no transaction.
+            if let Some(m) = self.pending.take() {
+                self.counters.unattributed_bytes += m.req_bytes + m.resp_bytes;
+            }
             n += 1;
         }
         if self.state_bytes() > limit {
@@ -1560,8 +1563,9 @@ impl ProtocolSession for TnsSession {
                     );
                     self.st.counters.shed_calls += 1;
                     self.st.finish(ts, out);
-                } else {
-                    self.st.pending = None;
+                } else if let Some(m) = self.st.pending.take() {
+                    // A marker: the bytes it absorbed are in no transaction.
+                    self.st.counters.unattributed_bytes += m.req_bytes + m.resp_bytes;
                 }
                 n += 1;
             }
