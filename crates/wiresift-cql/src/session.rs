@@ -39,6 +39,10 @@ use crate::parser::{self, hex};
 use crate::segment::{self, HeaderResult, Kind};
 use crate::{Config, SharedCache};
 use std::collections::{HashMap, VecDeque};
+
+/// Stream-keyed maps with a fixed hasher, so that the session is deterministic (which entry a
+/// capacity-based budget or a tie picks never depends on a random seed).
+type StreamMap<V> = HashMap<i16, V, rustc_hash::FxBuildHasher>;
 use wiresift_core::{
     push_note, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction, Duration, EventSink,
     Flow, GapInfo, Message, Note, ParseAnomaly, ProtocolSession, ReqResp, Status, StreamBuf,
@@ -246,7 +250,7 @@ struct Core {
     cfg: Config,
     cache: SharedCache,
     /// Boxed: a request's detail is ~0.5 KB and the map keeps spare buckets.
-    pending: HashMap<i16, Box<Pending>>,
+    pending: StreamMap<Box<Pending>>,
     seq: u64,
     compression: Compression,
     /// Compression not negotiated in the capture but found by trying (v3/v4).
@@ -270,7 +274,7 @@ struct Core {
     /// answered) skipped lazily and compacted when it grows.
     order: VecDeque<(u64, i16)>,
     /// Streams whose request was reported early (timeout, budget); bounded by `max_pending`.
-    lost: HashMap<i16, Lost>,
+    lost: StreamMap<Lost>,
     lost_dropped: u64,
     late_replies: u64,
     late_max_us: u64,
@@ -335,7 +339,7 @@ impl CqlSession {
                 conn: *conn,
                 cfg,
                 cache,
-                pending: HashMap::new(),
+                pending: StreamMap::default(),
                 seq: 0,
                 compression: Compression::None,
                 guessed: None,
@@ -349,7 +353,7 @@ impl CqlSession {
                 startup: false,
                 pending_bytes: 0,
                 order: VecDeque::new(),
-                lost: HashMap::new(),
+                lost: StreamMap::default(),
                 lost_dropped: 0,
                 late_replies: 0,
                 late_max_us: 0,
@@ -1195,7 +1199,12 @@ impl Core {
         let ts = p.ts;
         self.finish(*p, None, out);
         if self.lost.len() >= self.cfg.max_pending {
-            if let Some(&k) = self.lost.iter().min_by_key(|(_, l)| l.ts).map(|(k, _)| k) {
+            if let Some(&k) = self
+                .lost
+                .iter()
+                .min_by_key(|(k, l)| (l.ts, **k))
+                .map(|(k, _)| k)
+            {
                 self.lost.remove(&k);
                 self.lost_dropped += 1;
             }
@@ -1263,7 +1272,7 @@ impl Core {
             // dissecting the connection): later replies on those streams become `no_request`.
             n += self.lost.len() as u64;
             self.lost_dropped += self.lost.len() as u64;
-            self.lost = HashMap::new();
+            self.lost = StreamMap::default();
         }
         n
     }
