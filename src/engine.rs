@@ -632,6 +632,13 @@ impl<O: Output> StreamSink for Dispatcher<O> {
     fn on_event(&mut self, ev: StreamEvent<'_>) {
         match ev {
             StreamEvent::Open { info, role } => {
+                let by_port = self.ctx.registry.by_port(info.server.port());
+                if by_port.is_none() && !self.ctx.registry.probing() {
+                    // No plugin can ever take it: keep nothing (its bytes are counted as
+                    // undissected as they come, and `Close` describes it).
+                    self.ctx.stats.unidentified_connections += 1;
+                    return;
+                }
                 let mut conn = Conn {
                     info,
                     role,
@@ -643,24 +650,27 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                     scheduled: None,
                     timeout: None,
                 };
-                match self.ctx.registry.by_port(info.server.port()) {
+                match by_port {
                     Some(idx) => self.ctx.start_session(idx, &mut conn),
-                    None if self.ctx.registry.probing() => {
+                    None => {
                         conn.slot = Slot::Probing {
                             chunks: Vec::new(),
                             bytes: 0,
                             no_match: [false; 2],
                         }
                     }
-                    None => self.ctx.stats.unidentified_connections += 1,
                 }
                 self.conns.insert(info.id, Box::new(conn));
             }
             StreamEvent::Data { conn, chunk } => {
                 self.ctx.out.data(conn, &chunk);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    self.ctx.data_for(c, &chunk);
-                    self.ctx.settle(c, chunk.ts, false);
+                match self.conns.get_mut(&conn) {
+                    Some(c) => {
+                        self.ctx.data_for(c, &chunk);
+                        self.ctx.settle(c, chunk.ts, false);
+                    }
+                    // Not kept: no plugin serves it.
+                    None => self.ctx.stats.undissected_bytes += chunk.data.len() as u64,
                 }
             }
             StreamEvent::Gap { conn, gap, .. } => {
@@ -688,11 +698,22 @@ impl<O: Output> StreamSink for Dispatcher<O> {
             }),
             StreamEvent::Close {
                 conn,
+                info,
                 ts,
                 reason,
                 stats,
             } => {
                 let Some(mut c) = self.conns.remove(&conn) else {
+                    // Not kept: no plugin serves it.
+                    self.ctx.out.connection_closed(&ConnectionSummary {
+                        info,
+                        role: stats.role,
+                        protocol: None,
+                        close_reason: reason,
+                        close_ts: ts,
+                        stats,
+                        tunnel: None,
+                    });
                     return;
                 };
                 self.ctx.release(&mut c);

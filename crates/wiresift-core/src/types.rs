@@ -66,11 +66,10 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// Serialised as fractional seconds with microsecond precision (`1700000000.123456`).
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Formatted by hand into a stack buffer: this runs for every output record.
-        let mut buf = [0u8; 32];
+impl Timestamp {
+    /// The serialised form, fractional seconds with microsecond precision
+    /// (`1700000000.123456`), in `buf`: returns the slice written (ASCII digits and `.`).
+    fn decimal(self, buf: &mut [u8; 32]) -> &[u8] {
         let mut end = buf.len();
         let mut frac = self.subsec_nanos() / 1_000;
         for _ in 0..6 {
@@ -89,8 +88,24 @@ impl Serialize for Timestamp {
                 break;
             }
         }
+        &buf[end..]
+    }
+
+    /// Append the serialised form (`1700000000.123456`, without quotes) to `out`: for
+    /// hand-written JSON writers.
+    pub fn push_decimal(self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; 32];
+        out.extend_from_slice(self.decimal(&mut buf));
+    }
+}
+
+/// Serialised as fractional seconds with microsecond precision (`1700000000.123456`).
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Formatted by hand into a stack buffer: this runs for every output record.
+        let mut buf = [0u8; 32];
         // Only ASCII digits and '.' were written.
-        s.serialize_str(std::str::from_utf8(&buf[end..]).unwrap_or_default())
+        s.serialize_str(std::str::from_utf8(self.decimal(&mut buf)).unwrap_or_default())
     }
 }
 
@@ -182,24 +197,47 @@ impl fmt::Display for Endpoint {
     }
 }
 
-impl Serialize for Endpoint {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            // IPv4, the common case, by hand into a stack buffer (every record has two
-            // endpoints; `Display` through the formatter machinery measured ~8% of `dissect`).
+impl Endpoint {
+    /// IPv4 `ip:port` by hand into a stack buffer (every record has two endpoints; `Display`
+    /// through the formatter machinery measured ~8% of `dissect`). Returns the length written.
+    fn v4_text(a: &std::net::SocketAddrV4, buf: &mut [u8; 21]) -> usize {
+        let mut at = 0;
+        for (i, o) in a.ip().octets().iter().enumerate() {
+            if i > 0 {
+                buf[at] = b'.';
+                at += 1;
+            }
+            at = put_dec(buf, at, u32::from(*o));
+        }
+        buf[at] = b':';
+        put_dec(buf, at + 1, u32::from(a.port()))
+    }
+
+    /// Append `ip:port` / `[v6]:port` (as `Display` and `Serialize` write it, without quotes)
+    /// to `out`: for hand-written JSON writers (the text never needs JSON escaping).
+    pub fn push_text(&self, out: &mut Vec<u8>) {
+        match &self.0 {
             SocketAddr::V4(a) => {
                 let mut buf = [0u8; 21]; // 255.255.255.255:65535
-                let mut at = 0;
-                for (i, o) in a.ip().octets().iter().enumerate() {
-                    if i > 0 {
-                        buf[at] = b'.';
-                        at += 1;
-                    }
-                    at = put_dec(&mut buf, at, u32::from(*o));
-                }
-                buf[at] = b':';
-                at = put_dec(&mut buf, at + 1, u32::from(a.port()));
-                s.serialize_str(std::str::from_utf8(&buf[..at]).unwrap_or_default())
+                let n = Self::v4_text(a, &mut buf);
+                out.extend_from_slice(&buf[..n]);
+            }
+            SocketAddr::V6(a) => {
+                use std::io::Write;
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "{a}");
+            }
+        }
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            SocketAddr::V4(a) => {
+                let mut buf = [0u8; 21]; // 255.255.255.255:65535
+                let n = Self::v4_text(a, &mut buf);
+                s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
             }
             SocketAddr::V6(_) => s.collect_str(self),
         }

@@ -4,7 +4,7 @@ use wiresift_core::{CloseReason, ConnectionInfo, Direction, Timestamp};
 use wiresift_net::TcpSegment;
 
 use crate::config::ReassemblyConfig;
-use crate::event::{ConnStats, GapReason, ReassemblyStats, StreamEvent, StreamSink};
+use crate::event::{ConnStats, GapReason, ReassemblyStats, RoleSource, StreamEvent, StreamSink};
 use crate::half::{Cx, Half, HalfInput, HalfState};
 use crate::seq::{unwrap_near, SeqNum};
 
@@ -17,9 +17,10 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(info: ConnectionInfo) -> Self {
+    pub(crate) fn new(info: ConnectionInfo, role: RoleSource) -> Self {
         let stats = ConnStats {
             last_ts: info.start,
+            role,
             ..ConnStats::default()
         };
         Conn {

@@ -18,7 +18,7 @@ pub enum RoleHint {
 }
 
 /// How the client and server of a connection were decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoleSource {
     /// From the handshake: the SYN sender is the client, the SYN-ACK sender the server.
@@ -28,7 +28,9 @@ pub enum RoleSource {
     /// From [`StreamSink::classify`] (the engine probes the payload with protocol plugins).
     Probe,
     /// The fallback rule: the endpoint with the lower port is the server; with equal ports the
-    /// destination of the first captured segment is.
+    /// destination of the first captured segment is. The default (of a default-built
+    /// [`ConnStats`]).
+    #[default]
     PortRule,
 }
 
@@ -56,6 +58,18 @@ pub enum GapReason {
     Eviction,
     /// The connection closed another way (RST, idle timeout, port reuse) with a hole open.
     Closed,
+}
+
+impl RoleSource {
+    /// Stable snake_case name (as serialised).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RoleSource::Handshake => "handshake",
+            RoleSource::ServerPort => "server_port",
+            RoleSource::Probe => "probe",
+            RoleSource::PortRule => "port_rule",
+        }
+    }
 }
 
 impl GapReason {
@@ -144,6 +158,9 @@ pub enum StreamEvent<'a> {
     Close {
         /// Connection.
         conn: ConnectionId,
+        /// The same ids, endpoints and start time as in `Open`, so that a sink that kept
+        /// nothing for the connection can still describe it (the role is in `stats`).
+        info: &'a ConnectionInfo,
         /// Capture time.
         ts: Timestamp,
         /// Why.
@@ -247,6 +264,8 @@ pub struct ConnStats {
     pub last_ts: Timestamp,
     /// Why the connection closed; set just before `Close`.
     pub close_reason: Option<CloseReason>,
+    /// How client and server were decided (as in `Open`).
+    pub role: RoleSource,
 }
 
 /// Closed connections by reason.

@@ -197,7 +197,7 @@ impl Reassembler {
         tracing::debug!(conn = id.0, %client, %server, ?role, "open");
         let slot = self
             .table
-            .insert(key, Conn::new(info), self.now, self.frame);
+            .insert(key, Conn::new(info, role), self.now, self.frame);
         self.stats.peak_connections = self.stats.peak_connections.max(self.table.len());
         sink.on_event(StreamEvent::Open { info, role });
         self.on_conn_segment(slot, seg, sink);
@@ -324,6 +324,7 @@ impl Reassembler {
         tracing::debug!(conn = id.0, reason = reason.as_str(), "close");
         sink.on_event(StreamEvent::Close {
             conn: id,
+            info: &conn.info,
             ts: conn.now(),
             reason,
             stats: &conn.stats,

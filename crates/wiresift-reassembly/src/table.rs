@@ -475,13 +475,16 @@ mod tests {
         use crate::conn::Conn;
         use wiresift_core::{ConnectionId, ConnectionInfo};
         let conn = |id: u64| {
-            Conn::new(ConnectionInfo {
-                id: ConnectionId(id),
-                client: ep("10.0.0.1:1"),
-                server: ep("10.0.0.2:2"),
-                start: Timestamp(0),
-                midstream: false,
-            })
+            Conn::new(
+                ConnectionInfo {
+                    id: ConnectionId(id),
+                    client: ep("10.0.0.1:1"),
+                    server: ep("10.0.0.2:2"),
+                    start: Timestamp(0),
+                    midstream: false,
+                },
+                crate::event::RoleSource::Handshake,
+            )
         };
         let mut t = Table::new();
         let k = |p: u16| Key::new(ep("10.0.0.1:1"), Endpoint::new([10, 0, 0, 9].into(), p));
