@@ -120,6 +120,13 @@ pub struct DissectStats {
     pub items_shed: u64,
     /// Requests reported as `no_response` by the request timeout (`request_timeout` note).
     pub requests_timed_out: u64,
+    /// Replies that came after their request had been reported (timed out or shed), summed
+    /// over closed sessions ([`ProtocolSession::late_replies`]): never paired with another
+    /// request.
+    pub late_replies: u64,
+    /// Bytes the sessions skipped while out of sync or dropped from a carry-over, summed over
+    /// closed and detached sessions ([`ByteAccounting::skipped`]).
+    pub skipped_bytes: u64,
 }
 
 impl DissectStats {
@@ -140,6 +147,8 @@ impl DissectStats {
         self.sessions_dropped_over_budget += o.sessions_dropped_over_budget;
         self.items_shed += o.items_shed;
         self.requests_timed_out += o.requests_timed_out;
+        self.late_replies += o.late_replies;
+        self.skipped_bytes += o.skipped_bytes;
     }
 }
 
@@ -412,6 +421,7 @@ impl<O: Output> Ctx<O> {
         if over {
             // The session cannot get within its budget: stop dissecting this connection.
             self.stats.sessions_dropped_over_budget += 1;
+            self.retire(s.as_ref(), true);
             conn.slot = Slot::Idle;
             self.session_bytes = others;
             conn.state = 0;
@@ -471,8 +481,21 @@ impl<O: Output> Ctx<O> {
         if let Slot::Session(s, name) = slot {
             if let Some(a) = s.accounting() {
                 self.stats.undissected_bytes += a.undissected + a.held;
+                // Counted now: a detached session's accounts are not read again at close.
+                self.stats.skipped_bytes += a.skipped;
             }
             conn.slot = Slot::Detached(s, name);
+        }
+    }
+
+    /// Add a session's own counters to the run summary as it goes: `skipped` for a live
+    /// session (a detached one's were counted when it detached), late replies always.
+    fn retire(&mut self, s: &dyn ProtocolSession, skipped: bool) {
+        self.stats.late_replies += s.late_replies();
+        if skipped {
+            if let Some(a) = s.accounting() {
+                self.stats.skipped_bytes += a.skipped;
+            }
         }
     }
 
@@ -508,7 +531,10 @@ impl<O: Output> Ctx<O> {
             return;
         };
         let h = session.handover();
-        conn.slot = Slot::Idle;
+        let old = std::mem::replace(&mut conn.slot, Slot::Idle);
+        if let Slot::Session(s, _) = &old {
+            self.retire(s.as_ref(), true);
+        }
         let Some(h) = h else { return };
         conn.handovers = conn.handovers.saturating_add(1);
         if conn.handovers > MAX_HANDOVERS {
@@ -737,6 +763,11 @@ impl<O: Output> StreamSink for Dispatcher<O> {
                     }
                     Slot::Idle => None,
                 };
+                match &c.slot {
+                    Slot::Session(s, _) => self.ctx.retire(s.as_ref(), true),
+                    Slot::Detached(s, _) => self.ctx.retire(s.as_ref(), false),
+                    _ => {}
+                }
                 self.ctx.out.connection_closed(&ConnectionSummary {
                     info: &c.info,
                     role: c.role,

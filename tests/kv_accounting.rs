@@ -2,7 +2,8 @@
 //! committed RESP and SMTP capture and on the hostile cases (CI scale), fed through the engine
 //! (reassembly, gaps, budgets and timers included): each session is wrapped in one that checks
 //! `delivered == parsed + skipped + undissected + held` after each call, and `held == 0` after
-//! close.
+//! close. The run summary's `skipped_bytes` and `late_replies` are what the sessions' own
+//! counters say.
 
 #[path = "hostile/mod.rs"]
 mod hostile;
@@ -20,11 +21,22 @@ use wiresift::{Discard, Engine, EngineConfig};
 static CHECKS: AtomicU64 = AtomicU64::new(0);
 static CLOSED: AtomicU64 = AtomicU64::new(0);
 
-struct Checked<P>(P);
+/// What the sessions of one run said of themselves when they closed (or, for `skipped`, when
+/// they detached: the engine reads a detached session's accounts then).
+#[derive(Default)]
+struct Totals {
+    skipped: AtomicU64,
+    late: AtomicU64,
+}
+
+struct Checked<P>(P, Arc<Totals>);
 
 struct CheckedSession {
     inner: Box<dyn ProtocolSession>,
     what: String,
+    totals: Arc<Totals>,
+    /// `skipped` when the session detached.
+    detached: Option<u64>,
 }
 
 impl CheckedSession {
@@ -53,6 +65,8 @@ impl<P: TcpProtocolPlugin> TcpProtocolPlugin for Checked<P> {
         Box::new(CheckedSession {
             inner: self.0.new_session(conn),
             what: format!("{} {}", self.0.name(), conn.id),
+            totals: self.1.clone(),
+            detached: None,
         })
     }
 }
@@ -60,12 +74,18 @@ impl<P: TcpProtocolPlugin> TcpProtocolPlugin for Checked<P> {
 impl ProtocolSession for CheckedSession {
     fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
         let f = self.inner.on_data(chunk, out);
-        self.check("data");
+        let a = self.check("data");
+        if f == Flow::Detach {
+            self.detached.get_or_insert(a.skipped);
+        }
         f
     }
     fn on_gap(&mut self, gap: &GapInfo, out: &mut dyn EventSink) -> Flow {
         let f = self.inner.on_gap(gap, out);
-        self.check("gap");
+        let a = self.check("gap");
+        if f == Flow::Detach {
+            self.detached.get_or_insert(a.skipped);
+        }
         f
     }
     fn on_fin(&mut self, dir: Direction, ts: Timestamp, out: &mut dyn EventSink) {
@@ -81,6 +101,14 @@ impl ProtocolSession for CheckedSession {
         let a = self.check("close");
         assert_eq!(a.held, 0, "{}: bytes held after close: {a:?}", self.what);
         CLOSED.fetch_add(1, Relaxed);
+        let skipped = self.detached.unwrap_or(a.skipped);
+        self.totals.skipped.fetch_add(skipped, Relaxed);
+        self.totals
+            .late
+            .fetch_add(self.inner.late_replies(), Relaxed);
+    }
+    fn late_replies(&self) -> u64 {
+        self.inner.late_replies()
     }
     fn handover(&mut self) -> Option<Handover> {
         self.inner.handover()
@@ -106,16 +134,29 @@ impl ProtocolSession for CheckedSession {
     }
 }
 
-fn registry() -> Registry {
+fn registry(totals: &Arc<Totals>) -> Registry {
     let mut r = Registry::new();
-    r.register(Arc::new(Checked(wiresift::resp::RespPlugin::default())));
-    r.register(Arc::new(Checked(wiresift::smtp::SmtpPlugin::default())));
+    r.register(Arc::new(Checked(
+        wiresift::resp::RespPlugin::default(),
+        totals.clone(),
+    )));
+    r.register(Arc::new(Checked(
+        wiresift::smtp::SmtpPlugin::default(),
+        totals.clone(),
+    )));
     r
 }
 
-fn run(mut reader: CaptureReader) {
-    let mut e = Engine::new(EngineConfig::default(), registry(), Discard);
+/// Run through the engine; the summary's session counters must be the sessions' own. Returns
+/// the skipped bytes.
+fn run(mut reader: CaptureReader) -> u64 {
+    let totals = Arc::new(Totals::default());
+    let mut e = Engine::new(EngineConfig::default(), registry(&totals), Discard);
     let _ = e.run(&mut reader, |_| {});
+    let d = &e.summary().dissect;
+    assert_eq!(d.skipped_bytes, totals.skipped.load(Relaxed));
+    assert_eq!(d.late_replies, totals.late.load(Relaxed));
+    d.skipped_bytes
 }
 
 #[test]
@@ -161,6 +202,13 @@ fn hostile_cases_balance() {
         let mut pcap = Vec::new();
         hostile::write_pcap(case, hostile::Scale::Ci, &mut pcap).unwrap();
         let reader = CaptureReader::from_read(Box::new(std::io::Cursor::new(pcap))).unwrap();
-        run(reader);
+        let skipped = run(reader);
+        eprintln!("{case:?}: skipped_bytes {skipped}");
+        if matches!(
+            case,
+            hostile::Case::RespFraming | hostile::Case::RespHoleFraming
+        ) {
+            assert!(skipped > 0, "{case:?}: framing errors skip bytes");
+        }
     }
 }

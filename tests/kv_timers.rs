@@ -24,7 +24,8 @@ impl Output for Keep {
     }
 }
 
-fn run(port: u16, gen: &mut dyn FnMut(&mut Events<'_>)) -> Txs {
+/// The transactions, and the run summary's `late_replies`.
+fn run(port: u16, gen: &mut dyn FnMut(&mut Events<'_>)) -> (Txs, u64) {
     let mut pcap = Vec::new();
     write_events(port, false, gen, &mut pcap).unwrap();
     let mut reader = CaptureReader::from_read(Box::new(std::io::Cursor::new(pcap))).unwrap();
@@ -34,7 +35,8 @@ fn run(port: u16, gen: &mut dyn FnMut(&mut Events<'_>)) -> Txs {
         Keep::default(),
     );
     e.run(&mut reader, |_| {}).unwrap();
-    e.into_output().0
+    let late = e.summary().dissect.late_replies;
+    (e.into_output().0, late)
 }
 
 fn c(f: &mut dyn FnMut(Ev<'_>), d: &[u8]) {
@@ -57,7 +59,7 @@ const SECOND: u64 = 1_000_000;
 
 #[test]
 fn resp_overdue_reply_times_out_and_pairing_holds() {
-    let txs = run(6379, &mut |f| {
+    let (txs, late) = run(6379, &mut |f| {
         f(Ev::Open { flow: 0 });
         c(f, b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n");
         f(Ev::Wait { us: 40 * SECOND });
@@ -88,11 +90,13 @@ fn resp_overdue_reply_times_out_and_pairing_holds() {
         matches!(txs[0].2[..], [Note::RequestTimeout { waited_us }] if waited_us >= 30 * SECOND),
         "{txs:?}"
     );
+    // The first GET's reply came after it was reported: in the run summary.
+    assert_eq!(late, 1);
 }
 
 #[test]
 fn smtp_overdue_reply_times_out_body_does_not() {
-    let txs = run(25, &mut |f| {
+    let (txs, late) = run(25, &mut |f| {
         f(Ev::Open { flow: 0 });
         s(f, b"220 mx ESMTP\r\n");
         c(f, b"EHLO c\r\n");
@@ -127,4 +131,6 @@ fn smtp_overdue_reply_times_out_body_does_not() {
     assert_eq!(get("DATA").1, Status::Ok, "{txs:?}");
     assert_eq!(get("QUIT").1, Status::Ok, "{txs:?}");
     assert!(txs.iter().all(|t| t.1 != Status::NoRequest), "{txs:?}");
+    // MAIL's 250 came after MAIL was reported: in the run summary.
+    assert_eq!(late, 1);
 }

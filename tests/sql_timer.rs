@@ -86,13 +86,17 @@ impl Driver {
             .collect()
     }
     fn late(&self) -> Vec<String> {
-        self.out
+        let v: Vec<String> = self
+            .out
             .iter()
             .filter_map(|e| match e {
                 SessionEvent::Message(m) if m.kind == "late_reply" => Some(m.summary.clone()),
                 _ => None,
             })
-            .collect()
+            .collect();
+        // What the engine adds to its run summary.
+        assert_eq!(self.s.late_replies(), v.len() as u64, "{v:?}");
+        v
     }
 }
 

@@ -581,6 +581,10 @@ impl McSession {
 }
 
 impl ProtocolSession for McSession {
+    fn late_replies(&self) -> u64 {
+        self.core.late_replies
+    }
+
     fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
         let core = &mut self.core;
         core.acct.delivered += chunk.data.len() as u64;

@@ -359,6 +359,14 @@ pub trait ProtocolSession: Send {
         None
     }
 
+    /// Replies that came after their request had already been reported (`no_response` by the
+    /// request timeout or shed for the budget): counted, never paired with a later request.
+    /// The engine adds it to its run summary (`late_replies`) when the connection closes.
+    /// Default: 0.
+    fn late_replies(&self) -> u64 {
+        0
+    }
+
     /// Bytes of protocol state this session holds now: pending requests and what they keep,
     /// kept values, recipient lists, prepared-statement and cursor maps, notes. An estimate
     /// (`size_of` of the items plus their heap bytes), but it must grow with every item kept and

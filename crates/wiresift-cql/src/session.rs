@@ -390,6 +390,10 @@ impl CqlSession {
 }
 
 impl ProtocolSession for CqlSession {
+    fn late_replies(&self) -> u64 {
+        self.core.late_replies
+    }
+
     fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
         let d = chunk.dir.index();
         let arrival = chunk.arrival();

@@ -607,6 +607,10 @@ impl MysqlSession {
 }
 
 impl ProtocolSession for MysqlSession {
+    fn late_replies(&self) -> u64 {
+        self.logic.late_replies
+    }
+
     fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
         self.logic.full = out.detail() == Detail::Full;
         let i = idx(chunk.dir);

@@ -355,6 +355,10 @@ impl RespSession {
 }
 
 impl ProtocolSession for RespSession {
+    fn late_replies(&self) -> u64 {
+        self.core.late_replies
+    }
+
     fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
         let d = chunk.dir;
         let core = &mut self.core;

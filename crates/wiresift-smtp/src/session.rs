@@ -405,6 +405,10 @@ impl SmtpSession {
 }
 
 impl ProtocolSession for SmtpSession {
+    fn late_replies(&self) -> u64 {
+        self.st.late_replies
+    }
+
     fn on_data(&mut self, chunk: &StreamChunk<'_>, out: &mut dyn EventSink) -> Flow {
         self.st.acct.delivered += chunk.data.len() as u64;
         if self.st.detached {

@@ -1521,6 +1521,10 @@ impl TnsSession {
 }
 
 impl ProtocolSession for TnsSession {
+    fn late_replies(&self) -> u64 {
+        self.st.counters.late_replies
+    }
+
     fn accounting(&self) -> Option<ByteAccounting> {
         let st = &self.st;
         let mut held = (self.bufs[0].len() + self.bufs[1].len()) as u64;
