@@ -38,9 +38,9 @@ mod tests;
 
 use resync::find_start;
 use wiresift_core::{
-    fingerprint, push_note, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction,
-    Duration, EventSink, Flow, GapInfo, Message, Note, ParseAnomaly, ProtocolSession, Status,
-    StreamChunk, Timestamp, Transaction,
+    push_note, ByteAccounting, CloseReason, ConnectionInfo, Detail, Direction, Duration, EventSink,
+    Flow, GapInfo, Message, Note, ParseAnomaly, ProtocolSession, Status, StreamChunk, Timestamp,
+    Transaction,
 };
 
 /// Plugin name used in events.
@@ -1318,7 +1318,7 @@ impl Logic {
     fn add_stmt(&mut self, id: u32, sql: String, params: u32, predicted: bool) {
         self.stmt_order += 1;
         let s = Stmt {
-            fingerprint: fingerprint(&sql),
+            fingerprint: wire::sql_fingerprint(&sql),
             sql,
             params,
             types: None,
@@ -1400,7 +1400,10 @@ impl Logic {
             )
         });
         if sql_cmd && !f.query.is_empty() {
-            tx.fingerprint = Some(f.fingerprint.unwrap_or_else(|| fingerprint(&f.query)));
+            tx.fingerprint = Some(
+                f.fingerprint
+                    .unwrap_or_else(|| wire::sql_fingerprint(&f.query)),
+            );
         }
         if self.full {
             tx.query = f.query;

@@ -267,22 +267,21 @@ impl<'a> Cur<'a> {
     }
 }
 
-/// Render bytes as text for output: UTF-8 as is, other bytes as `\xNN`, at most `max` bytes
-/// of input (the caller notes truncation).
+/// Render bytes as text for output with wiresift's one escaping rule
+/// ([`wiresift_core::text`]: UTF-8 as is, a backslash as `\\`, other bytes as `\xNN`), at most
+/// `max` bytes of input (the caller notes truncation).
 pub fn text(b: &[u8], max: usize) -> String {
-    let b = &b[..b.len().min(max)];
-    match std::str::from_utf8(b) {
-        Ok(s) => s.to_string(),
-        Err(_) => {
-            let mut s = String::with_capacity(b.len() + 8);
-            for chunk in b.utf8_chunks() {
-                s.push_str(chunk.valid());
-                for x in chunk.invalid() {
-                    s.push_str(&format!("\\x{x:02x}"));
-                }
-            }
-            s
-        }
+    wiresift_core::text::escaped(&b[..b.len().min(max)]).into_owned()
+}
+
+/// The fingerprint of SQL rendered by [`text`]: computed on the SQL itself (a backslash
+/// escape inside a string literal, `'it\'s'`, must not read as the end of the literal).
+pub fn sql_fingerprint(rendered: &str) -> String {
+    if rendered.contains('\\') {
+        let raw = wiresift_core::text::unescape(rendered);
+        wiresift_core::fingerprint(&String::from_utf8_lossy(&raw))
+    } else {
+        wiresift_core::fingerprint(rendered)
     }
 }
 
@@ -685,6 +684,22 @@ mod tests {
     fn text_escapes() {
         assert_eq!(text(b"a\xffb", 10), "a\\xffb");
         assert_eq!(text(b"abcdef", 3), "abc");
+        // The byte 0xff and the text `\xff` differ.
+        assert_eq!(text(br"a\xffb", 10), r"a\\xffb");
+        assert_eq!(text(br"'it\'s'", 10), r"'it\\'s'");
+    }
+
+    #[test]
+    fn fingerprint_of_escaped_sql_is_the_sql_s() {
+        let sql: &[u8] = br"SELECT * FROM t WHERE a = 'it\'s' AND b = 'x\\' AND c = 5";
+        assert_eq!(
+            sql_fingerprint(&text(sql, 1000)),
+            wiresift_core::fingerprint(std::str::from_utf8(sql).unwrap())
+        );
+        assert_eq!(
+            sql_fingerprint(&text(sql, 1000)),
+            "select * from t where a = ? and b = ? and c = ?"
+        );
     }
 
     #[test]

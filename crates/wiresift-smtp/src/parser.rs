@@ -480,11 +480,15 @@ pub fn strip_trailing_ws(s: &[u8]) -> &[u8] {
     &s[..s.len() - n]
 }
 
-/// A short printable rendering of bytes for error messages.
+/// A short printable rendering of bytes for error messages: printable ASCII as is, a
+/// backslash as `\\`, every other byte as `\xNN` (so a backslash always starts an escape, as
+/// in [`wiresift_core::text`]), at most 32 bytes and `…` when cut.
 pub fn preview(b: &[u8]) -> String {
     let mut s = String::new();
     for &c in b.iter().take(32) {
-        if c.is_ascii_graphic() || c == b' ' {
+        if c == b'\\' {
+            s.push_str("\\\\");
+        } else if c.is_ascii_graphic() || c == b' ' {
             s.push(c as char);
         } else {
             s.push_str(&format!("\\x{c:02x}"));
@@ -499,6 +503,12 @@ pub fn preview(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preview_escapes_the_backslash() {
+        assert_eq!(preview(b"a\\xffb\xff\r\n"), r"a\\xffb\xff\x0d\x0a");
+        assert_eq!(preview(&[b'x'; 40]).chars().count(), 33);
+    }
 
     const COMMANDS: &[&[u8]] = &[
         b"EHLO client.example\r\n",
