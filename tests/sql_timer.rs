@@ -276,3 +276,65 @@ fn tns_a_call_answered_after_the_timeout_is_flagged_and_its_reply_counted() {
     d.close(43.0);
     assert_flagged_then_paired(&d, "select slow from dual", "select fast from dual");
 }
+
+/// A listener that answers the CONNECT only after the timeout: the connect is reported
+/// `no_response` at 30 s, the ACCEPT is a late reply (not a `no_request` connect), and the
+/// session goes on with what the ACCEPT said: the next call pairs with its reply.
+#[test]
+fn tns_a_connect_answered_after_the_timeout_is_flagged_and_the_session_goes_on() {
+    let mut d = Driver {
+        s: Box::new(wiresift_tns::TnsSession::new(
+            &info(1521),
+            wiresift_tns::TnsConfig::default(),
+        )),
+        out: Vec::new(),
+        timed_out: 0,
+    };
+    d.data(C2S, 0.0, &tns_connect());
+    d.clock(secs(30.5));
+    d.data(S2C, 40.0, &tns_accept());
+    d.data(C2S, 41.0, &tns_oall8(2, "select fast from dual"));
+    d.data(S2C, 41.5, &tns_reply(3));
+    d.close(43.0);
+    let txs = d.txs();
+    assert_eq!(d.timed_out, 1, "{txs:?}");
+    let connect = txs.first().expect("the connect is reported");
+    assert_eq!(connect.1, Status::NoResponse, "{txs:?}");
+    assert!(
+        connect.2.contains(&Note::RequestTimeout {
+            waited_us: 30_500_000
+        }),
+        "{txs:?}"
+    );
+    let call = txs
+        .iter()
+        .find(|t| t.0 == "select fast from dual")
+        .expect("the call is reported");
+    assert_eq!(call.1, Status::Ok, "{txs:?}");
+    assert!(txs.iter().all(|t| t.1 != Status::NoRequest), "{txs:?}");
+    assert_eq!(txs.len(), 2, "{txs:?}");
+    assert_eq!(d.late().len(), 1);
+}
+
+/// A listener that never answers: the connect is reported at the timeout, not at close.
+#[test]
+fn tns_an_unanswered_connect_times_out() {
+    let mut d = Driver {
+        s: Box::new(wiresift_tns::TnsSession::new(
+            &info(1521),
+            wiresift_tns::TnsConfig::default(),
+        )),
+        out: Vec::new(),
+        timed_out: 0,
+    };
+    d.data(C2S, 0.0, &tns_connect());
+    d.clock(secs(29.0));
+    assert!(d.txs().is_empty());
+    d.clock(secs(31.0));
+    let txs = d.txs();
+    assert_eq!(txs.len(), 1, "{txs:?}");
+    assert_eq!(txs[0].1, Status::NoResponse);
+    d.close(60.0);
+    assert_eq!(d.txs().len(), 1);
+    assert!(d.late().is_empty());
+}

@@ -70,7 +70,11 @@
 //!   checked fields near the end of the reply; 9i-era replies are not decoded (no rows).
 //! - A SQL text larger than [`TnsConfig::max_request`] is not reported (notes say why).
 //! - A call whose reply has started is never shed (its kept request, ≤ 64 KiB, stays until the
-//!   reply ends); the connect phase is not timed out.
+//!   reply ends).
+//! - A CONNECT the listener does not answer within `request_timeout` is reported like a call
+//!   (`no_response`, `request_timeout` note); an ACCEPT, REFUSE or REDIRECT that still comes is
+//!   a late reply, and what an ACCEPT negotiates (version, length width, SDU) still applies.
+//!   A REDIRECT whose data follows in a separate packet is not read in that case.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

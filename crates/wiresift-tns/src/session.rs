@@ -755,6 +755,9 @@ impl State {
             self.counters.width = Some(w);
             self.counters.width_from = Some("accept");
         }
+        if self.late_connect_reply(h, ts, out) {
+            return;
+        }
         if !matches!(self.pending.as_ref(), Some(p) if p.kind == Kind::Connect && !p.got_response) {
             self.finish(ts, out);
         }
@@ -764,6 +767,9 @@ impl State {
     }
 
     fn on_refuse(&mut self, p: &[u8], h: Header, ts: Timestamp, out: &mut dyn EventSink) {
+        if self.late_connect_reply(h, ts, out) {
+            return;
+        }
         if !matches!(self.pending.as_ref(), Some(p) if p.kind == Kind::Connect && !p.got_response) {
             self.finish(ts, out);
         }
@@ -787,6 +793,9 @@ impl State {
     }
 
     fn on_redirect(&mut self, p: &[u8], h: Header, ts: Timestamp, out: &mut dyn EventSink) {
+        if self.late_connect_reply(h, ts, out) {
+            return;
+        }
         if !matches!(self.pending.as_ref(), Some(p) if p.kind == Kind::Connect && !p.got_response) {
             self.finish(ts, out);
         }
@@ -1308,9 +1317,28 @@ impl State {
     }
 
     fn waiting_call(&self) -> Option<&Pending> {
-        self.pending
-            .as_ref()
-            .filter(|p| p.late.is_none() && !p.got_response && p.kind == Kind::Call)
+        self.pending.as_ref().filter(|p| {
+            p.late.is_none() && !p.got_response && matches!(p.kind, Kind::Call | Kind::Connect)
+        })
+    }
+
+    /// A listener's reply (ACCEPT, REFUSE, REDIRECT) to a CONNECT already reported (timed out
+    /// or shed): counted as a late reply on the marker, not a `no_request` connect. What it
+    /// says of the session (version, width) was applied before. Returns whether it was.
+    fn late_connect_reply(&mut self, h: Header, ts: Timestamp, out: &mut dyn EventSink) -> bool {
+        let Some(pd) = self
+            .pending
+            .as_mut()
+            .filter(|p| p.late.is_some() && !p.got_response)
+        else {
+            return false;
+        };
+        pd.resp_bytes += u64::from(h.len);
+        pd.got_response = true;
+        pd.complete_at = Some(ts);
+        pd.last_resp_ts = Some(ts);
+        self.finish(ts, out);
+        true
     }
 
     fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
