@@ -15,11 +15,13 @@
 
 mod counting_alloc;
 mod sql_support;
+mod tcp_pcap;
 
 use counting_alloc::{peak_since, reset_peak};
-use sql_support::{Checked, Pcap, Totals};
+use sql_support::{Checked, Totals};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use tcp_pcap::Pcap;
 use wiresift::core::{Note, Registry, Status, TcpProtocolPlugin, Transaction};
 use wiresift::net::CaptureReader;
 use wiresift::{Engine, EngineConfig, Output, SessionBudget};
