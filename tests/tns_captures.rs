@@ -10,6 +10,8 @@
 //! - one-sided copies (made with tshark when installed): the client-only run reports the same
 //!   calls with `no_response`, the server-only run the same replies with `no_request`.
 
+mod secrets;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use wiresift::core::{Message, OwnedTransaction, ParseAnomaly, Status, Transaction};
@@ -333,32 +335,14 @@ fn no_secret_in_the_output() {
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         let c = run(f);
-        for key in [&b"AUTH_SESSKEY"[..], b"AUTH_PASSWORD", b"AUTH_VFR_DATA"] {
-            let mut i = 0;
-            while let Some(p) = bytes[i..].windows(key.len()).position(|w| w == key) {
-                let at = i + p + key.len();
-                i = at;
-                // The value: the next run of 16+ hex digits.
-                let tail = &bytes[at..(at + 40).min(bytes.len())];
-                let start = tail
-                    .iter()
-                    .position(u8::is_ascii_hexdigit)
-                    .unwrap_or(tail.len());
-                let hex: Vec<u8> = bytes[at + start..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_hexdigit())
-                    .take(32)
-                    .copied()
-                    .collect();
-                if hex.len() >= 16 {
-                    let s = String::from_utf8(hex).unwrap();
-                    assert!(
-                        !c.json.contains(&s),
-                        "{}: secret {s} in output",
-                        f.display()
-                    );
-                }
-            }
+        let keys = [&b"AUTH_SESSKEY"[..], b"AUTH_PASSWORD", b"AUTH_VFR_DATA"];
+        // The values: the next run of 16+ hex digits within 40 bytes of each key.
+        for s in secrets::hex_values_after(&bytes, &keys, 40) {
+            assert!(
+                !c.json.contains(&s),
+                "{}: secret {s} in output",
+                f.display()
+            );
         }
         assert!(!c.json.contains("AUTH_SESSKEY") && !c.json.contains("AUTH_PASSWORD"));
     }

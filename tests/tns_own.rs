@@ -5,6 +5,8 @@
 //! 32-bit lengths above 64 KiB (where tshark's per-packet width guess fails), a lossy run and a
 //! capture started mid-connection, and agreement with tshark on the TNS layer elsewhere.
 
+mod secrets;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use wiresift::core::{Message, OwnedTransaction, ParseAnomaly, Status, Transaction};
@@ -435,34 +437,16 @@ fn no_secret_in_the_output() {
     ] {
         let bytes = std::fs::read(path(name)).unwrap();
         let c = run(&path(name));
-        let mut found = 0;
-        for key in [
+        let keys = [
             &b"AUTH_SESSKEY"[..],
             b"AUTH_PASSWORD",
             b"AUTH_PBKDF2_SPEEDY_KEY",
-        ] {
-            let mut i = 0;
-            while let Some(p) = bytes[i..].windows(key.len()).position(|w| w == key) {
-                let at = i + p + key.len();
-                i = at;
-                let tail = &bytes[at..(at + 16).min(bytes.len())];
-                let start = tail
-                    .iter()
-                    .position(u8::is_ascii_hexdigit)
-                    .unwrap_or(tail.len());
-                let hex: Vec<u8> = bytes[at + start..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_hexdigit())
-                    .take(32)
-                    .copied()
-                    .collect();
-                if hex.len() >= 16 {
-                    found += 1;
-                    let s = String::from_utf8(hex).unwrap();
-                    assert!(!c.json.contains(&s), "{name}: secret {s} in output");
-                }
-            }
+        ];
+        let values = secrets::hex_values_after(&bytes, &keys, 16);
+        for s in &values {
+            assert!(!c.json.contains(s), "{name}: secret {s} in output");
         }
+        let found = values.len();
         assert!(found >= 3, "{name}: only {found} secrets looked for");
         assert!(!c.json.contains("AUTH_SESSKEY") && !c.json.contains("AUTH_PASSWORD"));
     }
