@@ -10,41 +10,14 @@
 //! - one-sided copies (made with tshark when installed): the client-only run reports the same
 //!   calls with `no_response`, the server-only run the same replies with `no_request`.
 
-mod secrets;
+mod tns_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use wiresift::core::{Message, OwnedTransaction, ParseAnomaly, Status, Transaction};
+use tns_support::Collect;
+use wiresift::core::{OwnedTransaction, Status};
 use wiresift::net::CaptureReader;
-use wiresift::{Engine, EngineConfig, Output};
-
-#[derive(Default)]
-struct Collect {
-    txs: Vec<OwnedTransaction>,
-    summaries: Vec<serde_json::Value>,
-    anomalies: Vec<ParseAnomaly>,
-    json: String,
-}
-
-impl Output for Collect {
-    fn transaction(&mut self, tx: &Transaction) {
-        if tx.protocol == "tns" {
-            self.json.push_str(&serde_json::to_string(tx).unwrap());
-            self.json.push('\n');
-            self.txs.push(tx.to_owned());
-        }
-    }
-    fn message(&mut self, m: &Message) {
-        if m.protocol == "tns" && m.kind == "tns_summary" {
-            self.summaries.push(m.detail_value());
-        }
-    }
-    fn anomaly(&mut self, a: &ParseAnomaly) {
-        if a.protocol == "tns" {
-            self.anomalies.push(a.clone());
-        }
-    }
-}
+use wiresift::{Engine, EngineConfig};
 
 fn shared() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/pcaps/tns");
@@ -202,8 +175,8 @@ fn figures_of_the_11g_captures() {
         ]
     );
     assert!(c.txs[1].fingerprint.is_some());
-    assert_eq!(c.summaries[0]["int_rep"], "fixed");
-    assert_eq!(c.summaries[0]["width_from"], "headers");
+    assert_eq!(c.summaries[0].1["int_rep"], "fixed");
+    assert_eq!(c.summaries[0].1["width_from"], "headers");
 
     // Error through the BREAK/RESET marker exchange.
     let c = by_name("visblank__oracl-11g-sqlplus-select3.pcapng").unwrap();
@@ -277,9 +250,9 @@ fn figures_of_the_12c_toad_and_9i_captures() {
         return;
     };
     // Version 315: 32-bit lengths after ACCEPT, decided from the ACCEPT.
-    assert_eq!(c.summaries[0]["version"], 315);
-    assert_eq!(c.summaries[0]["width"], "w32");
-    assert_eq!(c.summaries[0]["width_from"], "accept");
+    assert_eq!(c.summaries[0].1["version"], 315);
+    assert_eq!(c.summaries[0].1["width"], "w32");
+    assert_eq!(c.summaries[0].1["width_from"], "accept");
     assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
     let conn = &c.txs[1];
     assert_eq!(conn.command, "CONNECT");
@@ -337,7 +310,7 @@ fn no_secret_in_the_output() {
         let c = run(f);
         let keys = [&b"AUTH_SESSKEY"[..], b"AUTH_PASSWORD", b"AUTH_VFR_DATA"];
         // The values: the next run of 16+ hex digits within 40 bytes of each key.
-        for s in secrets::hex_values_after(&bytes, &keys, 40) {
+        for s in tns_support::hex_values_after(&bytes, &keys, 40) {
             assert!(
                 !c.json.contains(&s),
                 "{}: secret {s} in output",
@@ -409,7 +382,7 @@ fn tns_layer_agrees_with_tshark() {
                 ports.push(p);
             }
         }
-        for (k, s) in c.summaries.iter().enumerate() {
+        for (k, (_, s)) in c.summaries.iter().enumerate() {
             let Some(&(cp, sp)) = ports.get(k) else {
                 continue;
             };

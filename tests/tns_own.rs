@@ -5,41 +5,14 @@
 //! 32-bit lengths above 64 KiB (where tshark's per-packet width guess fails), a lossy run and a
 //! capture started mid-connection, and agreement with tshark on the TNS layer elsewhere.
 
-mod secrets;
+mod tns_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use wiresift::core::{Message, OwnedTransaction, ParseAnomaly, Status, Transaction};
+use tns_support::Collect;
+use wiresift::core::{OwnedTransaction, Status, Transaction};
 use wiresift::net::CaptureReader;
 use wiresift::{Engine, EngineConfig, Output};
-
-#[derive(Default)]
-struct Collect {
-    txs: Vec<OwnedTransaction>,
-    summaries: Vec<(u64, serde_json::Value)>,
-    anomalies: Vec<ParseAnomaly>,
-    json: String,
-}
-
-impl Output for Collect {
-    fn transaction(&mut self, tx: &Transaction) {
-        if tx.protocol == "tns" {
-            self.json.push_str(&serde_json::to_string(tx).unwrap());
-            self.json.push('\n');
-            self.txs.push(tx.to_owned());
-        }
-    }
-    fn message(&mut self, m: &Message) {
-        if m.protocol == "tns" && m.kind == "tns_summary" {
-            self.summaries.push((m.connection.0, m.detail_value()));
-        }
-    }
-    fn anomaly(&mut self, a: &ParseAnomaly) {
-        if a.protocol == "tns" {
-            self.anomalies.push(a.clone());
-        }
-    }
-}
 
 fn path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -442,7 +415,7 @@ fn no_secret_in_the_output() {
             b"AUTH_PASSWORD",
             b"AUTH_PBKDF2_SPEEDY_KEY",
         ];
-        let values = secrets::hex_values_after(&bytes, &keys, 16);
+        let values = tns_support::hex_values_after(&bytes, &keys, 16);
         for s in &values {
             assert!(!c.json.contains(s), "{name}: secret {s} in output");
         }

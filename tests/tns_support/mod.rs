@@ -1,0 +1,64 @@
+//! Shared by `tests/tns_captures.rs` and `tests/tns_own.rs`: what a run keeps of TNS, and the
+//! secret values a capture holds, for asserting that none of them reaches the output.
+
+use wiresift::core::{Message, OwnedTransaction, ParseAnomaly, Transaction};
+use wiresift::Output;
+
+/// TNS transactions (also as NDJSON text, to search for secrets), `tns_summary` details with
+/// their connection id, and parse anomalies.
+#[derive(Default)]
+pub struct Collect {
+    pub txs: Vec<OwnedTransaction>,
+    pub summaries: Vec<(u64, serde_json::Value)>,
+    pub anomalies: Vec<ParseAnomaly>,
+    pub json: String,
+}
+
+impl Output for Collect {
+    fn transaction(&mut self, tx: &Transaction) {
+        if tx.protocol == "tns" {
+            self.json.push_str(&serde_json::to_string(tx).unwrap());
+            self.json.push('\n');
+            self.txs.push(tx.to_owned());
+        }
+    }
+    fn message(&mut self, m: &Message) {
+        if m.protocol == "tns" && m.kind == "tns_summary" {
+            self.summaries.push((m.connection.0, m.detail_value()));
+        }
+    }
+    fn anomaly(&mut self, a: &ParseAnomaly) {
+        if a.protocol == "tns" {
+            self.anomalies.push(a.clone());
+        }
+    }
+}
+
+/// The values that follow each occurrence of each of `keys` in `bytes`: for each occurrence,
+/// the run of hex digits (at most 32 of them) that starts within `within` bytes after the key,
+/// kept when it has 16 digits or more.
+pub fn hex_values_after(bytes: &[u8], keys: &[&[u8]], within: usize) -> Vec<String> {
+    let mut found = Vec::new();
+    for key in keys {
+        let mut i = 0;
+        while let Some(p) = bytes[i..].windows(key.len()).position(|w| w == *key) {
+            let at = i + p + key.len();
+            i = at;
+            let tail = &bytes[at..(at + within).min(bytes.len())];
+            let start = tail
+                .iter()
+                .position(u8::is_ascii_hexdigit)
+                .unwrap_or(tail.len());
+            let hex: Vec<u8> = bytes[at + start..]
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .take(32)
+                .copied()
+                .collect();
+            if hex.len() >= 16 {
+                found.push(String::from_utf8(hex).unwrap());
+            }
+        }
+    }
+    found
+}
