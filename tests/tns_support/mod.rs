@@ -62,3 +62,25 @@ pub fn hex_values_after(bytes: &[u8], keys: &[&[u8]], within: usize) -> Vec<Stri
     }
     found
 }
+
+/// Whether capture `name` agrees with tshark (`ours == theirs`). A capture that disagrees must
+/// be listed in `explained` (name, reason), and one that agrees must not (a stale entry).
+#[track_caller]
+pub fn agrees_or_is_explained<T: PartialEq + std::fmt::Debug>(
+    name: &str,
+    ours: &T,
+    theirs: &T,
+    explained: &[(&str, &str)],
+) -> bool {
+    let listed = explained.iter().any(|(n, _)| *n == name);
+    if ours == theirs {
+        assert!(
+            !listed,
+            "{name} agrees with tshark: its EXPLAINED entry is stale"
+        );
+        true
+    } else {
+        assert!(listed, "{name}: wiresift {ours:?} vs tshark {theirs:?}");
+        false
+    }
+}
