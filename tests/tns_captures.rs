@@ -426,21 +426,7 @@ fn versions_and_connect_data_agree_with_tshark() {
     for f in &files {
         let name = f.file_name().unwrap().to_str().unwrap();
         let c = run(f);
-        // tshark's CONNECT lines: (version, compat, connect data); ACCEPT lines: version.
-        let mut want: Vec<(u64, u64, String)> = Vec::new();
-        let mut want_accept: Vec<u64> = Vec::new();
-        for l in text.lines().filter(|l| l.starts_with(name)) {
-            let v: Vec<&str> = l.split('\t').collect();
-            match v[3] {
-                "1" => want.push((
-                    v[4].parse().unwrap(),
-                    v[5].parse().unwrap(),
-                    v.get(6).unwrap_or(&"").to_string(),
-                )),
-                "2" => want_accept.push(v[4].parse().unwrap()),
-                _ => {}
-            }
-        }
+        let (want, want_accept) = tns_support::tshark_connects(&text, name);
         let mut got = Vec::new();
         let mut got_accept = Vec::new();
         for t in c.txs.iter().filter(|t| t.command == "CONNECT") {

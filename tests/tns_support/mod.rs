@@ -84,3 +84,23 @@ pub fn agrees_or_is_explained<T: PartialEq + std::fmt::Debug>(
         false
     }
 }
+
+/// tshark's CONNECT and ACCEPT lines for capture `name` in a `testdata/tns/tshark*.tsv` golden:
+/// (version, compatible version, connect data) of each CONNECT, and the version of each ACCEPT.
+pub fn tshark_connects(tsv: &str, name: &str) -> (Vec<(u64, u64, String)>, Vec<u64>) {
+    let mut connects = Vec::new();
+    let mut accepts = Vec::new();
+    for l in tsv.lines().filter(|l| l.starts_with(name)) {
+        let v: Vec<&str> = l.split('\t').collect();
+        match v[3] {
+            "1" => connects.push((
+                v[4].parse().unwrap(),
+                v[5].parse().unwrap(),
+                v.get(6).unwrap_or(&"").to_string(),
+            )),
+            "2" => accepts.push(v[4].parse().unwrap()),
+            _ => {}
+        }
+    }
+    (connects, accepts)
+}
