@@ -466,22 +466,7 @@ fn one_side(src: &Path, port: u16, from_server: bool, dir: &Path) -> Option<Path
     } else {
         format!("tcp.dstport=={port}")
     };
-    let ok = std::process::Command::new("tshark")
-        .args([
-            "-r",
-            src.to_str()?,
-            "-w",
-            out.to_str()?,
-            "-F",
-            "pcap",
-            "-Y",
-            &filter,
-        ])
-        .output()
-        .ok()?
-        .status
-        .success();
-    ok.then_some(out)
+    tns_support::tshark_filtered(src, &filter, out)
 }
 
 #[test]

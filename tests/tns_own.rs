@@ -515,22 +515,7 @@ fn one_side(name: &str, from_server: bool) -> Option<PathBuf> {
     } else {
         "tcp.dstport==1521 || tcp.dstport==1522"
     };
-    let ok = std::process::Command::new("tshark")
-        .args([
-            "-r",
-            path(name).to_str()?,
-            "-w",
-            out.to_str()?,
-            "-F",
-            "pcap",
-            "-Y",
-            filter,
-        ])
-        .output()
-        .ok()?
-        .status
-        .success();
-    ok.then_some(out)
+    tns_support::tshark_filtered(&path(name), filter, out)
 }
 
 #[test]

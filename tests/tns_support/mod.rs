@@ -1,6 +1,8 @@
-//! Shared by `tests/tns_captures.rs` and `tests/tns_own.rs`: what a run keeps of TNS, and the
-//! secret values a capture holds, for asserting that none of them reaches the output.
+//! Shared by `tests/tns_captures.rs` and `tests/tns_own.rs`: what a run keeps of TNS, the secret
+//! values a capture holds (none may reach the output), and the pieces of the comparisons with
+//! tshark (its CONNECT/ACCEPT golden lines, agree-or-explained, one-sided copies).
 
+use std::path::{Path, PathBuf};
 use wiresift::core::{Message, OwnedTransaction, ParseAnomaly, Transaction};
 use wiresift::Output;
 
@@ -103,4 +105,25 @@ pub fn tshark_connects(tsv: &str, name: &str) -> (Vec<(u64, u64, String)>, Vec<u
         }
     }
     (connects, accepts)
+}
+
+/// `out`, written by tshark with the packets of `src` that match display filter `filter` (as a
+/// pcap); `None` when tshark is not installed or fails.
+pub fn tshark_filtered(src: &Path, filter: &str, out: PathBuf) -> Option<PathBuf> {
+    let ok = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            src.to_str()?,
+            "-w",
+            out.to_str()?,
+            "-F",
+            "pcap",
+            "-Y",
+            filter,
+        ])
+        .output()
+        .ok()?
+        .status
+        .success();
+    ok.then_some(out)
 }
