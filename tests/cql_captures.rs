@@ -6,50 +6,15 @@
 //! `/* delay=N */` is answered N ms late (so concurrent requests are answered out of order),
 //! `err_<family>` selects an error, and the data set has 25 rows (3 pages of 10).
 
+mod collect;
+
+use collect::Collect;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use wiresift::core::{Message, OwnedMessage, OwnedTransaction, ParseAnomaly, Status, Transaction};
-use wiresift::net::CaptureReader;
-use wiresift::{Engine, EngineConfig, Output};
-
-#[derive(Default)]
-struct Collect {
-    txs: Vec<OwnedTransaction>,
-    msgs: Vec<OwnedMessage>,
-    anomalies: Vec<ParseAnomaly>,
-}
-
-impl Output for Collect {
-    fn transaction(&mut self, tx: &Transaction) {
-        if tx.protocol == "cql" {
-            self.txs.push(tx.to_owned());
-        }
-    }
-    fn message(&mut self, m: &Message) {
-        if m.protocol == "cql" {
-            self.msgs.push(m.to_owned());
-        }
-    }
-    fn anomaly(&mut self, a: &ParseAnomaly) {
-        if a.protocol == "cql" {
-            self.anomalies.push(a.clone());
-        }
-    }
-}
+use wiresift::core::{OwnedTransaction, Status};
 
 fn run(name: &str) -> Option<Collect> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/cql")
-        .join(name);
-    if !path.exists() {
-        eprintln!("skipping: {} not present", path.display());
-        return None;
-    }
-    let reg = wiresift::default_registry();
-    let mut engine = Engine::new(EngineConfig::default(), reg, Collect::default());
-    let mut reader = CaptureReader::open(&path).unwrap();
-    engine.run(&mut reader, |_| {}).unwrap();
-    Some(engine.into_output())
+    collect::run_testdata("cql", name, wiresift::default_registry())
 }
 
 /// Runs `name`, which must decode without anomaly and with every request answered.
@@ -521,11 +486,7 @@ fn shared_public_captures_do_not_panic() {
     };
     for e in rd.flatten() {
         let p = e.path();
-        let reg = wiresift::default_registry();
-        let mut engine = Engine::new(EngineConfig::default(), reg, Collect::default());
-        let mut reader = CaptureReader::open(&p).unwrap();
-        engine.run(&mut reader, |_| {}).unwrap();
-        let c = engine.into_output();
+        let c = collect::run_path("cql", &p, wiresift::default_registry());
         if p.to_string_lossy().contains("ndpi__cassandra") {
             // v4 OPTIONS/SUPPORTED/STARTUP and v5 OPTIONS/SUPPORTED/STARTUP handshakes
             let cmds: Vec<_> = c.txs.iter().map(|t| t.command.as_str()).collect();

@@ -2,8 +2,11 @@
 //! whose session implements the hooks exactly as documented: every client line is a request,
 //! every server line the reply to the oldest one (FIFO).
 
+mod tcp_pcap;
+
 use std::io::Cursor;
 use std::sync::Arc;
+use tcp_pcap::{Pcap, ACK, PSH};
 use wiresift::output::{NdjsonOptions, NdjsonOutput};
 use wiresift::{Engine, EngineConfig, SessionBudget};
 use wiresift_core::{
@@ -131,83 +134,11 @@ impl ProtocolSession for LineSession {
     }
 }
 
-/// A little-endian raw-IPv4 pcap writer.
-struct Pcap {
-    out: Vec<u8>,
-    seq: std::collections::HashMap<(u16, bool), u32>,
+/// One segment of connection `cport` at `ms` milliseconds, with exactly `flags` and an
+/// acknowledgment number of 1.
+fn seg(p: &mut Pcap, ms: u64, cport: u16, from_server: bool, flags: u8, payload: &[u8]) {
+    p.seg_at(ms * 1000, cport, from_server, flags, 1, payload);
 }
-
-impl Pcap {
-    fn new() -> Self {
-        let mut out = Vec::new();
-        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        out.extend_from_slice(&2u16.to_le_bytes());
-        out.extend_from_slice(&4u16.to_le_bytes());
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&65535u32.to_le_bytes());
-        out.extend_from_slice(&101u32.to_le_bytes());
-        Pcap {
-            out,
-            seq: Default::default(),
-        }
-    }
-
-    /// One segment of connection `cport` at `ms` milliseconds; `syn`: the handshake packets.
-    fn seg(&mut self, ms: u64, cport: u16, from_server: bool, flags: u8, payload: &[u8]) {
-        let (src, dst, sp, dp) = if from_server {
-            ([10, 0, 0, 1], [10, 0, 0, 2], PORT, cport)
-        } else {
-            ([10, 0, 0, 2], [10, 0, 0, 1], cport, PORT)
-        };
-        let seq = self.seq.entry((cport, from_server)).or_insert(1000);
-        let ack = 1;
-        let mut p = Vec::new();
-        let total = 20 + 20 + payload.len();
-        p.extend_from_slice(&[
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-        ]);
-        p.extend_from_slice(&src);
-        p.extend_from_slice(&dst);
-        let mut sum: u32 = 0;
-        for i in (0..20).step_by(2) {
-            sum += u32::from(u16::from_be_bytes([p[i], p[i + 1]]));
-        }
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        let ck = !(sum as u16);
-        p[10..12].copy_from_slice(&ck.to_be_bytes());
-        p.extend_from_slice(&sp.to_be_bytes());
-        p.extend_from_slice(&dp.to_be_bytes());
-        p.extend_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&(ack as u32).to_be_bytes());
-        p.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        p.extend_from_slice(payload);
-        *seq = seq.wrapping_add(payload.len() as u32 + u32::from(flags & 0x03 != 0));
-        let us = ms * 1000;
-        self.out
-            .extend_from_slice(&((us / 1_000_000) as u32).to_le_bytes());
-        self.out
-            .extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
-        self.out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        self.out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        self.out.extend_from_slice(&p);
-    }
-}
-
-const ACK: u8 = 0x10;
-const PSH: u8 = 0x08;
 
 fn registry() -> Registry {
     let mut r = Registry::new();
@@ -250,18 +181,18 @@ fn note_kinds(tx: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn a_request_with_no_reply_is_reported_when_the_timeout_passes_in_capture_time() {
-    let mut p = Pcap::new();
+    let mut p = Pcap::new(PORT);
     // Connection A: a request at 0 s that is answered only at 45 s.
-    p.seg(0, 40000, false, PSH | ACK, b"slow\n");
+    seg(&mut p, 0, 40000, false, PSH | ACK, b"slow\n");
     // Connection B: traffic that moves the capture clock.
-    p.seg(10_000, 40001, false, PSH | ACK, b"b1\n");
-    p.seg(10_001, 40001, true, PSH | ACK, b"B1\n");
-    p.seg(31_000, 40001, false, PSH | ACK, b"b2\n");
-    p.seg(31_001, 40001, true, PSH | ACK, b"B2\n");
+    seg(&mut p, 10_000, 40001, false, PSH | ACK, b"b1\n");
+    seg(&mut p, 10_001, 40001, true, PSH | ACK, b"B1\n");
+    seg(&mut p, 31_000, 40001, false, PSH | ACK, b"b2\n");
+    seg(&mut p, 31_001, 40001, true, PSH | ACK, b"B2\n");
     // The late reply to `slow`, then a new request answered at once.
-    p.seg(45_000, 40000, true, PSH | ACK, b"SLOW\n");
-    p.seg(46_000, 40000, false, PSH | ACK, b"next\n");
-    p.seg(46_001, 40000, true, PSH | ACK, b"NEXT\n");
+    seg(&mut p, 45_000, 40000, true, PSH | ACK, b"SLOW\n");
+    seg(&mut p, 46_000, 40000, false, PSH | ACK, b"next\n");
+    seg(&mut p, 46_001, 40000, true, PSH | ACK, b"NEXT\n");
     let cfg = EngineConfig::default();
     let (txs, text, summary) = run(&p.out, &cfg, 1);
     let cmds: Vec<&str> = txs.iter().map(|t| t["command"].as_str().unwrap()).collect();
@@ -305,12 +236,13 @@ fn a_request_with_no_reply_is_reported_when_the_timeout_passes_in_capture_time()
 
 #[test]
 fn sessions_over_their_budget_shed_the_oldest_requests_and_the_total_stays_bounded() {
-    let mut p = Pcap::new();
+    let mut p = Pcap::new(PORT);
     // 8 connections, each sending 200 unanswered 36-byte requests (100 bytes of state each).
     for i in 0..200u64 {
         for c in 0..8u16 {
             let line = format!("request-{c}-{i:04}-xxxxxxxxxxxxxxxxxx\n");
-            p.seg(
+            seg(
+                &mut p,
                 i * 10 + u64::from(c),
                 41000 + c,
                 false,

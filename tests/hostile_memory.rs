@@ -4,20 +4,21 @@
 //! after every call and at close, bounded notes, and a bound on peak live heap; and (2) through
 //! the engine from an in-memory pcap, asserting a bound on peak live heap.
 //!
-//! Peak live heap is measured with a counting global allocator (as in `tests/mysql_memory.rs`),
-//! from a baseline taken after the input was generated. The tests share the allocator's
-//! counters, so they take a lock and run one at a time.
+//! Peak live heap is measured with the counting global allocator of `tests/counting_alloc`
+//! (shared with `tests/mysql_memory.rs` and `tests/sql_hostile.rs`), from a baseline taken
+//! after the input was generated. The tests share the allocator's counters, so they take a lock
+//! and run one at a time.
 //!
 //! Full size: `WIRESIFT_HOSTILE_FULL=1 cargo test --release --test hostile_memory
 //! write_full_size` writes `testdata/large/hostile-<case>.pcap` for the end-to-end RSS
 //! measurement with the release examples (`/usr/bin/time -v target/release/examples/dissect …`).
 
+mod counting_alloc;
 mod hostile;
 
+use counting_alloc::{peak_since, reset_peak};
 use hostile::{events, write_pcap, Case, Ev, Scale};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 use wiresift::core::{
     CloseReason, ConnectionId, ConnectionInfo, Detail, Direction, Duration, Endpoint, EventSink,
@@ -27,46 +28,7 @@ use wiresift::core::{
 use wiresift::net::CaptureReader;
 use wiresift::{Discard, Engine, EngineConfig};
 
-static CUR: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
 static LOCK: Mutex<()> = Mutex::new(());
-
-struct Counting;
-
-// SAFETY: forwards to the system allocator unchanged; only counts live bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let now = CUR.fetch_add(l.size(), Relaxed) + l.size();
-        PEAK.fetch_max(now, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        CUR.fetch_sub(l.size(), Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        if new > l.size() {
-            let now = CUR.fetch_add(new - l.size(), Relaxed) + new - l.size();
-            PEAK.fetch_max(now, Relaxed);
-        } else {
-            CUR.fetch_sub(l.size() - new, Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
-
-/// Start measuring: the peak restarts from what is live now.
-fn reset_peak() -> usize {
-    let base = CUR.load(Relaxed);
-    PEAK.store(base, Relaxed);
-    base
-}
 
 /// Looks at every event, keeps nothing.
 #[derive(Default)]
@@ -227,7 +189,7 @@ fn direct(case: Case) -> (Direct, Count) {
         s.on_close(Timestamp(ts), CloseReason::EndOfCapture, &mut out);
         closed(s.as_mut(), &mut r);
     }
-    r.peak_heap = PEAK.load(Relaxed) - base;
+    r.peak_heap = peak_since(base);
     (r, out)
 }
 
@@ -251,7 +213,7 @@ fn engine(case: Case) -> (usize, wiresift::RunSummary) {
         Discard,
     );
     e.run(&mut reader, |_| {}).unwrap();
-    let peak = PEAK.load(Relaxed) - base;
+    let peak = peak_since(base);
     (peak, e.summary())
 }
 

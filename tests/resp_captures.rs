@@ -9,52 +9,15 @@
 //! pins what the captures prove without external tools: no parse anomaly, nothing unpaired,
 //! replication and pub/sub never mispaired, secrets never printed, large values bounded.
 
-use std::path::Path;
-use wiresift::core::{
-    Direction, Message, OwnedMessage, OwnedTransaction, ParseAnomaly, Status, Transaction,
-};
-use wiresift::net::CaptureReader;
-use wiresift::{Engine, EngineConfig, Output};
+mod collect;
 
-#[derive(Default)]
-struct Collect {
-    txs: Vec<OwnedTransaction>,
-    msgs: Vec<OwnedMessage>,
-    anomalies: Vec<ParseAnomaly>,
-}
-
-impl Output for Collect {
-    fn transaction(&mut self, tx: &Transaction) {
-        if tx.protocol == "resp" {
-            self.txs.push(tx.to_owned());
-        }
-    }
-    fn message(&mut self, m: &Message) {
-        if m.protocol == "resp" {
-            self.msgs.push(m.to_owned());
-        }
-    }
-    fn anomaly(&mut self, a: &ParseAnomaly) {
-        if a.protocol == "resp" {
-            self.anomalies.push(a.clone());
-        }
-    }
-}
+use collect::Collect;
+use wiresift::core::{Direction, OwnedMessage, OwnedTransaction, Status};
 
 fn run(name: &str) -> Option<Collect> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/resp")
-        .join(name);
-    if !path.exists() {
-        eprintln!("skipping: {} not present", path.display());
-        return None;
-    }
     let mut reg = wiresift::default_registry();
     wiresift::parse_port_spec(&mut reg, "resp=7101").unwrap();
-    let mut engine = Engine::new(EngineConfig::default(), reg, Collect::default());
-    let mut reader = CaptureReader::open(&path).unwrap();
-    engine.run(&mut reader, |_| {}).unwrap();
-    let c = engine.into_output();
+    let c = collect::run_testdata("resp", name, reg)?;
     assert!(c.anomalies.is_empty(), "{name}: {:?}", c.anomalies);
     for t in &c.txs {
         assert!(

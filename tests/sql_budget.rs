@@ -11,11 +11,13 @@
 //! request is still reported exactly once.
 
 mod sql_support;
+mod tcp_pcap;
 
-use sql_support::{Checked, Pcap, Totals};
+use sql_support::{Checked, Totals};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use tcp_pcap::Pcap;
 use wiresift::core::{Duration, Note, Registry, Status, TcpProtocolPlugin, Transaction};
 use wiresift::net::CaptureReader;
 use wiresift::{Engine, EngineConfig, Output};

@@ -13,48 +13,18 @@
 //! accounting is asserted after every callback, including the engine's `shed` calls. One
 //! `#[test]` only: no other thread allocates while it measures.
 
+mod counting_alloc;
 mod sql_support;
+mod tcp_pcap;
 
-use sql_support::{Checked, Pcap, Totals};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use counting_alloc::{peak_since, reset_peak};
+use sql_support::{Checked, Totals};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use tcp_pcap::Pcap;
 use wiresift::core::{Note, Registry, Status, TcpProtocolPlugin, Transaction};
 use wiresift::net::CaptureReader;
 use wiresift::{Engine, EngineConfig, Output, SessionBudget};
-
-static CUR: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-struct Counting;
-
-// SAFETY: forwards to the system allocator unchanged; only counts live bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let now = CUR.fetch_add(l.size(), Relaxed) + l.size();
-        PEAK.fetch_max(now, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        CUR.fetch_sub(l.size(), Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        if new > l.size() {
-            let now = CUR.fetch_add(new - l.size(), Relaxed) + new - l.size();
-            PEAK.fetch_max(now, Relaxed);
-        } else {
-            CUR.fetch_sub(l.size() - new, Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
 
 #[derive(Default)]
 struct Count {
@@ -123,10 +93,9 @@ fn measure(
             ..Count::default()
         },
     );
-    let base = CUR.load(Relaxed);
-    PEAK.store(base, Relaxed);
+    let base = reset_peak();
     engine.run(&mut reader, |_| {}).unwrap();
-    let peak = PEAK.load(Relaxed) - base;
+    let peak = peak_since(base);
     let summary = engine.summary();
     Measured {
         peak,

@@ -10,39 +10,14 @@
 //! - one-sided copies (made with tshark when installed): the client-only run reports the same
 //!   calls with `no_response`, the server-only run the same replies with `no_request`.
 
+mod tns_support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use wiresift::core::{Message, OwnedTransaction, ParseAnomaly, Status, Transaction};
+use tns_support::Collect;
+use wiresift::core::{OwnedTransaction, Status};
 use wiresift::net::CaptureReader;
-use wiresift::{Engine, EngineConfig, Output};
-
-#[derive(Default)]
-struct Collect {
-    txs: Vec<OwnedTransaction>,
-    summaries: Vec<serde_json::Value>,
-    anomalies: Vec<ParseAnomaly>,
-    json: String,
-}
-
-impl Output for Collect {
-    fn transaction(&mut self, tx: &Transaction) {
-        if tx.protocol == "tns" {
-            self.json.push_str(&serde_json::to_string(tx).unwrap());
-            self.json.push('\n');
-            self.txs.push(tx.to_owned());
-        }
-    }
-    fn message(&mut self, m: &Message) {
-        if m.protocol == "tns" && m.kind == "tns_summary" {
-            self.summaries.push(m.detail_value());
-        }
-    }
-    fn anomaly(&mut self, a: &ParseAnomaly) {
-        if a.protocol == "tns" {
-            self.anomalies.push(a.clone());
-        }
-    }
-}
+use wiresift::{Engine, EngineConfig};
 
 fn shared() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/pcaps/tns");
@@ -200,8 +175,8 @@ fn figures_of_the_11g_captures() {
         ]
     );
     assert!(c.txs[1].fingerprint.is_some());
-    assert_eq!(c.summaries[0]["int_rep"], "fixed");
-    assert_eq!(c.summaries[0]["width_from"], "headers");
+    assert_eq!(c.summaries[0].1["int_rep"], "fixed");
+    assert_eq!(c.summaries[0].1["width_from"], "headers");
 
     // Error through the BREAK/RESET marker exchange.
     let c = by_name("visblank__oracl-11g-sqlplus-select3.pcapng").unwrap();
@@ -275,9 +250,9 @@ fn figures_of_the_12c_toad_and_9i_captures() {
         return;
     };
     // Version 315: 32-bit lengths after ACCEPT, decided from the ACCEPT.
-    assert_eq!(c.summaries[0]["version"], 315);
-    assert_eq!(c.summaries[0]["width"], "w32");
-    assert_eq!(c.summaries[0]["width_from"], "accept");
+    assert_eq!(c.summaries[0].1["version"], 315);
+    assert_eq!(c.summaries[0].1["width"], "w32");
+    assert_eq!(c.summaries[0].1["width_from"], "accept");
     assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
     let conn = &c.txs[1];
     assert_eq!(conn.command, "CONNECT");
@@ -333,32 +308,14 @@ fn no_secret_in_the_output() {
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         let c = run(f);
-        for key in [&b"AUTH_SESSKEY"[..], b"AUTH_PASSWORD", b"AUTH_VFR_DATA"] {
-            let mut i = 0;
-            while let Some(p) = bytes[i..].windows(key.len()).position(|w| w == key) {
-                let at = i + p + key.len();
-                i = at;
-                // The value: the next run of 16+ hex digits.
-                let tail = &bytes[at..(at + 40).min(bytes.len())];
-                let start = tail
-                    .iter()
-                    .position(u8::is_ascii_hexdigit)
-                    .unwrap_or(tail.len());
-                let hex: Vec<u8> = bytes[at + start..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_hexdigit())
-                    .take(32)
-                    .copied()
-                    .collect();
-                if hex.len() >= 16 {
-                    let s = String::from_utf8(hex).unwrap();
-                    assert!(
-                        !c.json.contains(&s),
-                        "{}: secret {s} in output",
-                        f.display()
-                    );
-                }
-            }
+        let keys = [&b"AUTH_SESSKEY"[..], b"AUTH_PASSWORD", b"AUTH_VFR_DATA"];
+        // The values: the next run of 16+ hex digits within 40 bytes of each key.
+        for s in tns_support::hex_values_after(&bytes, &keys, 40) {
+            assert!(
+                !c.json.contains(&s),
+                "{}: secret {s} in output",
+                f.display()
+            );
         }
         assert!(!c.json.contains("AUTH_SESSKEY") && !c.json.contains("AUTH_PASSWORD"));
     }
@@ -425,7 +382,7 @@ fn tns_layer_agrees_with_tshark() {
                 ports.push(p);
             }
         }
-        for (k, s) in c.summaries.iter().enumerate() {
+        for (k, (_, s)) in c.summaries.iter().enumerate() {
             let Some(&(cp, sp)) = ports.get(k) else {
                 continue;
             };
@@ -447,17 +404,8 @@ fn tns_layer_agrees_with_tshark() {
             .filter(|((n, _), _)| *n == name)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if ours == theirs {
-            assert!(
-                !EXPLAINED.iter().any(|(n, _)| *n == name),
-                "{name} agrees with tshark: its EXPLAINED entry is stale"
-            );
+        if tns_support::agrees_or_is_explained(&name, &ours, &theirs, EXPLAINED) {
             agree += 1;
-        } else {
-            assert!(
-                EXPLAINED.iter().any(|(n, _)| *n == name),
-                "{name}: wiresift {ours:?} vs tshark {theirs:?}"
-            );
         }
     }
     assert!(agree >= 8, "{agree} captures agree");
@@ -478,21 +426,7 @@ fn versions_and_connect_data_agree_with_tshark() {
     for f in &files {
         let name = f.file_name().unwrap().to_str().unwrap();
         let c = run(f);
-        // tshark's CONNECT lines: (version, compat, connect data); ACCEPT lines: version.
-        let mut want: Vec<(u64, u64, String)> = Vec::new();
-        let mut want_accept: Vec<u64> = Vec::new();
-        for l in text.lines().filter(|l| l.starts_with(name)) {
-            let v: Vec<&str> = l.split('\t').collect();
-            match v[3] {
-                "1" => want.push((
-                    v[4].parse().unwrap(),
-                    v[5].parse().unwrap(),
-                    v.get(6).unwrap_or(&"").to_string(),
-                )),
-                "2" => want_accept.push(v[4].parse().unwrap()),
-                _ => {}
-            }
-        }
+        let (want, want_accept) = tns_support::tshark_connects(&text, name);
         let mut got = Vec::new();
         let mut got_accept = Vec::new();
         for t in c.txs.iter().filter(|t| t.command == "CONNECT") {
@@ -532,22 +466,7 @@ fn one_side(src: &Path, port: u16, from_server: bool, dir: &Path) -> Option<Path
     } else {
         format!("tcp.dstport=={port}")
     };
-    let ok = std::process::Command::new("tshark")
-        .args([
-            "-r",
-            src.to_str()?,
-            "-w",
-            out.to_str()?,
-            "-F",
-            "pcap",
-            "-Y",
-            &filter,
-        ])
-        .output()
-        .ok()?
-        .status
-        .success();
-    ok.then_some(out)
+    tns_support::tshark_filtered(src, &filter, out)
 }
 
 #[test]

@@ -5,39 +5,14 @@
 //! 32-bit lengths above 64 KiB (where tshark's per-packet width guess fails), a lossy run and a
 //! capture started mid-connection, and agreement with tshark on the TNS layer elsewhere.
 
+mod tns_support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use wiresift::core::{Message, OwnedTransaction, ParseAnomaly, Status, Transaction};
+use tns_support::Collect;
+use wiresift::core::{OwnedTransaction, Status, Transaction};
 use wiresift::net::CaptureReader;
 use wiresift::{Engine, EngineConfig, Output};
-
-#[derive(Default)]
-struct Collect {
-    txs: Vec<OwnedTransaction>,
-    summaries: Vec<(u64, serde_json::Value)>,
-    anomalies: Vec<ParseAnomaly>,
-    json: String,
-}
-
-impl Output for Collect {
-    fn transaction(&mut self, tx: &Transaction) {
-        if tx.protocol == "tns" {
-            self.json.push_str(&serde_json::to_string(tx).unwrap());
-            self.json.push('\n');
-            self.txs.push(tx.to_owned());
-        }
-    }
-    fn message(&mut self, m: &Message) {
-        if m.protocol == "tns" && m.kind == "tns_summary" {
-            self.summaries.push((m.connection.0, m.detail_value()));
-        }
-    }
-    fn anomaly(&mut self, a: &ParseAnomaly) {
-        if a.protocol == "tns" {
-            self.anomalies.push(a.clone());
-        }
-    }
-}
 
 fn path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -435,34 +410,16 @@ fn no_secret_in_the_output() {
     ] {
         let bytes = std::fs::read(path(name)).unwrap();
         let c = run(&path(name));
-        let mut found = 0;
-        for key in [
+        let keys = [
             &b"AUTH_SESSKEY"[..],
             b"AUTH_PASSWORD",
             b"AUTH_PBKDF2_SPEEDY_KEY",
-        ] {
-            let mut i = 0;
-            while let Some(p) = bytes[i..].windows(key.len()).position(|w| w == key) {
-                let at = i + p + key.len();
-                i = at;
-                let tail = &bytes[at..(at + 16).min(bytes.len())];
-                let start = tail
-                    .iter()
-                    .position(u8::is_ascii_hexdigit)
-                    .unwrap_or(tail.len());
-                let hex: Vec<u8> = bytes[at + start..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_hexdigit())
-                    .take(32)
-                    .copied()
-                    .collect();
-                if hex.len() >= 16 {
-                    found += 1;
-                    let s = String::from_utf8(hex).unwrap();
-                    assert!(!c.json.contains(&s), "{name}: secret {s} in output");
-                }
-            }
+        ];
+        let values = tns_support::hex_values_after(&bytes, &keys, 16);
+        for s in &values {
+            assert!(!c.json.contains(s), "{name}: secret {s} in output");
         }
+        let found = values.len();
         assert!(found >= 3, "{name}: only {found} secrets looked for");
         assert!(!c.json.contains("AUTH_SESSKEY") && !c.json.contains("AUTH_PASSWORD"));
     }
@@ -539,17 +496,8 @@ fn tns_layer_agrees_with_tshark() {
                 }
             }
         }
-        if ours == theirs {
-            assert!(
-                !EXPLAINED.iter().any(|(n, _)| *n == name),
-                "{name} agrees with tshark: its EXPLAINED entry is stale"
-            );
+        if tns_support::agrees_or_is_explained(name, &ours, &theirs, EXPLAINED) {
             agree += 1;
-        } else {
-            assert!(
-                EXPLAINED.iter().any(|(n, _)| *n == name),
-                "{name}: wiresift {ours:?} vs tshark {theirs:?}"
-            );
         }
     }
     assert!(agree >= 4, "{agree}");
@@ -567,22 +515,7 @@ fn one_side(name: &str, from_server: bool) -> Option<PathBuf> {
     } else {
         "tcp.dstport==1521 || tcp.dstport==1522"
     };
-    let ok = std::process::Command::new("tshark")
-        .args([
-            "-r",
-            path(name).to_str()?,
-            "-w",
-            out.to_str()?,
-            "-F",
-            "pcap",
-            "-Y",
-            filter,
-        ])
-        .output()
-        .ok()?
-        .status
-        .success();
-    ok.then_some(out)
+    tns_support::tshark_filtered(&path(name), filter, out)
 }
 
 #[test]
@@ -670,20 +603,7 @@ fn versions_and_connect_data_agree_with_tshark() {
         "node-319.pcap",
         "bigsql.pcap",
     ] {
-        let mut want: Vec<(u64, u64, String)> = Vec::new();
-        let mut want_accept: Vec<u64> = Vec::new();
-        for l in text.lines().filter(|l| l.starts_with(name)) {
-            let v: Vec<&str> = l.split('\t').collect();
-            match v[3] {
-                "1" => want.push((
-                    v[4].parse().unwrap(),
-                    v[5].parse().unwrap(),
-                    v.get(6).unwrap_or(&"").to_string(),
-                )),
-                "2" => want_accept.push(v[4].parse().unwrap()),
-                _ => {}
-            }
-        }
+        let (mut want, mut want_accept) = tns_support::tshark_connects(&text, name);
         let c = run(&path(name));
         let mut got = Vec::new();
         let mut got_accept = Vec::new();
