@@ -28,8 +28,17 @@
 //! not a scan) as `no_response` with a `shed` note; the stream keeps a marker (`Lost`, 32
 //! bytes), so that a reply that still comes on that stream is counted and reported as a
 //! `late_reply` message, not as a `no_request`; markers are dropped only by `shed(0)`, the
-//! engine's last resort before it stops dissecting a connection, which also drops the partial
-//! frames (counted as skipped; the session looks for the next boundary) and so leaves 0.
+//! engine's last resort before it stops dissecting a connection. The carry-over of a frame
+//! cut short is not dropped with the frame: when the partial frames alone are over the limit
+//! (always at `shed(0)`), a frame whose header is in is skipped to its end by length and
+//! reported then from what its held bytes decode to (a `frame` truncated note and a text note
+//! saying its bytes were shed), and a v5 segment cut short (not lz4-compressed) gives its
+//! payload to the frames now and the rest as it comes; a header cut short (at most 16 bytes)
+//! is kept inline, outside `state_bytes`. So a request in transit is still reported exactly
+//! once. Only what cannot be carried that way (a compressed v5 segment cut short, bytes held
+//! while looking for a boundary) is dropped by `shed(0)` (counted as skipped; the session looks
+//! for the next boundary), which so leaves 0. A request reported early because
+//! [`Config::max_pending`] is reached keeps a marker too.
 //! The timer does the same for every request older than `request_timeout` (capture time), with
 //! a `request_timeout` note; a new request on a marked stream drops the marker (counted). The
 //! [`PreparedCache`] is shared by all connections of a run, so it is not charged to any one
@@ -81,7 +90,8 @@ pub struct Config {
     /// Largest decompressed body (default 2 MiB).
     pub max_decompressed: usize,
     /// Requests waiting for a reply, per connection (default 1,024); when full, the oldest is
-    /// reported early as `no_response` with a note.
+    /// reported early as `no_response` with a note (its stream keeps a marker, so its reply is
+    /// counted as late, not reported as `no_request`).
     pub max_pending: usize,
     /// Notes kept per transaction (default 16).
     pub max_notes: usize,
@@ -335,3 +345,5 @@ mod tests {
 
 #[cfg(test)]
 mod tests_session;
+#[cfg(test)]
+mod tests_shed;

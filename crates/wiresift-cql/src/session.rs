@@ -84,6 +84,18 @@ struct Skipping {
     /// What its first bytes said (a RESULT's metadata and row count come before the rows; a
     /// QUERY's text before its values).
     decoded: Option<Decoded>,
+    /// Not oversize: its first bytes were held when the session shed them (see
+    /// [`Half::release_held`]).
+    shed: bool,
+}
+
+/// v5: what is left of a segment whose first bytes were shed: its payload bytes go to the
+/// frames as they come (its CRC32 cannot be checked any more), then its CRC32 is skipped.
+#[derive(Debug, Clone, Copy)]
+struct SegRest {
+    payload_left: usize,
+    crc_left: usize,
+    self_contained: bool,
 }
 
 /// A body decoded from the prefix of an oversize frame.
@@ -120,6 +132,17 @@ struct Half {
     inner_skipped: u64,
     /// What the last search for a boundary learnt about the bytes still held.
     memo: HuntMemo,
+    /// The few carried-over bytes `shed(0)` could not turn into a skip (a frame or segment
+    /// header cut short), kept inline so that the next chunk still starts where they left off;
+    /// held for the accounting, fixed-size for the budget.
+    stash: [u8; STASH],
+    stash_len: usize,
+    /// v5: the first bytes of a frame spanning segments, too few for its header, kept inline
+    /// by `shed(0)` (put back in `inner` by the next segment).
+    inner_stash: [u8; HEADER_LEN],
+    inner_stash_len: usize,
+    /// v5: the rest of a segment whose first bytes were shed (see [`Half::release_held`]).
+    seg_rest: Option<SegRest>,
     /// Byte accounting (see [`Accounting`]).
     delivered: u64,
     consumed: u64,
@@ -163,6 +186,9 @@ struct HuntMemo {
 /// Candidate offsets remembered for a recheck; beyond this, scanning resumes from the first one
 /// not remembered.
 const MAX_RECHECK: usize = 64;
+
+/// Carried-over bytes `shed(0)` keeps inline (more than any frame or segment header).
+const STASH: usize = 16;
 
 /// What the core asks a direction to do after a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,6 +350,11 @@ impl CqlSession {
             skipped: 0,
             inner_skipped: 0,
             memo: HuntMemo::default(),
+            stash: [0; STASH],
+            stash_len: 0,
+            inner_stash: [0; HEADER_LEN],
+            inner_stash_len: 0,
+            seg_rest: None,
             delivered: 0,
             consumed: 0,
             discarded: 0,
@@ -376,7 +407,7 @@ impl CqlSession {
                 delivered: h.delivered,
                 consumed: h.consumed,
                 discarded: h.discarded,
-                held: self.bufs[d].len() as u64,
+                held: (self.bufs[d].len() + h.stash_len) as u64,
                 skipped: h.skipped,
                 inner_skipped: h.inner_skipped,
             }
@@ -405,7 +436,18 @@ impl ProtocolSession for CqlSession {
         let half = &mut halves[d];
         half.feed_first = true;
         half.delivered += chunk.data.len() as u64;
-        let res = bufs[d].feed(chunk.data, |b| half.parse(b, arrival, chunk.ts, core, out));
+        let joined;
+        let data = if half.stash_len > 0 {
+            // Bytes kept by `shed(0)`: they come first, as if they had stayed carried over.
+            let mut v = half.stash[..half.stash_len].to_vec();
+            v.extend_from_slice(chunk.data);
+            half.stash_len = 0;
+            joined = v;
+            &joined[..]
+        } else {
+            chunk.data
+        };
+        let res = bufs[d].feed(data, |b| half.parse(b, arrival, chunk.ts, core, out));
         if let Err(e) = res {
             half.count_skipped(e.have as u64, core);
             half.offset += e.have as u64;
@@ -431,8 +473,8 @@ impl ProtocolSession for CqlSession {
     fn on_gap(&mut self, gap: &GapInfo, out: &mut dyn EventSink) -> Flow {
         let d = gap.dir.index();
         self.core.ts = gap.ts;
-        let dropped = self.bufs[d].clear() as u64;
         let half = &mut self.halves[d];
+        let dropped = (self.bufs[d].clear() + std::mem::take(&mut half.stash_len)) as u64;
         half.count_skipped(dropped, &mut self.core);
         half.offset += dropped + gap.len.unwrap_or(0);
         half.discarded += dropped;
@@ -445,6 +487,7 @@ impl ProtocolSession for CqlSession {
             }
         }
         half.skip = None;
+        half.seg_rest = None;
         half.inner.clear();
         half.inner_skip = None;
         half.inner_lost = true;
@@ -470,7 +513,8 @@ impl ProtocolSession for CqlSession {
     fn on_close(&mut self, ts: Timestamp, _reason: CloseReason, out: &mut dyn EventSink) {
         self.core.ts = ts;
         for d in 0..2 {
-            let left = self.bufs[d].clear() as u64;
+            let left =
+                (self.bufs[d].clear() + std::mem::take(&mut self.halves[d].stash_len)) as u64;
             self.halves[d].skipped += left;
             self.halves[d].discarded += left;
         }
@@ -504,7 +548,7 @@ impl ProtocolSession for CqlSession {
             a.delivered += h.delivered;
             a.skipped += h.skipped;
             a.parsed += (h.consumed + h.discarded).saturating_sub(h.skipped);
-            a.held += self.bufs[d].len() as u64;
+            a.held += (self.bufs[d].len() + h.stash_len) as u64;
         }
         Some(a)
     }
@@ -519,19 +563,33 @@ impl ProtocolSession for CqlSession {
     fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
         // An eighth below the limit: a session at its cap sheds a batch now and then, not one
         // item after every callback.
+        let zero = limit == 0;
         let limit = limit - limit / 8;
         for h in self.halves.iter_mut() {
             if h.inner.is_empty() {
                 h.inner = Vec::new();
             }
         }
-        let framing: usize = (0..2)
-            .map(|d| self.bufs[d].len() + self.halves[d].inner.capacity())
-            .sum();
-        let n = self.core.shed(limit.saturating_sub(framing), ts, out);
-        if limit == 0 {
-            // `shed(0)`: the engine stops dissecting a session that cannot get to nothing, so
-            // drop the partial frames too (counted as skipped) and look for the next boundary.
+        let framing = |s: &Self| -> usize {
+            (0..2)
+                .map(|d| s.bufs[d].len() + s.halves[d].inner.capacity())
+                .sum()
+        };
+        if framing(self) > limit {
+            // Partial frames alone are over the limit: their bytes go, the frames are still
+            // reported (skipped to their end by length, decoded from what was held).
+            for d in 0..2 {
+                self.halves[d].release_held(&mut self.bufs[d], &mut self.core, zero, out);
+            }
+        }
+        let n = self
+            .core
+            .shed(limit.saturating_sub(framing(self)), zero, ts, out);
+        if zero {
+            // `shed(0)`: the engine stops dissecting a session that cannot get to nothing.
+            // What `release_held` could not turn into a skip or keep inline (a v5 segment cut
+            // short, bytes held while looking for a boundary) is dropped, counted as skipped,
+            // and the next boundary looked for.
             for d in 0..2 {
                 let dropped = self.bufs[d].clear() as u64;
                 let half = &mut self.halves[d];
@@ -540,8 +598,10 @@ impl ProtocolSession for CqlSession {
                     half.offset += dropped;
                     half.discarded += dropped;
                     half.carry_ts = None;
-                    half.inner = Vec::new();
+                    let inner = std::mem::take(&mut half.inner).len() as u64;
+                    half.count_inner_skipped(inner, &mut self.core);
                     half.inner_skip = None;
+                    half.seg_rest = None;
                     half.inner_lost = true;
                     half.lose_sync(&self.core);
                 }
@@ -592,6 +652,133 @@ enum Candidate {
 }
 
 impl Half {
+    /// Give up the bytes held of a frame cut short, without losing the frame: a frame whose
+    /// header is in (a bare frame carried over, or a v5 frame spanning segments) becomes a
+    /// frame skipped by length to its end, reported then from what its held bytes decode to;
+    /// a v5 segment carried over (not lz4-compressed) gives its payload bytes to the frames
+    /// now and the rest as it comes. So a request is still paired with its reply, or reported
+    /// `no_response`, exactly once. With `zero`, bytes too few for that (a header cut short)
+    /// are kept inline.
+    fn release_held(
+        &mut self,
+        buf: &mut StreamBuf,
+        core: &mut Core,
+        zero: bool,
+        out: &mut dyn EventSink,
+    ) {
+        let held = buf.len();
+        if held > 0 && self.skip.is_none() && self.seg_rest.is_none() {
+            let mut b = vec![0; held];
+            buf.feed(&[], |d| {
+                b.copy_from_slice(&d[..held]);
+                0
+            })
+            .ok();
+            if self.release_bytes(&b, core, out) {
+                buf.clear();
+                self.offset += held as u64;
+                self.consumed += held as u64;
+                self.carry_ts = None;
+            } else if zero && held <= STASH {
+                self.stash[..held].copy_from_slice(&b);
+                self.stash_len = held;
+                buf.clear();
+            }
+        }
+        if !self.inner.is_empty() && self.inner_skip.is_none() {
+            let h = Header::parse(&self.inner)
+                .filter(|h| h.plausible(self.dir, core.cfg.max_frame_claim))
+                .filter(|h| h.frame_len() > self.inner.len() as u64);
+            if let Some(h) = h {
+                let decoded = core.decode_prefix(self.dir, &h, &self.inner[HEADER_LEN..]);
+                self.inner_skip = Some(Skipping {
+                    header: h,
+                    ts: self.inner_ts,
+                    left: h.frame_len() - self.inner.len() as u64,
+                    decoded,
+                    shed: true,
+                });
+                self.inner = Vec::new();
+            } else if zero && self.inner.len() < HEADER_LEN {
+                let n = self.inner.len();
+                self.inner_stash[..n].copy_from_slice(&self.inner);
+                self.inner_stash_len = n;
+                self.inner = Vec::new();
+            }
+        }
+    }
+
+    /// [`Half::release_held`] for the carried-over bytes `b`: whether they were taken.
+    fn release_bytes(&mut self, b: &[u8], core: &mut Core, out: &mut dyn EventSink) -> bool {
+        if self.sync != Sync::InSync {
+            return false;
+        }
+        let held = b.len();
+        let ts = self.carry_ts.unwrap_or(core.ts);
+        if let Framing::Segments(kind) = self.framing {
+            let kinds: &[Kind] = match kind {
+                Some(Kind::Plain) => &[Kind::Plain],
+                Some(Kind::Lz4) => &[Kind::Lz4],
+                None => &[Kind::Lz4, Kind::Plain],
+            };
+            let Some(sh) = kinds
+                .iter()
+                .find_map(|&k| match segment::parse_header(b, k) {
+                    HeaderResult::Ok(h) => Some(h),
+                    _ => None,
+                })
+            else {
+                return false;
+            };
+            let hl = sh.kind.header_len() + 3;
+            if sh.total_len() <= held || (sh.kind == Kind::Lz4 && sh.uncompressed_len > 0) {
+                return false;
+            }
+            self.framing = Framing::Segments(Some(sh.kind));
+            if sh.self_contained {
+                if !self.inner.is_empty() {
+                    core.anomaly(
+                        self.dir,
+                        self.offset,
+                        format!(
+                            "self-contained segment while {} bytes of a frame were pending; dropped",
+                            self.inner.len()
+                        ),
+                        out,
+                    );
+                    self.count_inner_skipped(self.inner.len() as u64, core);
+                    self.inner.clear();
+                }
+                self.inner_lost = false;
+            }
+            let first = (held - hl).min(sh.payload_len);
+            let now = core.ts;
+            self.payload(&b[hl..hl + first], false, ts, now, core, out);
+            let payload_left = sh.payload_len - first;
+            self.seg_rest = Some(SegRest {
+                payload_left,
+                crc_left: sh.total_len() - held - payload_left,
+                self_contained: sh.self_contained,
+            });
+            return true;
+        }
+        let Some(h) = Header::parse(b)
+            .filter(|h| h.plausible(self.dir, core.cfg.max_frame_claim))
+            .filter(|h| h.frame_len() > held as u64)
+        else {
+            return false;
+        };
+        let decoded = core.decode_prefix(self.dir, &h, &b[HEADER_LEN..]);
+        self.skip = Some(Skipping {
+            header: h,
+            ts,
+            left: h.frame_len() - held as u64,
+            decoded,
+            shed: true,
+        });
+        true
+    }
+
     /// Bytes that could not be dissected. Server bytes skipped may have held replies: the
     /// requests then pending say so if they end without one.
     fn count_skipped(&mut self, n: u64, core: &mut Core) {
@@ -675,11 +862,48 @@ impl Half {
         core: &mut Core,
         out: &mut dyn EventSink,
     ) -> usize {
+        if let Some(mut r) = self.seg_rest.take() {
+            let k = r.payload_left.min(b.len());
+            if k > 0 {
+                self.payload(&b[..k], false, start, now, core, out);
+                r.payload_left -= k;
+            }
+            let c = r.crc_left.min(b.len() - k);
+            r.crc_left -= c;
+            if r.payload_left > 0 || r.crc_left > 0 {
+                self.seg_rest = Some(r);
+            } else if r.self_contained && !self.inner.is_empty() {
+                core.anomaly(
+                    self.dir,
+                    self.offset,
+                    format!(
+                        "self-contained segment ends inside a frame ({} bytes left)",
+                        self.inner.len()
+                    ),
+                    out,
+                );
+                self.count_inner_skipped(self.inner.len() as u64, core);
+                self.inner.clear();
+            }
+            return k + c;
+        }
         if let Some(mut s) = self.skip.take() {
             let n = (s.left.min(b.len() as u64)) as usize;
             s.left -= n as u64;
             if s.left == 0 {
-                core.oversize(self.dir, &s.header, s.ts, now, s.decoded, out);
+                let (h, shed) = (s.header, s.shed);
+                core.oversize(self.dir, s, now, out);
+                // A v5 STARTUP (READY, AUTHENTICATE) whose bytes were shed: the direction
+                // switches to segments after it as usual, their kind left to the CRCs.
+                let switches = match self.dir {
+                    Direction::ClientToServer => h.opcode == Opcode::STARTUP,
+                    Direction::ServerToClient => {
+                        matches!(h.opcode, Opcode::READY | Opcode::AUTHENTICATE)
+                    }
+                };
+                if shed && switches && frame::segmented(h.version) {
+                    self.framing = Framing::Segments(None);
+                }
             } else {
                 self.skip = Some(s);
             }
@@ -800,13 +1024,21 @@ impl Half {
             let n = b.len().min(total as usize);
             let decoded = core.decode_prefix(self.dir, &h, &b[HEADER_LEN..n]);
             if total == n as u64 {
-                core.oversize(self.dir, &h, start, now, decoded, out);
+                let s = Skipping {
+                    header: h,
+                    ts: start,
+                    left: 0,
+                    decoded,
+                    shed: false,
+                };
+                core.oversize(self.dir, s, now, out);
             } else {
                 self.skip = Some(Skipping {
                     header: h,
                     ts: start,
                     left: total - n as u64,
                     decoded,
+                    shed: false,
                 });
             }
             return n;
@@ -916,12 +1148,18 @@ impl Half {
         core: &mut Core,
         out: &mut dyn EventSink,
     ) {
+        if self.inner_stash_len > 0 {
+            let n = std::mem::take(&mut self.inner_stash_len);
+            if !self.inner_lost {
+                self.inner = self.inner_stash[..n].to_vec();
+            }
+        }
         if let Some(mut s) = self.inner_skip.take() {
             let n = s.left.min(p.len() as u64);
             s.left -= n;
             p = &p[n as usize..];
             if s.left == 0 {
-                core.oversize(self.dir, &s.header, s.ts, now, s.decoded, out);
+                core.oversize(self.dir, s, now, out);
             } else {
                 self.inner_skip = Some(s);
             }
@@ -989,7 +1227,14 @@ impl Half {
                 let end = (total.min(have)) as usize;
                 let decoded = core.decode_prefix(self.dir, &h, &rest[HEADER_LEN..end]);
                 if total <= have {
-                    core.oversize(self.dir, &h, ts, now, decoded, out);
+                    let s = Skipping {
+                        header: h,
+                        ts,
+                        left: 0,
+                        decoded,
+                        shed: false,
+                    };
+                    core.oversize(self.dir, s, now, out);
                     at += total as usize;
                     first = false;
                     continue;
@@ -999,6 +1244,7 @@ impl Half {
                     ts,
                     left: total - have,
                     decoded,
+                    shed: false,
                 });
                 at = data.len();
                 break;
@@ -1246,7 +1492,10 @@ impl Core {
         }
     }
 
-    fn shed(&mut self, limit: usize, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
+    /// Report the oldest requests early until the state is within `limit`; with `zero` (the
+    /// engine's `shed(0)`), the markers too. `limit` is what the partial frames leave, so it
+    /// may be 0 when the engine's limit is not: markers then stay (the engine asks again).
+    fn shed(&mut self, limit: usize, zero: bool, ts: Timestamp, out: &mut dyn EventSink) -> u64 {
         let mut n = 0;
         while self.state_bytes() > limit {
             let Some(stream) = self.oldest().map(|(s, _)| s) else {
@@ -1271,7 +1520,7 @@ impl Core {
             self.order.shrink_to_fit();
             self.lost.shrink_to_fit();
         }
-        if limit == 0 && self.state_bytes() > limit && !self.lost.is_empty() {
+        if zero && self.state_bytes() > limit && !self.lost.is_empty() {
             // Markers only as the last resort (the engine's `shed(0)` before it stops
             // dissecting the connection): later replies on those streams become `no_request`.
             n += self.lost.len() as u64;
@@ -1609,19 +1858,15 @@ impl Core {
         }
         if self.pending.len() >= self.cfg.max_pending {
             // The oldest by arrival (O(1): the arrival-order queue).
+            // A marker stays, as for a shed request: its reply is counted, not `no_request`.
             if let Some(k) = self.oldest().map(|(k, _)| k) {
-                if let Some(mut old) = self.take_pending(k) {
-                    push_note(
-                        &mut old.notes,
-                        Note::Text {
-                            text: format!(
-                                "pending-request budget ({}) reached: reported before its reply",
-                                self.cfg.max_pending
-                            ),
-                        },
-                    );
-                    self.finish(*old, None, out);
-                }
+                let note = Note::Text {
+                    text: format!(
+                        "pending-request budget ({}) reached: reported before its reply",
+                        self.cfg.max_pending
+                    ),
+                };
+                self.report_early(k, note, "budget", ts, out);
             }
         }
         if self.lost.remove(&h.stream).is_some() {
@@ -1785,21 +2030,24 @@ impl Core {
         }
     }
 
-    /// A frame too large to buffer: paired by stream, reported with its size and what its
-    /// first bytes said.
-    fn oversize(
-        &mut self,
-        dir: Direction,
-        h: &Header,
-        start: Timestamp,
-        now: Timestamp,
-        decoded: Option<Decoded>,
-        out: &mut dyn EventSink,
-    ) {
+    /// A frame too large to buffer (or whose held bytes were shed), skipped to its end:
+    /// paired by stream, reported with its size and what its first bytes said.
+    fn oversize(&mut self, dir: Direction, s: Skipping, now: Timestamp, out: &mut dyn EventSink) {
+        let Skipping {
+            header,
+            ts: start,
+            decoded,
+            shed,
+            ..
+        } = s;
+        let h = &header;
         let note = Note::Truncated {
             field: "frame",
             len: h.frame_len(),
         };
+        let shed_note = shed.then(|| Note::Text {
+            text: "its bytes were shed (session budget) before it was complete: decoded from the first ones only".into(),
+        });
         match (dir, decoded) {
             (Direction::ClientToServer, d) => {
                 let req = match d {
@@ -1813,6 +2061,9 @@ impl Core {
                         p.notes.retain(|n| !matches!(n, Note::Text { .. }));
                     }
                     push_note(&mut p.notes, note);
+                    if let Some(n) = shed_note {
+                        push_note(&mut p.notes, n);
+                    }
                 }
             }
             (Direction::ServerToClient, _) if h.opcode == Opcode::EVENT => {}

@@ -91,7 +91,7 @@ fn error(code: i32, msg: &str) -> Vec<u8> {
     b
 }
 
-fn startup(compression: Option<&str>) -> Vec<u8> {
+pub(crate) fn startup(compression: Option<&str>) -> Vec<u8> {
     let mut opts = vec![("CQL_VERSION", "3.0.0")];
     if let Some(c) = compression {
         opts.push(("COMPRESSION", c));
