@@ -256,16 +256,20 @@ fn tns_reply(cursor: u16) -> Vec<u8> {
     tns_pkt(6, &b)
 }
 
-#[test]
-fn tns_a_call_answered_after_the_timeout_is_flagged_and_its_reply_counted() {
-    let mut d = Driver {
+fn tns_driver() -> Driver {
+    Driver {
         s: Box::new(wiresift_tns::TnsSession::new(
             &info(1521),
             wiresift_tns::TnsConfig::default(),
         )),
         out: Vec::new(),
         timed_out: 0,
-    };
+    }
+}
+
+#[test]
+fn tns_a_call_answered_after_the_timeout_is_flagged_and_its_reply_counted() {
+    let mut d = tns_driver();
     d.data(C2S, 0.0, &tns_connect());
     d.data(S2C, 0.1, &tns_accept());
     d.data(C2S, 1.0, &tns_oall8(2, "select slow from dual"));
@@ -282,14 +286,7 @@ fn tns_a_call_answered_after_the_timeout_is_flagged_and_its_reply_counted() {
 /// session goes on with what the ACCEPT said: the next call pairs with its reply.
 #[test]
 fn tns_a_connect_answered_after_the_timeout_is_flagged_and_the_session_goes_on() {
-    let mut d = Driver {
-        s: Box::new(wiresift_tns::TnsSession::new(
-            &info(1521),
-            wiresift_tns::TnsConfig::default(),
-        )),
-        out: Vec::new(),
-        timed_out: 0,
-    };
+    let mut d = tns_driver();
     d.data(C2S, 0.0, &tns_connect());
     d.clock(secs(30.5));
     d.data(S2C, 40.0, &tns_accept());
@@ -319,14 +316,7 @@ fn tns_a_connect_answered_after_the_timeout_is_flagged_and_the_session_goes_on()
 /// A listener that never answers: the connect is reported at the timeout, not at close.
 #[test]
 fn tns_an_unanswered_connect_times_out() {
-    let mut d = Driver {
-        s: Box::new(wiresift_tns::TnsSession::new(
-            &info(1521),
-            wiresift_tns::TnsConfig::default(),
-        )),
-        out: Vec::new(),
-        timed_out: 0,
-    };
+    let mut d = tns_driver();
     d.data(C2S, 0.0, &tns_connect());
     d.clock(secs(29.0));
     assert!(d.txs().is_empty());
